@@ -1,0 +1,72 @@
+//! The binary's global options, exit codes and error lines (spec `interfaces.md` §1.1, §1.3).
+
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ftm-lakehouse"))
+        .args(args)
+        .env_remove("LAKEHOUSE_URI")
+        .output()
+        .expect("run ftm-lakehouse")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn version_goes_to_stderr() {
+    let out = run(&["--version"]);
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+    assert_eq!(stderr(&out).trim(), env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn no_command_prints_help_and_exits_2() {
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("Usage: ftm-lakehouse"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(&["nosuchcommand"]).status.code(), Some(2));
+    assert_eq!(run(&["-d"]).status.code(), Some(2));
+}
+
+#[test]
+fn invalid_dataset_name_is_one_line_exit_1() {
+    for name in ["My-DS", "a__b", "catalog", "default", "../x"] {
+        let out = run(&["-d", name, "--settings"]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with(&format!("error: Invalid dataset name: '{name}'")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn settings_show_the_resolved_state() {
+    let out = run(&["--uri", "/tmp/lake", "-d", "donations", "--settings"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let state: serde_json::Value = serde_json::from_str(&stderr(&out)).unwrap();
+    assert_eq!(state["catalog"], "/tmp/lake");
+    assert_eq!(state["dataset"], "donations");
+    assert_eq!(state["dataset_uri"], "/tmp/lake/donations");
+    assert_eq!(state["settings"]["grace_period_days"], 30);
+}
+
+#[test]
+fn invalid_setting_names_the_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ftm-lakehouse"))
+        .args(["--settings"])
+        .env("LAKEHOUSE_WORKERS", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("LAKEHOUSE_WORKERS"));
+}

@@ -1,0 +1,148 @@
+//! Entity → statements, the way the lakehouse imports entities (spec `ftm-model.md` §4.5,
+//! `storage-format.md` §3.1–§3.4).
+//!
+//! 1. The empty namespace is applied: the entity id and every value of an entity-typed property
+//!    lose their last `.segment`; an id that fails the entity id rule is an error, a reference
+//!    that fails it is dropped, a reference to the entity itself is an error.
+//! 2. Stub properties are refused (they are all entity-typed, so the reference raises too).
+//! 3. One statement per distinct (property, value), keyed under the **target dataset**; empty
+//!    strings are skipped; values are otherwise stored verbatim (cleaned mode: no type cleaning).
+//! 4. One checksum statement (`prop = "id"`, `prop_type = "id"`) whose value is
+//!    [`entity_checksum`] over the property statement ids.
+//!
+//! A payload's `last_change` becomes `first_seen` and `last_seen` of every row; rows of an
+//! entity without one get no timestamps here (the writer fills them at pack time).
+
+use std::collections::HashSet;
+
+use crate::entity::Entity;
+use crate::error::{FtmError, Result};
+use crate::ids::{sanitize_text, strip_namespace};
+use crate::statement::{BASE_ID, Statement, entity_checksum};
+use crate::types::PropertyType;
+
+/// The statements of `entity` under `dataset`: property statements in property order, then
+/// the checksum statement last.
+///
+/// # Errors
+/// [`FtmError::MissingId`] when the id is missing or fails the entity id rule;
+/// [`FtmError::StubProperty`] when the entity sets a reverse stub property;
+/// [`FtmError::SelfReference`] when an entity-typed value is the entity's own id.
+pub fn explode(entity: &Entity, dataset: &str) -> Result<Vec<Statement>> {
+    let raw_id = entity.id.as_deref().unwrap_or_default();
+    let id = strip_namespace(raw_id).ok_or_else(|| FtmError::MissingId(format!("{raw_id:?}")))?;
+    let schema = &entity.schema.name;
+    let mut seen = HashSet::new();
+    let mut statements = Vec::new();
+    for (name, values) in entity.properties() {
+        let prop = entity
+            .schema
+            .property(name)
+            .expect("entities only hold schema properties");
+        if prop.stub {
+            return Err(FtmError::StubProperty {
+                schema: schema.clone(),
+                prop: name.to_string(),
+                reverse: format!(
+                    "{}:{}",
+                    prop.range.as_deref().unwrap_or("?"),
+                    prop.reverse.as_deref().unwrap_or("?")
+                ),
+            });
+        }
+        for value in values {
+            let value = if prop.type_ == PropertyType::Entity {
+                let Some(target) = strip_namespace(value).and_then(sanitize_text) else {
+                    continue;
+                };
+                if target == id {
+                    return Err(FtmError::SelfReference {
+                        id: id.to_string(),
+                        prop: name.to_string(),
+                    });
+                }
+                target
+            } else if value.is_empty() {
+                continue;
+            } else {
+                value.clone()
+            };
+            let stmt = Statement::new(dataset, id, schema, name, prop.type_.name(), &value);
+            if seen.insert(stmt.id.clone()) {
+                statements.push(stmt);
+            }
+        }
+    }
+    let checksum = entity_checksum(schema, statements.iter().map(|s| s.id.as_str()));
+    statements.push(Statement::new(dataset, id, schema, BASE_ID, BASE_ID, &checksum));
+    for stmt in &mut statements {
+        stmt.first_seen = entity.last_change;
+        stmt.last_seen = entity.last_change;
+    }
+    Ok(statements)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::model;
+
+    fn entity(json: &str) -> Entity {
+        Entity::from_json_str(model(), json).unwrap()
+    }
+
+    #[test]
+    fn person_vector() {
+        let e = entity(r#"{"id": "p1", "schema": "Person", "properties": {"name": ["Alice"], "nationality": ["de"]}}"#);
+        let stmts = explode(&e, "jtest").unwrap();
+        assert_eq!(stmts.len(), 3);
+        assert_eq!(stmts[0].id, "11b4d110c8555610bb98d6b0c055be19d99631c4");
+        assert_eq!(stmts[1].id, "9ca237e4a4aa491b5fa658560ee36140c9e7038c");
+        assert_eq!(stmts[1].prop_type, "country");
+        let base = &stmts[2];
+        assert_eq!((base.prop.as_str(), base.prop_type.as_str()), ("id", "id"));
+        assert_eq!(base.value, "2677cee572e5ca1b407ad25c138de71b75d033ee");
+        assert_eq!(base.id, "61a4ba497aa3526b566109bdd2e40f0895c8c056");
+    }
+
+    #[test]
+    fn namespaces_are_stripped() {
+        let e = entity(
+            r#"{"id": "o1.sig", "schema": "Ownership", "properties": {"owner": [" p1.sig "], "asset": ["a_b", "c1"]}}"#,
+        );
+        let stmts = explode(&e, "ds").unwrap();
+        let values: Vec<_> = stmts
+            .iter()
+            .map(|s| (s.entity_id.as_str(), s.prop.as_str(), s.value.as_str()))
+            .collect();
+        assert_eq!(values[..2], [("o1", "owner", "p1"), ("o1", "asset", "c1")]);
+        assert_eq!(stmts.len(), 3);
+    }
+
+    #[test]
+    fn refusals() {
+        let no_id = entity(r#"{"id": "a_b", "schema": "Person", "properties": {"name": ["x"]}}"#);
+        assert_eq!(
+            explode(&no_id, "ds").unwrap_err(),
+            FtmError::MissingId("\"a_b\"".into())
+        );
+        let stub = entity(r#"{"id": "p1", "schema": "Person", "properties": {"ownershipOwner": ["o1"]}}"#);
+        let err = explode(&stub, "ds").unwrap_err();
+        assert!(
+            matches!(err, FtmError::StubProperty { ref prop, .. } if prop == "ownershipOwner"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("Ownership:owner"), "{err}");
+        let selfref = entity(r#"{"id": "c1", "schema": "Company", "properties": {"parent": ["c1.x"]}}"#);
+        assert!(matches!(explode(&selfref, "ds"), Err(FtmError::SelfReference { .. })));
+    }
+
+    #[test]
+    fn empty_values_and_duplicates() {
+        let e = entity(r#"{"id": "p1", "schema": "Person", "properties": {"name": ["", " ", "x", "x"]}}"#);
+        let stmts = explode(&e, "ds").unwrap();
+        let values: Vec<_> = stmts.iter().map(|s| s.value.as_str()).collect();
+        assert_eq!(values[..2], [" ", "x"]);
+        assert_eq!(stmts.len(), 3);
+    }
+}

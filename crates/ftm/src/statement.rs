@@ -1,0 +1,194 @@
+//! The statement: one value of one property of one entity, with its provenance.
+//!
+//! Columns follow the lakehouse statement table (spec `storage-format.md` §2.1) plus FtM's
+//! `canonical_id` (spec `ftm-model.md` §4.1). Identity is [`make_key`] (§4.2): the id hashes
+//! dataset, entity id, property, value, `lang` and `external`, nothing else.
+
+use sha1::{Digest, Sha1};
+
+use crate::time::Timestamp;
+
+/// The property name of the per-entity checksum statement (`BASE_ID`).
+pub const BASE_ID: &str = "id";
+
+/// One statement row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    /// 40 lowercase hex chars: [`make_key`] of the row.
+    pub id: String,
+    pub entity_id: String,
+    /// The id the entity is known under after deduplication; the lakehouse stores none and
+    /// reads it as `entity_id`.
+    pub canonical_id: String,
+    /// Property name, or [`BASE_ID`] for the checksum statement.
+    pub prop: String,
+    /// FtM type name of the property on the schema, `id` for the checksum statement.
+    pub prop_type: String,
+    /// Schema of the emitting entity.
+    pub schema: String,
+    pub value: String,
+    /// The lakehouse dataset name the id is keyed under.
+    pub dataset: String,
+    pub lang: Option<String>,
+    /// The value before cleaning; `None` when equal to `value`.
+    pub original_value: Option<String>,
+    pub external: bool,
+    pub first_seen: Option<Timestamp>,
+    pub last_seen: Option<Timestamp>,
+    /// Provenance label (`bulk`, `crawl`, …); validated by the lakehouse before storage.
+    pub origin: Option<String>,
+    /// `""` for none. Rows of one fragment supersede each other (spec `storage-format.md` §5.2).
+    pub fragment: String,
+    pub role: Option<String>,
+    /// Set on tombstones: the time the statement was deleted.
+    pub deleted_at: Option<Timestamp>,
+    /// Always `None` in the reference 0.9.0.
+    pub source: Option<String>,
+}
+
+/// Lowercase hex SHA-1 of the UTF-8 bytes of `text`.
+pub fn sha1_hex(text: impl AsRef<[u8]>) -> String {
+    format!("{:x}", Sha1::digest(text.as_ref()))
+}
+
+/// FtM's `Statement.make_key`: sha1 of `"{dataset}.{entity_id}.{prop}.{value}"`, then
+/// `"@{lang}"` when a lang is set, then `".ext"` when external. No escaping (spec §4.2).
+///
+/// `make_key("donations", "f9c295f21b233ac878fbac4d271bb6fd13d7952a", "name", "Frau Lina Dachner",
+/// false, None)` is `7ade7c2ff14092d15253a3a36871da26b5070216`.
+pub fn make_key(dataset: &str, entity_id: &str, prop: &str, value: &str, external: bool, lang: Option<&str>) -> String {
+    let mut hasher = Sha1::new();
+    for part in [dataset, ".", entity_id, ".", prop, ".", value] {
+        hasher.update(part.as_bytes());
+    }
+    if let Some(lang) = lang {
+        hasher.update(b"@");
+        hasher.update(lang.as_bytes());
+    }
+    if external {
+        hasher.update(b".ext");
+    }
+    format!("{:x}", hasher.finalize())
+}
+
+/// The value of an entity's checksum statement: sha1 of the schema name followed by the
+/// sorted, distinct statement ids, concatenated without separators (spec §4.4, §6 pitfall 7).
+pub fn entity_checksum<'a>(schema: &str, ids: impl IntoIterator<Item = &'a str>) -> String {
+    let mut ids: Vec<&str> = ids.into_iter().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut hasher = Sha1::new();
+    hasher.update(schema.as_bytes());
+    for id in ids {
+        hasher.update(id.as_bytes());
+    }
+    format!("{:x}", hasher.finalize())
+}
+
+impl Statement {
+    /// A statement with its id computed by [`make_key`]: no `lang`, not external,
+    /// `canonical_id` = `entity_id`, no timestamps, origin, fragment or role. Set `lang` or
+    /// `external` afterwards with [`Statement::rekey`].
+    pub fn new(dataset: &str, entity_id: &str, schema: &str, prop: &str, prop_type: &str, value: &str) -> Statement {
+        Statement {
+            id: make_key(dataset, entity_id, prop, value, false, None),
+            entity_id: entity_id.to_string(),
+            canonical_id: entity_id.to_string(),
+            prop: prop.to_string(),
+            prop_type: prop_type.to_string(),
+            schema: schema.to_string(),
+            value: value.to_string(),
+            dataset: dataset.to_string(),
+            lang: None,
+            original_value: None,
+            external: false,
+            first_seen: None,
+            last_seen: None,
+            origin: None,
+            fragment: String::new(),
+            role: None,
+            deleted_at: None,
+            source: None,
+        }
+    }
+
+    /// Recomputes `id` from `dataset`, `entity_id`, `prop`, `value`, `external` and `lang`, as the
+    /// lakehouse does on every write (a carried-over id is never trusted).
+    pub fn rekey(&mut self) {
+        self.id = make_key(
+            &self.dataset,
+            &self.entity_id,
+            &self.prop,
+            &self.value,
+            self.external,
+            self.lang.as_deref(),
+        );
+    }
+
+    /// Whether this is the entity checksum statement (`prop = "id"`).
+    pub fn is_base(&self) -> bool {
+        self.prop == BASE_ID
+    }
+
+    /// Whether this row is a tombstone.
+    pub fn is_tombstone(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_vectors() {
+        assert_eq!(
+            sha1_hex("jtest.p1.name.Alice"),
+            "11b4d110c8555610bb98d6b0c055be19d99631c4"
+        );
+        assert_eq!(
+            make_key("jtest", "p1", "name", "Alice", false, None),
+            "11b4d110c8555610bb98d6b0c055be19d99631c4"
+        );
+        assert_eq!(
+            make_key("jtest", "p1", "nationality", "de", false, None),
+            "9ca237e4a4aa491b5fa658560ee36140c9e7038c"
+        );
+        assert_eq!(
+            make_key(
+                "donations",
+                "f9c295f21b233ac878fbac4d271bb6fd13d7952a",
+                "name",
+                "Frau Lina Dachner",
+                false,
+                None
+            ),
+            "7ade7c2ff14092d15253a3a36871da26b5070216"
+        );
+        assert_eq!(
+            make_key("ds", "e1", "name", "Foo", false, Some("eng")),
+            sha1_hex("ds.e1.name.Foo@eng")
+        );
+        assert!(make_key("ds", "e1", "name", "Foo", false, Some("eng")).starts_with("0fc1a509"));
+        assert!(make_key("ds", "e1", "name", "Foo", true, Some("eng")).starts_with("4ad4c9b7"));
+        assert_eq!(
+            make_key("ds", "e1", "name", "Foo", true, None),
+            sha1_hex("ds.e1.name.Foo.ext")
+        );
+    }
+
+    #[test]
+    fn checksum_vector() {
+        // Dataset `jtest`, Person `p1` with name=Alice, nationality=de (storage-format.md §3.3).
+        let ids = [
+            "9ca237e4a4aa491b5fa658560ee36140c9e7038c",
+            "11b4d110c8555610bb98d6b0c055be19d99631c4",
+        ];
+        let value = entity_checksum("Person", ids.iter().copied().chain(ids.iter().copied()));
+        assert_eq!(value, "2677cee572e5ca1b407ad25c138de71b75d033ee");
+        assert_eq!(
+            make_key("jtest", "p1", "id", &value, false, None),
+            "61a4ba497aa3526b566109bdd2e40f0895c8c056"
+        );
+    }
+}

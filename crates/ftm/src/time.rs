@@ -1,0 +1,85 @@
+//! Timestamps as the reference writes and reads them.
+//!
+//! Statements carry UTC timestamps with microsecond precision (Delta `timestamp`, spec
+//! `storage-format.md` §2.1). Exports spell them the way Python's `datetime.isoformat()` does
+//! (spec `exports-and-operations.md` §2.1): `2024-01-01T00:00:00+00:00`, with `.ffffff` only when
+//! the microseconds are non-zero.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Timelike, Utc};
+
+/// A UTC point in time; stored and compared with microsecond precision.
+pub type Timestamp = DateTime<Utc>;
+
+/// Python `isoformat()` of a UTC time: `YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00`.
+pub fn isoformat(ts: &Timestamp) -> String {
+    let ts = truncate_micros(ts);
+    let format = if ts.nanosecond() == 0 {
+        SecondsFormat::Secs
+    } else {
+        SecondsFormat::Micros
+    };
+    ts.to_rfc3339_opts(format, false)
+}
+
+/// Drops sub-microsecond precision, which Delta and the journal cannot store.
+pub fn truncate_micros(ts: &Timestamp) -> Timestamp {
+    let nanos = ts.nanosecond() % 1_000_000_000;
+    ts.with_nanosecond(nanos - nanos % 1000).unwrap_or(*ts)
+}
+
+/// Parses an ISO 8601 timestamp as ftmq's `iso_datetime` does: an offset (`Z`, `+02:00`,
+/// `+0200`) is converted to UTC, a naive time is taken as UTC, a bare date is midnight UTC,
+/// `T` or a space separates date and time, fractions are kept to the microsecond.
+/// Returns `None` for anything else.
+pub fn parse_iso(text: &str) -> Option<Timestamp> {
+    let text = text.trim();
+    if let Ok(ts) = DateTime::parse_from_rfc3339(text) {
+        return Some(truncate_micros(&ts.with_timezone(&Utc)));
+    }
+    let with_t = text.replacen(' ', "T", 1);
+    for format in ["%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M%#z"] {
+        if let Ok(ts) = DateTime::parse_from_str(&with_t, format) {
+            return Some(truncate_micros(&ts.with_timezone(&Utc)));
+        }
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        if let Ok(ts) = NaiveDateTime::parse_from_str(&with_t, format) {
+            return Some(truncate_micros(&ts.and_utc()));
+        }
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .map(|d| d.and_hms_opt(0, 0, 0).unwrap().and_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_isoformat() {
+        let ts = parse_iso("2021-06-01T12:30:00.5Z").unwrap();
+        assert_eq!(isoformat(&ts), "2021-06-01T12:30:00.500000+00:00");
+        let ts = parse_iso("2026-11-21T04:33:28.062356+00:00").unwrap();
+        assert_eq!(isoformat(&ts), "2026-11-21T04:33:28.062356+00:00");
+        let ts = parse_iso("2024-01-01").unwrap();
+        assert_eq!(isoformat(&ts), "2024-01-01T00:00:00+00:00");
+    }
+
+    #[test]
+    fn parse_variants() {
+        let utc = parse_iso("2024-01-01T10:00:00+00:00").unwrap();
+        assert_eq!(parse_iso("2024-01-01T12:00:00+02:00"), Some(utc));
+        assert_eq!(parse_iso("2024-01-01T12:00:00+0200"), Some(utc));
+        assert_eq!(parse_iso("2024-01-01 10:00:00"), Some(utc));
+        assert_eq!(parse_iso("2024-01-01T10:00"), Some(utc));
+        assert_eq!(parse_iso(" 2024-01-01T10:00:00Z "), Some(utc));
+        assert_eq!(
+            isoformat(&parse_iso("2024-01-01T10:00:00.1234567Z").unwrap()),
+            "2024-01-01T10:00:00.123456+00:00"
+        );
+        for bad in ["", "yesterday", "2024-13-01", "2024-01-01T25:00"] {
+            assert_eq!(parse_iso(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The ftm-lakehouse library: a FollowTheMoney data lakehouse compatible with the reference
+//! implementation (ftm-lakehouse 0.9.0) on disk.
+//!
+//! Layers, each depending only on those below it (`../shared/STYLE.md`):
+//! * [`model`]: lakehouse rules on top of the FtM model — dataset names, origins, buckets,
+//!   shards;
+//! * storage, repository and operation layers follow.
+
+pub mod error;
+pub mod model;
+pub mod settings;
+
+pub use error::{Error, Result};
+pub use settings::Settings;

@@ -1,0 +1,10 @@
+//! Lakehouse rules on top of the FtM model: what a dataset name, an origin, a bucket and a shard
+//! are. Pure functions, no I/O.
+
+pub mod dataset;
+pub mod origin;
+pub mod partition;
+
+pub use dataset::DatasetName;
+pub use origin::validate_origin;
+pub use partition::{Bucket, shard};

@@ -1,0 +1,167 @@
+//! Process settings from `LAKEHOUSE_*` environment variables (spec `interfaces.md` §4.2).
+//!
+//! Read once at start-up. Variable names are matched case-insensitively, as pydantic-settings
+//! does for the reference. A value that does not parse is an error naming the variable.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// The resolved settings of one process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Settings {
+    /// Lakehouse root (`LAKEHOUSE_URI`, default `data`, relative to the working directory).
+    pub uri: String,
+    /// SQL journal (`LAKEHOUSE_JOURNAL_URI`, default `sqlite:///:memory:`).
+    pub journal_uri: String,
+    /// Tombstones older than this many days are dropped by merge (`LAKEHOUSE_GRACE_PERIOD_DAYS`, 30).
+    pub grace_period_days: u32,
+    /// Cap of in-memory statement buffers, rows (`LAKEHOUSE_MAX_BUFFER_ROWS`, 1,000,000).
+    pub max_buffer_rows: usize,
+    /// Rows per batch handed from a journal flush to the store (`LAKEHOUSE_JOURNAL_DRAIN_ROWS`, 1,000,000).
+    pub journal_drain_rows: usize,
+    /// Pooled PostgreSQL journal connections (`LAKEHOUSE_JOURNAL_POOL_SIZE`, 5).
+    pub journal_pool_size: u32,
+    /// Retries while waiting for a lock (`LAKEHOUSE_LOCK_MAX_RETRIES`, 10).
+    pub lock_max_retries: u32,
+    /// Parallel workers for merge and export sweeps (`LAKEHOUSE_WORKERS`, 1, at least 1).
+    pub workers: usize,
+    /// Public URL prefix for exports and blobs, `${dataset}` substituted (`LAKEHOUSE_PUBLIC_URL_PREFIX`).
+    pub public_url_prefix: Option<String>,
+    /// Provision ZFS datasets for new datasets (`LAKEHOUSE_ON_ZFS`, false).
+    pub on_zfs: bool,
+    /// ZFS parent dataset (`LAKEHOUSE_ZFS_POOL`).
+    pub zfs_pool: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            uri: "data".into(),
+            journal_uri: "sqlite:///:memory:".into(),
+            grace_period_days: 30,
+            max_buffer_rows: 1_000_000,
+            journal_drain_rows: 1_000_000,
+            journal_pool_size: 5,
+            lock_max_retries: 10,
+            workers: 1,
+            public_url_prefix: None,
+            on_zfs: false,
+            zfs_pool: None,
+        }
+    }
+}
+
+fn parse<T: std::str::FromStr>(var: &str, value: &str) -> Result<T> {
+    value.trim().parse().map_err(|_| Error::InvalidSetting {
+        var: var.to_string(),
+        value: value.to_string(),
+        reason: "not a non-negative integer",
+    })
+}
+
+fn parse_bool(var: &str, value: &str) -> Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" | "t" | "y" => Ok(true),
+        "0" | "false" | "no" | "off" | "f" | "n" | "" => Ok(false),
+        _ => Err(Error::InvalidSetting {
+            var: var.to_string(),
+            value: value.to_string(),
+            reason: "not a boolean",
+        }),
+    }
+}
+
+impl Settings {
+    /// Settings from the process environment.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] naming the variable whose value does not parse.
+    pub fn from_env() -> Result<Settings> {
+        Settings::from_vars(std::env::vars())
+    }
+
+    /// Settings from `(name, value)` pairs; names are matched case-insensitively.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] naming the variable whose value does not parse or is out of range.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Settings> {
+        let vars: HashMap<String, String> = vars.into_iter().map(|(k, v)| (k.to_ascii_uppercase(), v)).collect();
+        let get = |name: &str| {
+            vars.get(&format!("LAKEHOUSE_{name}"))
+                .map(|v| (format!("LAKEHOUSE_{name}"), v.clone()))
+        };
+        let mut s = Settings::default();
+        if let Some((_, v)) = get("URI") {
+            s.uri = v;
+        }
+        if let Some((_, v)) = get("JOURNAL_URI") {
+            s.journal_uri = v;
+        }
+        if let Some((k, v)) = get("GRACE_PERIOD_DAYS") {
+            s.grace_period_days = parse(&k, &v)?;
+        }
+        if let Some((k, v)) = get("MAX_BUFFER_ROWS") {
+            s.max_buffer_rows = parse(&k, &v)?;
+        }
+        if let Some((k, v)) = get("JOURNAL_DRAIN_ROWS") {
+            s.journal_drain_rows = parse(&k, &v)?;
+        }
+        if let Some((k, v)) = get("JOURNAL_POOL_SIZE") {
+            s.journal_pool_size = parse(&k, &v)?;
+        }
+        if let Some((k, v)) = get("LOCK_MAX_RETRIES") {
+            s.lock_max_retries = parse(&k, &v)?;
+        }
+        if let Some((k, v)) = get("WORKERS") {
+            s.workers = parse(&k, &v)?;
+            if s.workers == 0 {
+                return Err(Error::InvalidSetting {
+                    var: k,
+                    value: v,
+                    reason: "must be at least 1",
+                });
+            }
+        }
+        s.public_url_prefix = get("PUBLIC_URL_PREFIX").map(|(_, v)| v).filter(|v| !v.is_empty());
+        if let Some((k, v)) = get("ON_ZFS") {
+            s.on_zfs = parse_bool(&k, &v)?;
+        }
+        s.zfs_pool = get("ZFS_POOL").map(|(_, v)| v).filter(|v| !v.is_empty());
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        assert_eq!(Settings::from_vars(vars(&[])).unwrap(), Settings::default());
+        let s = Settings::from_vars(vars(&[
+            ("lakehouse_uri", "/tmp/lake"),
+            ("LAKEHOUSE_GRACE_PERIOD_DAYS", "0"),
+            ("LAKEHOUSE_ON_ZFS", "1"),
+        ]))
+        .unwrap();
+        assert_eq!((s.uri.as_str(), s.grace_period_days, s.on_zfs), ("/tmp/lake", 0, true));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = Settings::from_vars(vars(&[("LAKEHOUSE_WORKERS", "0")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Invalid setting LAKEHOUSE_WORKERS=\"0\": must be at least 1"
+        );
+        let err = Settings::from_vars(vars(&[("LAKEHOUSE_MAX_BUFFER_ROWS", "lots")])).unwrap_err();
+        assert!(err.to_string().contains("LAKEHOUSE_MAX_BUFFER_ROWS"), "{err}");
+    }
+}
