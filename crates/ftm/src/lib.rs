@@ -10,6 +10,7 @@
 //! This crate knows nothing of storage: no Delta, no journal, no partitions.
 
 pub mod aggregate;
+pub mod countries;
 pub mod entity;
 pub mod error;
 pub mod explode;

@@ -1,7 +1,6 @@
 //! The donations sample against what the reference (ftm-lakehouse 0.9.0) wrote for it:
 //! `../shared/fixtures/reference/lake/donations/{exports/statements.csv, entities.ftm.json}`.
 //!
-//! The fixtures folder is `$FTM_LAKEHOUSE_FIXTURES`, else `shared/fixtures` beside the checkout.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -11,24 +10,12 @@ use ftm::time::parse_iso;
 use ftm::{Entity, Statement, aggregate, explode, model};
 use serde_json::Value;
 
-fn fixtures() -> PathBuf {
-    let dir = std::env::var_os("FTM_LAKEHOUSE_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"));
-    assert!(
-        dir.join("donations.ftm.json").exists(),
-        "fixtures not found at {}",
-        dir.display()
-    );
-    dir
-}
-
 fn reference() -> PathBuf {
-    fixtures().join("reference/lake/donations")
+    testkit::reference_dataset()
 }
 
 fn input_statements() -> Vec<Statement> {
-    let text = fs::read_to_string(fixtures().join("donations.ftm.json")).unwrap();
+    let text = fs::read_to_string(testkit::fixtures().join("donations.ftm.json")).unwrap();
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let entity = Entity::from_json_str(model(), line).unwrap_or_else(|e| panic!("line {}: {e}", n + 1));

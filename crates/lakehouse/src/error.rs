@@ -18,6 +18,39 @@ pub enum Error {
         value: String,
         reason: &'static str,
     },
+    /// A fence marker stayed held through every retry.
+    #[error(
+        "Write fence busy: `{marker}` of dataset `{dataset}` is held (since {since}). If no process is writing, run `ftm-lakehouse -d {dataset} maintenance unlock`"
+    )]
+    Locked {
+        marker: String,
+        dataset: String,
+        since: String,
+    },
+    /// Stored data that does not have the expected shape.
+    #[error("corrupt statement data: {0}")]
+    Corrupt(String),
+    /// The object store failed.
+    #[error("storage error: {0}")]
+    Storage(#[from] object_store::Error),
+    /// Arrow failed to build or read a batch.
+    #[error("arrow error: {0}")]
+    Arrow(#[from] deltalake::arrow::error::ArrowError),
+    /// The Delta table failed.
+    #[error("delta table error: {0}")]
+    Delta(#[from] deltalake::DeltaTableError),
+    /// A DataFusion query failed.
+    #[error("query error: {0}")]
+    Query(#[from] deltalake::datafusion::error::DataFusionError),
+    /// A parquet file could not be written or read.
+    #[error("parquet error: {0}")]
+    Parquet(#[from] deltalake::parquet::errors::ParquetError),
+    /// A storage URI this build cannot use.
+    #[error("Invalid storage URI {0:?}: {1}")]
+    InvalidUri(String, &'static str),
+    /// A local file operation failed.
+    #[error("{0}: {1}")]
+    Io(String, #[source] std::io::Error),
     /// An error of the FtM model (unknown schema, stub property, …).
     #[error(transparent)]
     Ftm(#[from] ftm::FtmError),

@@ -9,6 +9,7 @@
 pub mod error;
 pub mod model;
 pub mod settings;
+pub mod storage;
 
 pub use error::{Error, Result};
 pub use settings::Settings;

@@ -1,0 +1,315 @@
+//! The dataset-wide write fence (seed 001 "ParquetStore"; spec `storage-format.md` §5.9).
+//!
+//! Three kinds of marker live at the dataset root:
+//!
+//! * `.LOCK` — held by maintenance (merge, compact, vacuum, destroy) and table creation;
+//! * `.LOCK-MERGE` — also held by maintenance, so a reference (0.9.0) process merging the same
+//!   lake and this one exclude each other;
+//! * `.LOCK-APPENDS/<uuid>` — one per in-flight append. Maintenance waits until none is left,
+//!   so it can never tombstone or vacuum the files of an append that has not committed yet.
+//!
+//! Every marker is created atomically (create-if-absent, never check-then-write) and holds the
+//! acquisition time as a JSON string (`"2026-11-21T04:21:56.202483+00:00"`), as the reference
+//! writes it. Waiting retries `LAKEHOUSE_LOCK_MAX_RETRIES` times with a linear backoff (attempt
+//! k sleeps k + U[0,1) backoff units, 1 s by default), then fails with [`Error::Locked`], which
+//! names the marker and how to break it. Differences from the reference: its lock is
+//! check-then-write (racy) and it has no append markers, so its vacuum can delete the files of
+//! an append in flight.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use crate::error::{Error, Result};
+
+/// The maintenance lock file.
+pub const LOCK: &str = ".LOCK";
+/// The reference's merge lock file, held together with [`LOCK`] by maintenance.
+pub const LOCK_MERGE: &str = ".LOCK-MERGE";
+/// The folder of in-flight append markers.
+pub const LOCK_APPENDS: &str = ".LOCK-APPENDS";
+
+/// The fence of one dataset, over the object store rooted at the dataset.
+#[derive(Debug, Clone)]
+pub struct Fence {
+    store: Arc<dyn ObjectStore>,
+    dataset: String,
+    max_retries: u32,
+    backoff: Duration,
+}
+
+/// Proof that maintenance holds the fence. Release it with [`MaintenanceGuard::release`].
+#[must_use = "release the fence when done"]
+pub struct MaintenanceGuard {
+    fence: Fence,
+}
+
+/// Proof of an in-flight append marker. Release it with [`AppendGuard::release`].
+#[must_use = "release the marker when done"]
+pub struct AppendGuard {
+    fence: Fence,
+    marker: Path,
+}
+
+fn now_json() -> PutPayload {
+    let ts = ftm::time::isoformat(&chrono::Utc::now());
+    PutPayload::from(serde_json::to_vec(&ts).expect("string serialises"))
+}
+
+impl Fence {
+    /// A fence over `store` (rooted at the dataset) for the dataset called `dataset` (used in
+    /// messages), retrying `max_retries` times.
+    pub fn new(store: Arc<dyn ObjectStore>, dataset: &str, max_retries: u32) -> Fence {
+        Fence {
+            store,
+            dataset: dataset.to_string(),
+            max_retries,
+            backoff: Duration::from_secs(1),
+        }
+    }
+
+    /// Sets the backoff unit (1 s by default; tests use milliseconds).
+    pub fn with_backoff(mut self, backoff: Duration) -> Fence {
+        self.backoff = backoff;
+        self
+    }
+
+    async fn sleep(&self, attempt: u32) {
+        let jitter = f64::from(chrono::Utc::now().timestamp_subsec_micros() % 1000) / 1000.0;
+        tokio::time::sleep(self.backoff.mul_f64(f64::from(attempt) + jitter)).await;
+    }
+
+    fn locked(&self, marker: &str, since: Option<String>) -> Error {
+        Error::Locked {
+            marker: marker.to_string(),
+            dataset: self.dataset.clone(),
+            since: since.unwrap_or_else(|| "unknown".into()),
+        }
+    }
+
+    async fn read_marker(&self, path: &Path) -> Option<String> {
+        let bytes = self.store.get(path).await.ok()?.bytes().await.ok()?;
+        serde_json::from_slice::<String>(&bytes).ok()
+    }
+
+    async fn exists(&self, path: &Path) -> Result<bool> {
+        match self.store.head(path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates `name` if absent; `false` if it exists.
+    async fn try_create(&self, name: &str) -> Result<bool> {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self.store.put_opts(&Path::from(name), now_json(), opts).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates `name`, retrying while another holder has it.
+    async fn acquire(&self, name: &str) -> Result<()> {
+        for attempt in 1..=self.max_retries + 1 {
+            if self.try_create(name).await? {
+                return Ok(());
+            }
+            if attempt <= self.max_retries {
+                self.sleep(attempt).await;
+            }
+        }
+        Err(self.locked(name, self.read_marker(&Path::from(name)).await))
+    }
+
+    async fn append_markers(&self) -> Result<Vec<Path>> {
+        let prefix = Path::from(LOCK_APPENDS);
+        let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
+        Ok(metas.into_iter().map(|m| m.location).collect())
+    }
+
+    /// Takes the maintenance fence: `.LOCK`, then `.LOCK-MERGE`, then waits until no append
+    /// is in flight. Holds nothing if it fails.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] naming the marker that stayed held through every retry.
+    pub async fn maintenance(&self) -> Result<MaintenanceGuard> {
+        self.acquire(LOCK).await?;
+        let guard = MaintenanceGuard { fence: self.clone() };
+        if let Err(e) = self.acquire(LOCK_MERGE).await {
+            self.delete(LOCK).await?;
+            return Err(e);
+        }
+        for attempt in 1..=self.max_retries + 1 {
+            let markers = self.append_markers().await?;
+            let Some(marker) = markers.first() else {
+                return Ok(guard);
+            };
+            if attempt > self.max_retries {
+                let since = self.read_marker(marker).await;
+                let err = self.locked(marker.as_ref(), since);
+                guard.release().await?;
+                return Err(err);
+            }
+            self.sleep(attempt).await;
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+
+    /// Registers an in-flight append: waits until `.LOCK` is absent, writes a marker, and
+    /// checks `.LOCK` again (backing off if maintenance started in between).
+    ///
+    /// # Errors
+    /// [`Error::Locked`] (`.LOCK`) when maintenance held the fence through every retry.
+    pub async fn append(&self) -> Result<AppendGuard> {
+        let marker = Path::from(format!("{LOCK_APPENDS}/{}", uuid::Uuid::new_v4().simple()));
+        let lock = Path::from(LOCK);
+        for attempt in 1..=self.max_retries + 1 {
+            if !self.exists(&lock).await? {
+                let opts = PutOptions {
+                    mode: PutMode::Create,
+                    ..Default::default()
+                };
+                self.store.put_opts(&marker, now_json(), opts).await?;
+                if !self.exists(&lock).await? {
+                    return Ok(AppendGuard {
+                        fence: self.clone(),
+                        marker,
+                    });
+                }
+                self.store.delete(&marker).await?;
+            }
+            if attempt <= self.max_retries {
+                self.sleep(attempt).await;
+            }
+        }
+        Err(self.locked(LOCK, self.read_marker(&lock).await))
+    }
+
+    async fn delete(&self, name: &str) -> Result<bool> {
+        match self.store.delete(&Path::from(name)).await {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Breaks the fence: deletes `.LOCK`, `.LOCK-MERGE` and every append marker. Returns
+    /// whether anything was held. Only for when no writer is alive: breaking a live holder's
+    /// lock can corrupt its write.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] if the store fails.
+    pub async fn unlock(&self) -> Result<bool> {
+        let mut released = self.delete(LOCK).await?;
+        released |= self.delete(LOCK_MERGE).await?;
+        for marker in self.append_markers().await? {
+            self.store.delete(&marker).await?;
+            released = true;
+        }
+        Ok(released)
+    }
+
+    /// Whether maintenance (`.LOCK`) is held right now.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] if the store fails.
+    pub async fn is_locked(&self) -> Result<bool> {
+        self.exists(&Path::from(LOCK)).await
+    }
+}
+
+impl MaintenanceGuard {
+    /// Releases `.LOCK-MERGE` and `.LOCK`.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] if the store fails.
+    pub async fn release(self) -> Result<()> {
+        self.fence.delete(LOCK_MERGE).await?;
+        self.fence.delete(LOCK).await?;
+        Ok(())
+    }
+}
+
+impl AppendGuard {
+    /// Removes the append marker.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] if the store fails.
+    pub async fn release(self) -> Result<()> {
+        match self.fence.store.delete(&self.marker).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::local::LocalFileSystem;
+
+    fn fence(dir: &std::path::Path, retries: u32) -> Fence {
+        let store = Arc::new(LocalFileSystem::new_with_prefix(dir).unwrap());
+        Fence::new(store, "ds", retries).with_backoff(Duration::from_millis(5))
+    }
+
+    #[tokio::test]
+    async fn maintenance_is_exclusive_and_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = fence(dir.path(), 1);
+        let guard = f.maintenance().await.unwrap();
+        let content = std::fs::read_to_string(dir.path().join(LOCK)).unwrap();
+        assert!(content.starts_with('"') && content.ends_with("+00:00\""), "{content}");
+        assert!(dir.path().join(LOCK_MERGE).exists());
+        let err = f.maintenance().await.err().unwrap();
+        assert!(
+            err.to_string().contains("`.LOCK`") && err.to_string().contains("maintenance unlock"),
+            "{err}"
+        );
+        assert!(f.append().await.is_err());
+        guard.release().await.unwrap();
+        assert!(!dir.path().join(LOCK).exists());
+        f.append().await.unwrap().release().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn maintenance_waits_for_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = fence(dir.path(), 2);
+        let append = f.append().await.unwrap();
+        let err = f.maintenance().await.err().unwrap();
+        assert!(err.to_string().contains(LOCK_APPENDS), "{err}");
+        assert!(!dir.path().join(LOCK).exists(), "a failed maintenance holds nothing");
+        let waiter = {
+            let f = fence(dir.path(), 8);
+            tokio::spawn(async move { f.maintenance().await.map(|_| ()) })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        append.release().await.unwrap();
+        waiter.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn unlock_clears_stale_markers() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = fence(dir.path(), 0);
+        assert!(!f.unlock().await.unwrap());
+        std::fs::write(dir.path().join(LOCK), "\"2020-01-01T00:00:00+00:00\"").unwrap();
+        let err = f.append().await.err().unwrap();
+        assert!(err.to_string().contains("2020-01-01T00:00:00+00:00"), "{err}");
+        let _stale = f.clone();
+        std::fs::create_dir_all(dir.path().join(LOCK_APPENDS)).unwrap();
+        std::fs::write(dir.path().join(LOCK_APPENDS).join("dead"), "\"x\"").unwrap();
+        assert!(f.unlock().await.unwrap());
+        assert!(!f.is_locked().await.unwrap());
+        f.maintenance().await.unwrap().release().await.unwrap();
+    }
+}

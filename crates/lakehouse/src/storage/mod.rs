@@ -1,0 +1,15 @@
+//! The storage layer: single-purpose stores over a dataset's folder (seed 001, "Layer 2").
+//!
+//! * [`statements`]: the Delta Lake statement table, partitioned by `(shard, bucket, origin)`;
+//! * [`fence`]: the dataset-wide write fence that orders appends and maintenance;
+//! * [`location`]: where a dataset lives (a local folder today; object stores later).
+
+pub mod dedupe;
+pub mod fence;
+pub mod location;
+pub mod schema;
+pub mod statements;
+
+pub use fence::Fence;
+pub use location::Location;
+pub use statements::StatementStore;

@@ -1,0 +1,346 @@
+//! The statement table's Arrow schema, row conversion and parquet writer profiles (spec
+//! `storage-format.md` §2.1, §2.2, §2.7).
+//!
+//! The Delta table has 19 columns; data files hold the 16 non-partition ones. Strings are
+//! `Utf8`, `external` is `Boolean`, timestamps are `Timestamp(Microsecond, "UTC")`.
+
+use std::sync::{Arc, LazyLock};
+
+use deltalake::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::{
+    DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+};
+use deltalake::parquet::basic::{Compression, ZstdLevel};
+use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use deltalake::parquet::schema::types::ColumnPath;
+use ftm::Statement;
+use ftm::time::Timestamp;
+
+use crate::error::{Error, Result};
+
+/// Partition columns, in nesting order.
+pub const PARTITION_COLUMNS: [&str; 3] = ["shard", "bucket", "origin"];
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Utf8,
+    Bool,
+    Time,
+}
+
+/// `(name, kind, nullable)` of every table column, in table order.
+const COLUMNS: [(&str, Kind, bool); 19] = [
+    ("shard", Kind::Utf8, false),
+    ("id", Kind::Utf8, false),
+    ("entity_id", Kind::Utf8, false),
+    ("dataset", Kind::Utf8, false),
+    ("bucket", Kind::Utf8, false),
+    ("origin", Kind::Utf8, false),
+    ("source", Kind::Utf8, true),
+    ("schema", Kind::Utf8, false),
+    ("prop", Kind::Utf8, false),
+    ("prop_type", Kind::Utf8, true),
+    ("value", Kind::Utf8, false),
+    ("original_value", Kind::Utf8, true),
+    ("lang", Kind::Utf8, true),
+    ("external", Kind::Bool, false),
+    ("first_seen", Kind::Time, false),
+    ("last_seen", Kind::Time, false),
+    ("fragment", Kind::Utf8, false),
+    ("role", Kind::Utf8, true),
+    ("deleted_at", Kind::Time, true),
+];
+
+fn field((name, kind, nullable): (&str, Kind, bool)) -> Field {
+    let data_type = match kind {
+        Kind::Utf8 => DataType::Utf8,
+        Kind::Bool => DataType::Boolean,
+        Kind::Time => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+    };
+    Field::new(name, data_type, nullable)
+}
+
+/// The 19-column table schema, partition columns included.
+pub fn table_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> =
+        LazyLock::new(|| Arc::new(ArrowSchema::new(COLUMNS.into_iter().map(field).collect::<Vec<_>>())));
+    SCHEMA.clone()
+}
+
+/// A statement row bound for the table: the statement plus its partition values.
+pub struct Row<'a> {
+    pub shard: &'a str,
+    pub bucket: &'a str,
+    pub statement: &'a Statement,
+}
+
+fn strings<'a>(rows: &'a [Row], f: impl Fn(&'a Row) -> Option<&'a str>) -> ArrayRef {
+    Arc::new(rows.iter().map(f).collect::<StringArray>())
+}
+
+fn times(rows: &[Row], f: impl Fn(&Row) -> Option<Timestamp>) -> ArrayRef {
+    let array: TimestampMicrosecondArray = rows.iter().map(|r| f(r).map(|t| t.timestamp_micros())).collect();
+    Arc::new(array.with_timezone("UTC"))
+}
+
+/// Builds a table batch (19 columns). Every statement must have an origin and both timestamps.
+///
+/// # Errors
+/// [`Error::Arrow`] if a non-nullable column would hold a null (a statement without origin,
+/// `first_seen` or `last_seen`).
+pub fn to_batch(rows: &[Row]) -> Result<RecordBatch> {
+    let columns: Vec<ArrayRef> = vec![
+        strings(rows, |r| Some(r.shard)),
+        strings(rows, |r| Some(&r.statement.id)),
+        strings(rows, |r| Some(&r.statement.entity_id)),
+        strings(rows, |r| Some(&r.statement.dataset)),
+        strings(rows, |r| Some(r.bucket)),
+        strings(rows, |r| r.statement.origin.as_deref()),
+        strings(rows, |r| r.statement.source.as_deref()),
+        strings(rows, |r| Some(&r.statement.schema)),
+        strings(rows, |r| Some(&r.statement.prop)),
+        strings(rows, |r| Some(&r.statement.prop_type)),
+        strings(rows, |r| Some(&r.statement.value)),
+        strings(rows, |r| r.statement.original_value.as_deref()),
+        strings(rows, |r| r.statement.lang.as_deref()),
+        Arc::new(
+            rows.iter()
+                .map(|r| Some(r.statement.external))
+                .collect::<BooleanArray>(),
+        ),
+        times(rows, |r| r.statement.first_seen),
+        times(rows, |r| r.statement.last_seen),
+        strings(rows, |r| Some(&r.statement.fragment)),
+        strings(rows, |r| r.statement.role.as_deref()),
+        times(rows, |r| r.statement.deleted_at),
+    ];
+    Ok(RecordBatch::try_new(table_schema(), columns)?)
+}
+
+/// A string column as `Utf8`, cast from views or dictionaries (how DataFusion may hand it out).
+/// The 16-column schema of data files: the table schema without the partition columns.
+pub fn file_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let table = table_schema();
+        let fields: Vec<Field> = table
+            .fields()
+            .iter()
+            .filter(|f| !PARTITION_COLUMNS.contains(&f.name().as_str()))
+            .map(|f| f.as_ref().clone())
+            .collect();
+        Arc::new(ArrowSchema::new(fields))
+    });
+    SCHEMA.clone()
+}
+
+/// Builds a data-file batch (16 columns) from statements that all have origin and timestamps.
+///
+/// # Errors
+/// As [`to_batch`].
+pub fn to_file_batch(statements: &[Statement]) -> Result<RecordBatch> {
+    let rows: Vec<Row> = statements
+        .iter()
+        .map(|statement| Row {
+            shard: "",
+            bucket: "",
+            statement,
+        })
+        .collect();
+    let batch = to_batch(&rows)?;
+    let keep: Vec<usize> = (0..COLUMNS.len())
+        .filter(|i| !PARTITION_COLUMNS.contains(&COLUMNS[*i].0))
+        .collect();
+    Ok(batch.project(&keep)?)
+}
+
+fn string_column(batch: &RecordBatch, name: &str) -> Result<Option<StringArray>> {
+    let Some(col) = batch.column_by_name(name) else {
+        return Ok(None);
+    };
+    let utf8 = if col.data_type() == &DataType::Utf8 {
+        col.clone()
+    } else {
+        cast(col, &DataType::Utf8)?
+    };
+    utf8.as_string_opt::<i32>()
+        .cloned()
+        .map(Some)
+        .ok_or_else(|| Error::Corrupt(format!("column `{name}` is {} instead of a string", col.data_type())))
+}
+
+/// A timestamp column as UTC microseconds, cast from other units or zones.
+fn time_column(batch: &RecordBatch, name: &str) -> Result<Option<TimestampMicrosecondArray>> {
+    let Some(col) = batch.column_by_name(name) else {
+        return Ok(None);
+    };
+    let target = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let micros = if col.data_type() == &target {
+        col.clone()
+    } else {
+        cast(col, &target)?
+    };
+    micros
+        .as_primitive_opt::<TimestampMicrosecondType>()
+        .cloned()
+        .map(Some)
+        .ok_or_else(|| Error::Corrupt(format!("column `{name}` is {} instead of a timestamp", col.data_type())))
+}
+
+fn get_str(col: Option<&StringArray>, i: usize) -> Option<String> {
+    col.filter(|c| c.is_valid(i)).map(|c| c.value(i).to_string())
+}
+
+fn get_time(col: Option<&TimestampMicrosecondArray>, i: usize) -> Option<Timestamp> {
+    col.filter(|c| c.is_valid(i))
+        .and_then(|c| Timestamp::from_timestamp_micros(c.value(i)))
+}
+
+/// Reads statements from a batch of table or file columns, by name. A missing column reads as
+/// null (files written before it existed), a null `fragment` as `""`; `canonical_id` is the
+/// entity id. Partition columns other than `origin` are ignored.
+///
+/// # Errors
+/// [`Error::Corrupt`] if a column has an unexpected type or a required one is missing.
+pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Statement>> {
+    let required =
+        |name: &str| string_column(batch, name)?.ok_or_else(|| Error::Corrupt(format!("column `{name}` is missing")));
+    let (id, entity_id, prop, value) = (
+        required("id")?,
+        required("entity_id")?,
+        required("prop")?,
+        required("value")?,
+    );
+    let (dataset, schema) = (string_column(batch, "dataset")?, required("schema")?);
+    let optional = |name: &str| string_column(batch, name);
+    let (origin, source, prop_type) = (optional("origin")?, optional("source")?, optional("prop_type")?);
+    let (original_value, lang) = (optional("original_value")?, optional("lang")?);
+    let (fragment, role) = (optional("fragment")?, optional("role")?);
+    let external = batch
+        .column_by_name("external")
+        .and_then(|c| c.as_boolean_opt().cloned());
+    let time = |name: &str| time_column(batch, name);
+    let (first_seen, last_seen, deleted_at) = (time("first_seen")?, time("last_seen")?, time("deleted_at")?);
+    let (dataset, origin, source, prop_type) = (dataset.as_ref(), origin.as_ref(), source.as_ref(), prop_type.as_ref());
+    let (original_value, lang, fragment, role) =
+        (original_value.as_ref(), lang.as_ref(), fragment.as_ref(), role.as_ref());
+    let (first_seen, last_seen, deleted_at) = (first_seen.as_ref(), last_seen.as_ref(), deleted_at.as_ref());
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        let entity = entity_id.value(i).to_string();
+        out.push(Statement {
+            id: id.value(i).to_string(),
+            canonical_id: entity.clone(),
+            entity_id: entity,
+            prop: prop.value(i).to_string(),
+            prop_type: get_str(prop_type, i).unwrap_or_default(),
+            schema: schema.value(i).to_string(),
+            value: value.value(i).to_string(),
+            dataset: get_str(dataset, i).unwrap_or_default(),
+            lang: get_str(lang, i),
+            original_value: get_str(original_value, i),
+            external: external.as_ref().is_some_and(|c| c.is_valid(i) && c.value(i)),
+            first_seen: get_time(first_seen, i),
+            last_seen: get_time(last_seen, i),
+            origin: get_str(origin, i),
+            fragment: get_str(fragment, i).unwrap_or_default(),
+            role: get_str(role, i),
+            deleted_at: get_time(deleted_at, i),
+            source: get_str(source, i),
+        });
+    }
+    Ok(out)
+}
+
+/// Parquet writer settings for appends to a bucket: the SMALL profile for `thing`, `interval`
+/// and `mention` (row groups of 1,000,000 rows), the LARGE one for the full-text buckets
+/// `document` and `page` (10,000 rows, no dictionary or bloom filter on `value`) (spec §2.7).
+pub fn writer_properties(large: bool) -> WriterProperties {
+    profile(large, if large { 10_000 } else { 1_000_000 })
+}
+
+/// Parquet writer settings for merged files: the bucket's profile with the row groups the
+/// reference's merge writes (100,000 rows; 10,000 for `document` and `page`).
+pub fn merge_writer_properties(large: bool) -> WriterProperties {
+    profile(large, if large { 10_000 } else { 100_000 })
+}
+
+fn profile(large: bool, row_group_rows: usize) -> WriterProperties {
+    let chunk = EnabledStatistics::Chunk;
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("zstd level 3")))
+        .set_data_page_size_limit(if large { 16 << 20 } else { 2 << 20 })
+        .set_dictionary_page_size_limit(1 << 20)
+        .set_max_row_group_row_count(Some(row_group_rows));
+    for name in [
+        "id",
+        "entity_id",
+        "schema",
+        "dataset",
+        "lang",
+        "first_seen",
+        "last_seen",
+    ] {
+        builder = builder.set_column_statistics_enabled(ColumnPath::from(name), chunk);
+    }
+    for name in ["prop", "fragment"] {
+        builder = builder
+            .set_column_statistics_enabled(ColumnPath::from(name), chunk)
+            .set_column_bloom_filter_enabled(ColumnPath::from(name), true)
+            .set_column_bloom_filter_fpp(ColumnPath::from(name), 0.01);
+    }
+    let value = ColumnPath::from("value");
+    builder = builder.set_column_statistics_enabled(value.clone(), chunk);
+    if large {
+        builder = builder.set_column_dictionary_enabled(value, false);
+    } else {
+        builder = builder
+            .set_column_bloom_filter_enabled(value.clone(), true)
+            .set_column_bloom_filter_fpp(value, 0.01);
+    }
+    builder.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ftm::time::parse_iso;
+
+    #[test]
+    fn round_trip() {
+        let mut s = Statement::new("ds", "e1", "Person", "name", "name", "Alice");
+        s.origin = Some("bulk".into());
+        s.first_seen = parse_iso("2024-01-01T00:00:00.000001Z");
+        s.last_seen = parse_iso("2024-01-02");
+        s.role = Some("analyst".into());
+        let batch = to_batch(&[Row {
+            shard: "0",
+            bucket: "thing",
+            statement: &s,
+        }])
+        .unwrap();
+        assert_eq!(batch.schema().fields().len(), 19);
+        assert_eq!(from_batch(&batch).unwrap(), vec![s.clone()]);
+        let mut no_origin = s;
+        no_origin.origin = None;
+        assert!(
+            to_batch(&[Row {
+                shard: "0",
+                bucket: "thing",
+                statement: &no_origin
+            }])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn missing_optional_columns_read_as_null() {
+        let batch = to_batch(&[]).unwrap();
+        let projected = batch.project(&[1, 2, 7, 8, 10]).unwrap();
+        assert!(from_batch(&projected).unwrap().is_empty());
+        let no_prop = batch.project(&[1, 2, 7]).unwrap();
+        assert!(matches!(from_batch(&no_prop), Err(Error::Corrupt(_))));
+    }
+}

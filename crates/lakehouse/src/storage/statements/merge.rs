@@ -1,0 +1,198 @@
+//! `merge`: collapse duplicates and reap expired tombstones, partition by partition (seed 001
+//! "merge"; spec `storage-format.md` §5.2).
+//!
+//! Each selected partition — every dirty one (holding any file not named `merged-*`), or all
+//! with `force` — is read sorted by entity id, put through the dedupe rules with tombstones kept
+//! for the grace period (`LAKEHOUSE_GRACE_PERIOD_DAYS`, default 30) and dropped after it, and
+//! written to one `merged-<uuid7>.zstd.parquet` file in the partition's folder, in merged order.
+//! The new file replaces the old ones in one Delta commit (`add` + `remove`s, `dataChange =
+//! false`), 64 partitions per commit; a partition left empty gets no file. Memory stays bounded:
+//! the read is a spilling sort and rows are written one entity at a time. A checkpoint is
+//! written when anything was merged. Held under the maintenance fence.
+
+use std::collections::HashMap;
+
+use deltalake::datafusion::prelude::{col, lit};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add};
+use deltalake::parquet::arrow::async_writer::AsyncArrowWriter;
+use deltalake::protocol::DeltaOperation;
+use ftm::Statement;
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use std::sync::Arc;
+
+use super::{EntityStream, Filter, MERGED_PREFIX, Partition, StatementStore};
+use crate::error::{Error, Result};
+use crate::model::Bucket;
+use crate::storage::dedupe::Tombstones;
+use crate::storage::schema::{file_schema, merge_writer_properties, to_file_batch};
+
+/// Partitions per Delta commit.
+const PARTITIONS_PER_COMMIT: usize = 64;
+/// Rows per written batch.
+const WRITE_BATCH_ROWS: usize = 8192;
+
+/// Options of a merge.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MergeOptions {
+    /// Grace period for tombstones, days; `None` uses the store's setting.
+    pub grace_period_days: Option<u32>,
+    /// Merge clean partitions too (reaps their expired tombstones).
+    pub force: bool,
+}
+
+/// What a merge did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MergeMetrics {
+    /// Partitions merged.
+    pub partitions: usize,
+    /// Physical rows read.
+    pub rows_read: u64,
+    /// Rows written (live rows plus tombstones within grace).
+    pub rows_written: u64,
+    pub files_removed: usize,
+    pub files_added: usize,
+    /// Table version after the merge.
+    pub version: Option<u64>,
+}
+
+impl StatementStore {
+    /// Merges the table (see the module docs).
+    ///
+    /// # Errors
+    /// [`Error::Locked`] if the fence stays busy; [`Error::Query`], [`Error::Parquet`],
+    /// [`Error::Delta`] if reading, writing or committing fails (commits already made stay; an
+    /// uncommitted merged file is an orphan for vacuum).
+    pub async fn merge(&self, options: &MergeOptions) -> Result<MergeMetrics> {
+        if !self.exists().await? {
+            return Ok(MergeMetrics::default());
+        }
+        let guard = self.fence.maintenance().await?;
+        let result = self.merge_locked(options).await;
+        guard.release().await?;
+        result
+    }
+
+    async fn merge_locked(&self, options: &MergeOptions) -> Result<MergeMetrics> {
+        let mut table = self
+            .table()
+            .await?
+            .ok_or_else(|| Error::Corrupt("statement table vanished".into()))?;
+        let days = options.grace_period_days.unwrap_or(self.grace_period_days);
+        let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
+        let selected: Vec<Partition> = StatementStore::partitions_of(&table)?
+            .into_iter()
+            .filter(|p| options.force || !p.is_clean())
+            .collect();
+        let mut files = StatementStore::files_by_partition(&table)?;
+        let ctx = self.session(&table).await?;
+        let store = self.table_store()?;
+        let mut metrics = MergeMetrics::default();
+        for chunk in selected.chunks(PARTITIONS_PER_COMMIT) {
+            let mut actions = Vec::new();
+            for part in chunk {
+                let key = (part.shard.clone(), part.bucket.clone(), part.origin.clone());
+                for file in files.remove(&key).unwrap_or_default() {
+                    actions.push(Action::Remove(file.remove_action(false)));
+                    metrics.files_removed += 1;
+                }
+                let df = ctx
+                    .table("statements")
+                    .await?
+                    .filter(
+                        col("shard")
+                            .eq(lit(part.shard.clone()))
+                            .and(col("bucket").eq(lit(part.bucket.clone())))
+                            .and(col("origin").eq(lit(part.origin.clone()))),
+                    )?
+                    .sort(vec![col("entity_id").sort(true, false)])?;
+                let stream = EntityStream::new(
+                    Some(df.execute_stream().await?),
+                    Tombstones::KeepAfter(cutoff),
+                    Filter::default(),
+                );
+                let (add, written) = write_merged(&store, part, stream).await?;
+                metrics.rows_read += part.rows;
+                metrics.rows_written += written;
+                metrics.partitions += 1;
+                if let Some(add) = add {
+                    actions.push(Action::Add(add));
+                    metrics.files_added += 1;
+                }
+            }
+            let operation = DeltaOperation::Optimize {
+                predicate: None,
+                target_size: 0,
+            };
+            CommitBuilder::from(CommitProperties::default())
+                .with_actions(actions)
+                .build(Some(table.snapshot()?), table.log_store(), operation)
+                .await?;
+            table.update_state().await?;
+        }
+        if metrics.partitions > 0 {
+            deltalake::checkpoints::create_checkpoint(&table, None).await?;
+        }
+        metrics.version = table.version();
+        Ok(metrics)
+    }
+}
+
+/// Writes the deduped rows of `part` to a new merged file; `None` when no row survives.
+async fn write_merged(
+    store: &Arc<dyn ObjectStore>,
+    part: &Partition,
+    mut stream: EntityStream,
+) -> Result<(Option<Add>, u64)> {
+    let folder = part
+        .files
+        .first()
+        .and_then(|f| f.rsplit_once('/'))
+        .map(|(dir, _)| dir.to_string());
+    let folder = folder.ok_or_else(|| Error::Corrupt(format!("partition {part:?} has no files")))?;
+    let name = format!("{folder}/{MERGED_PREFIX}{}.zstd.parquet", uuid::Uuid::now_v7());
+    let path = Path::parse(&name).map_err(|e| Error::Corrupt(format!("bad file path {name:?}: {e}")))?;
+    let large = Bucket::parse(&part.bucket).is_some_and(Bucket::is_large);
+    let sink = BufWriter::new(store.clone(), path.clone());
+    let mut writer = AsyncArrowWriter::try_new(sink, file_schema(), Some(merge_writer_properties(large)))?;
+    let mut buffer: Vec<Statement> = Vec::with_capacity(WRITE_BATCH_ROWS);
+    let mut written = 0u64;
+    while let Some(rows) = stream.next().await? {
+        buffer.extend(rows);
+        if buffer.len() >= WRITE_BATCH_ROWS {
+            writer.write(&to_file_batch(&buffer)?).await?;
+            written += buffer.len() as u64;
+            buffer.clear();
+        }
+    }
+    if !buffer.is_empty() {
+        writer.write(&to_file_batch(&buffer)?).await?;
+        written += buffer.len() as u64;
+    }
+    writer.close().await?;
+    if written == 0 {
+        store.delete(&path).await?;
+        return Ok((None, 0));
+    }
+    let size = store.head(&path).await?.size;
+    let partition_values: HashMap<String, Option<String>> = [
+        ("shard", &part.shard),
+        ("bucket", &part.bucket),
+        ("origin", &part.origin),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), Some(v.clone())))
+    .collect();
+    let add = Add {
+        path: name,
+        partition_values,
+        size: i64::try_from(size).unwrap_or(i64::MAX),
+        modification_time: chrono::Utc::now().timestamp_millis(),
+        data_change: false,
+        stats: Some(format!("{{\"numRecords\": {written}}}")),
+        ..Default::default()
+    };
+    Ok((Some(add), written))
+}

@@ -1,0 +1,218 @@
+//! Reads: live statements grouped per entity, through DataFusion over the Delta snapshot.
+//!
+//! Every read is one query over the table (partition columns included) with the filter's row
+//! predicate and semi joins, sorted by `entity_id`. DataFusion sorts within a memory budget and
+//! spills beyond it, so a full scan holds one entity's rows at a time in this process. Each
+//! entity's rows then go through the dedupe rules and lose their tombstones.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use deltalake::DeltaTable;
+use deltalake::datafusion::execution::SendableRecordBatchStream;
+use deltalake::datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use deltalake::datafusion::prelude::{DataFrame, Expr, JoinType, SessionConfig, SessionContext, col, lit};
+use deltalake::datafusion::scalar::ScalarValue;
+use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
+use ftm::time::Timestamp;
+use ftm::{EntityRecord, Statement};
+use futures::StreamExt;
+
+use super::{Filter, StatementStore};
+use crate::error::Result;
+use crate::storage::dedupe::{Tombstones, dedupe_entity};
+use crate::storage::schema::from_batch;
+
+/// The table name queries use.
+const TABLE: &str = "statements";
+
+/// Live statements, one entity at a time, in `entity_id` order.
+pub struct EntityStream {
+    batches: Option<SendableRecordBatchStream>,
+    pending: Vec<Statement>,
+    ready: VecDeque<Vec<Statement>>,
+    tombstones: Tombstones,
+    filter: Filter,
+}
+
+impl EntityStream {
+    fn empty() -> EntityStream {
+        EntityStream::new(None, Tombstones::Drop, Filter::default())
+    }
+
+    pub(super) fn new(
+        batches: Option<SendableRecordBatchStream>,
+        tombstones: Tombstones,
+        filter: Filter,
+    ) -> EntityStream {
+        EntityStream {
+            batches,
+            pending: Vec::new(),
+            ready: VecDeque::new(),
+            tombstones,
+            filter,
+        }
+    }
+
+    fn complete(&mut self) {
+        let rows = std::mem::take(&mut self.pending);
+        if rows.is_empty() {
+            return;
+        }
+        let live = dedupe_entity(rows, self.tombstones);
+        if !live.is_empty() && self.filter.matches(&live) {
+            self.ready.push_back(live);
+        }
+    }
+
+    /// The next entity's rows (deduped, tombstones handled as the stream was opened), or `None`
+    /// at the end.
+    ///
+    /// # Errors
+    /// [`Error::Query`](crate::Error::Query) if the scan fails; [`Error::Corrupt`](crate::Error::Corrupt).
+    pub async fn next(&mut self) -> Result<Option<Vec<Statement>>> {
+        loop {
+            if let Some(entity) = self.ready.pop_front() {
+                return Ok(Some(entity));
+            }
+            let Some(batches) = self.batches.as_mut() else {
+                return Ok(None);
+            };
+            match batches.next().await {
+                Some(batch) => {
+                    for row in from_batch(&batch?)? {
+                        if self.pending.first().is_some_and(|p| p.entity_id != row.entity_id) {
+                            self.complete();
+                        }
+                        self.pending.push(row);
+                    }
+                }
+                None => {
+                    self.batches = None;
+                    self.complete();
+                }
+            }
+        }
+    }
+
+    /// The next entity, aggregated (spec `exports-and-operations.md` §5.2–§5.5). Entities whose
+    /// schemata conflict are skipped, as the reference's export skips them.
+    ///
+    /// # Errors
+    /// As [`EntityStream::next`]; [`Error::Ftm`](crate::Error::Ftm) for an unknown schema.
+    pub async fn next_entity(&mut self) -> Result<Option<EntityRecord>> {
+        while let Some(rows) = self.next().await? {
+            match ftm::aggregate(ftm::model(), &rows) {
+                Ok(Some(record)) => return Ok(Some(record)),
+                Ok(None) | Err(ftm::FtmError::SchemaConflict(..)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl StatementStore {
+    /// A DataFusion session over `table`'s snapshot, registered as `statements`, with plain
+    /// `Utf8` columns and this store's memory budget.
+    pub(super) async fn session(&self, table: &DeltaTable) -> Result<SessionContext> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(self.memory_limit, 1.0)
+            .build_arc()?;
+        let config = SessionConfig::new().with_batch_size(8192);
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let mut scan_config = DeltaScanConfig::new().with_wrap_partition_values(false);
+        scan_config.schema_force_view_types = false;
+        let scan = DeltaScanNext::new(table.snapshot()?.snapshot().clone(), scan_config)?;
+        table.update_datafusion_session(&ctx.state())?;
+        ctx.register_table(TABLE, Arc::new(scan))?;
+        Ok(ctx)
+    }
+
+    /// The rows `filter` selects before dedupe: its row predicate, then one semi join per
+    /// entity predicate (the filter's and `semi`).
+    pub(super) async fn select(&self, ctx: &SessionContext, filter: &Filter, semi: Option<Expr>) -> Result<DataFrame> {
+        let mut df = ctx.table(TABLE).await?;
+        if let Some(predicate) = filter.row_predicate(self.shards) {
+            df = df.filter(predicate)?;
+        }
+        for predicate in filter.entity_predicates()?.into_iter().chain(semi) {
+            let ids = ctx
+                .table(TABLE)
+                .await?
+                .filter(predicate)?
+                .select(vec![col("entity_id").alias("matched_id")])?
+                .distinct()?;
+            df = df.join(ids, JoinType::LeftSemi, &["entity_id"], &["matched_id"], None)?;
+        }
+        Ok(df)
+    }
+
+    async fn stream(&self, filter: &Filter, semi: Option<Expr>, tombstones: Tombstones) -> Result<EntityStream> {
+        let Some(table) = self.table().await? else {
+            return Ok(EntityStream::empty());
+        };
+        let ctx = self.session(&table).await?;
+        let df = self
+            .select(&ctx, filter, semi)
+            .await?
+            .sort(vec![col("entity_id").sort(true, false)])?;
+        Ok(EntityStream::new(
+            Some(df.execute_stream().await?),
+            tombstones,
+            filter.clone(),
+        ))
+    }
+
+    /// Live statements of the entities `filter` selects, one entity at a time, by entity id.
+    ///
+    /// # Errors
+    /// [`Error::Ftm`](crate::Error::Ftm) for an unknown schema in the filter; [`Error::Query`](crate::Error::Query).
+    pub async fn scan(&self, filter: &Filter) -> Result<EntityStream> {
+        self.stream(filter, None, Tombstones::Drop).await
+    }
+
+    /// Every live statement of one entity, read from its shard only (merged-file order).
+    ///
+    /// # Errors
+    /// As [`StatementStore::scan`].
+    pub async fn get_statements(&self, entity_id: &str) -> Result<Vec<Statement>> {
+        let mut stream = self.scan(&Filter::entity(entity_id)).await?;
+        Ok(stream.next().await?.unwrap_or_default())
+    }
+
+    /// One entity, aggregated from its live statements; `None` if it has none.
+    ///
+    /// # Errors
+    /// As [`StatementStore::scan`]; [`Error::Ftm`](crate::Error::Ftm) if its schemata conflict.
+    pub async fn get(&self, entity_id: &str) -> Result<Option<EntityRecord>> {
+        let rows = self.get_statements(entity_id).await?;
+        Ok(ftm::aggregate(ftm::model(), &rows)?)
+    }
+
+    /// Ids of entities touched since `since`, sorted: a live statement first seen at or after
+    /// it (after folding, so a re-emission of an old statement does not count), or a tombstone
+    /// deleted at or after it.
+    ///
+    /// # Errors
+    /// [`Error::Query`](crate::Error::Query).
+    pub async fn get_changed_entity_ids(&self, since: Timestamp) -> Result<Vec<String>> {
+        let micros = ScalarValue::TimestampMicrosecond(Some(since.timestamp_micros()), Some("UTC".into()));
+        let touched = col("first_seen")
+            .gt_eq(lit(micros.clone()))
+            .or(col("deleted_at").gt_eq(lit(micros)));
+        let just_before = since - chrono::Duration::microseconds(1);
+        let mut stream = self
+            .stream(&Filter::default(), Some(touched), Tombstones::KeepAfter(just_before))
+            .await?;
+        let mut changed = Vec::new();
+        while let Some(rows) = stream.next().await? {
+            let new = |s: &Statement| s.deleted_at.is_none() && s.first_seen.is_some_and(|t| t >= since);
+            let deleted = |s: &Statement| s.deleted_at.is_some_and(|t| t >= since);
+            if rows.iter().any(|s| new(s) || deleted(s)) {
+                changed.push(rows[0].entity_id.clone());
+            }
+        }
+        Ok(changed)
+    }
+}

@@ -1,0 +1,177 @@
+//! `stats()`: entity counts, schema and country facets and the date range of a dataset (spec
+//! `exports-and-operations.md` §7.1–§7.2, `storage-format.md` §6.3).
+//!
+//! Folded over every live entity: `things` are entities whose schema is a `Thing`, `intervals`
+//! those that are an `Interval` (five schemata are both). Per group: entities per schema, and
+//! per country code the entities having it in any country-typed property. `start`/`end` are the
+//! min/max of every non-hidden date property's values (string order).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ftm::{EntityRecord, PropertyType};
+use serde::Serialize;
+
+use super::{Filter, StatementStore};
+use crate::error::Result;
+
+/// A schema facet entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SchemaCount {
+    pub name: String,
+    pub count: u64,
+    pub label: String,
+    pub plural: String,
+}
+
+/// A country facet entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CountryCount {
+    pub code: String,
+    pub count: u64,
+    pub label: String,
+}
+
+/// The facets of one group (`things` or `intervals`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct StatsGroup {
+    pub total: u64,
+    /// Sorted by code.
+    pub countries: Vec<CountryCount>,
+    /// Sorted by schema name.
+    pub schemata: Vec<SchemaCount>,
+}
+
+/// Dataset statistics, serialised in the reference's key order.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct DatasetStats {
+    pub things: StatsGroup,
+    pub intervals: StatsGroup,
+    pub entity_count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    /// Union of both groups' country codes, sorted.
+    pub countries: Vec<String>,
+}
+
+#[derive(Default)]
+struct GroupCounter {
+    schemata: BTreeMap<String, u64>,
+    countries: BTreeMap<String, u64>,
+}
+
+impl GroupCounter {
+    fn finish(self) -> StatsGroup {
+        let model = ftm::model();
+        let schemata: Vec<SchemaCount> = self
+            .schemata
+            .into_iter()
+            .map(|(name, count)| {
+                let schema = model.get(&name);
+                SchemaCount {
+                    label: schema.map_or_else(|| name.clone(), |s| s.label.clone()),
+                    plural: schema.map_or_else(|| name.clone(), |s| s.plural.clone()),
+                    name,
+                    count,
+                }
+            })
+            .collect();
+        let countries = self
+            .countries
+            .into_iter()
+            .map(|(code, count)| CountryCount {
+                label: ftm::countries::country_name(&code).unwrap_or(&code).to_string(),
+                code,
+                count,
+            })
+            .collect();
+        StatsGroup {
+            total: schemata.iter().map(|s| s.count).sum(),
+            countries,
+            schemata,
+        }
+    }
+}
+
+/// Accumulates [`DatasetStats`] over aggregated entities.
+#[derive(Default)]
+pub struct StatsBuilder {
+    things: GroupCounter,
+    intervals: GroupCounter,
+    entity_count: u64,
+    start: Option<String>,
+    end: Option<String>,
+}
+
+impl StatsBuilder {
+    /// Counts one entity.
+    pub fn add(&mut self, entity: &EntityRecord) {
+        let schema = entity.schema;
+        self.entity_count += 1;
+        let mut countries = BTreeSet::new();
+        for (prop, values) in &entity.properties {
+            let Some(p) = schema.property(prop) else { continue };
+            match p.type_ {
+                PropertyType::Country => countries.extend(values.iter().cloned()),
+                PropertyType::Date if !p.hidden => {
+                    for v in values {
+                        if self.start.as_ref().is_none_or(|s| v < s) {
+                            self.start = Some(v.clone());
+                        }
+                        if self.end.as_ref().is_none_or(|e| v > e) {
+                            self.end = Some(v.clone());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (group, applies) in [
+            (&mut self.things, schema.is_a("Thing")),
+            (&mut self.intervals, schema.is_a("Interval")),
+        ] {
+            if applies {
+                *group.schemata.entry(schema.name.clone()).or_default() += 1;
+                for code in &countries {
+                    *group.countries.entry(code.clone()).or_default() += 1;
+                }
+            }
+        }
+    }
+
+    /// The statistics so far.
+    pub fn finish(self) -> DatasetStats {
+        let things = self.things.finish();
+        let intervals = self.intervals.finish();
+        let countries: BTreeSet<String> = things
+            .countries
+            .iter()
+            .chain(&intervals.countries)
+            .map(|c| c.code.clone())
+            .collect();
+        DatasetStats {
+            things,
+            intervals,
+            entity_count: self.entity_count,
+            start: self.start,
+            end: self.end,
+            countries: countries.into_iter().collect(),
+        }
+    }
+}
+
+impl StatementStore {
+    /// Statistics over every live entity (a full scan).
+    ///
+    /// # Errors
+    /// As [`StatementStore::scan`].
+    pub async fn stats(&self) -> Result<DatasetStats> {
+        let mut builder = StatsBuilder::default();
+        let mut stream = self.scan(&Filter::default()).await?;
+        while let Some(entity) = stream.next_entity().await? {
+            builder.add(&entity);
+        }
+        Ok(builder.finish())
+    }
+}

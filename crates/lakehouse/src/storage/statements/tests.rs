@@ -1,0 +1,379 @@
+//! Store tests on real Delta tables in temporary folders.
+
+use std::collections::BTreeSet;
+use std::path::{Path as FsPath, PathBuf};
+use std::time::Duration;
+
+use ftm::Statement;
+use ftm::time::{Timestamp, parse_iso};
+
+use super::*;
+use crate::storage::fence::{Fence, LOCK};
+
+fn settings() -> Settings {
+    Settings {
+        lock_max_retries: 3,
+        ..Settings::default()
+    }
+}
+
+fn store(dir: &FsPath, shards: u32) -> StatementStore {
+    let root = Location::local(dir).unwrap();
+    let fence = Fence::new(root.object_store().unwrap(), "ds", 3).with_backoff(Duration::from_millis(10));
+    StatementStore::new(root, DatasetName::new("ds").unwrap(), shards, &settings())
+        .unwrap()
+        .with_fence(fence)
+}
+
+fn ts(text: &str) -> Option<Timestamp> {
+    parse_iso(text)
+}
+
+fn stmt(entity: &str, schema: &str, prop: &str, value: &str, seen: &str) -> Statement {
+    let mut s = Statement::new("ds", entity, schema, prop, "name", value);
+    s.origin = Some("bulk".into());
+    s.first_seen = ts(seen);
+    s.last_seen = ts(seen);
+    s
+}
+
+fn tombstone(of: &Statement, at: Timestamp) -> Statement {
+    let mut t = of.clone();
+    t.deleted_at = Some(at);
+    t.last_seen = Some(at.max(of.last_seen.unwrap()));
+    t
+}
+
+async fn live(store: &StatementStore) -> Vec<Statement> {
+    let mut out = Vec::new();
+    let mut stream = store.scan(&Filter::default()).await.unwrap();
+    while let Some(rows) = stream.next().await.unwrap() {
+        out.extend(rows);
+    }
+    out
+}
+
+/// `(entity_id, prop, value, first_seen, last_seen)` of a live row.
+type Summary = (String, String, String, Option<Timestamp>, Option<Timestamp>);
+
+fn summary(rows: &[Statement]) -> BTreeSet<Summary> {
+    rows.iter()
+        .map(|s| {
+            (
+                s.entity_id.clone(),
+                s.prop.clone(),
+                s.value.clone(),
+                s.first_seen,
+                s.last_seen,
+            )
+        })
+        .collect()
+}
+
+fn data_files(dir: &FsPath) -> Vec<PathBuf> {
+    fn walk(dir: &FsPath, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "parquet") && !path.to_string_lossy().contains("_delta_log")
+            {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&dir.join("statements"), &mut out);
+    out
+}
+
+#[tokio::test]
+async fn append_merge_compact_vacuum_keeps_the_live_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 4);
+    assert!(!store.exists().await.unwrap());
+    assert!(live(&store).await.is_empty());
+
+    let now = chrono::Utc::now();
+    let old = (now - chrono::Duration::days(60)).to_rfc3339();
+    let recent = (now - chrono::Duration::days(1)).to_rfc3339();
+    let alice = stmt("p1", "Person", "name", "Alice", "2024-01-02");
+    let gone_long_ago = stmt("p1", "Person", "alias", "Ali", "2024-01-01");
+    let gone_recently = stmt("p2", "Person", "name", "Bob", "2024-01-01");
+    let frag = |value: &str, seen: &str| {
+        let mut s = stmt("c1", "Company", "name", value, seen);
+        s.fragment = "page-1".into();
+        s
+    };
+    let first = vec![
+        alice.clone(),
+        gone_long_ago.clone(),
+        gone_recently.clone(),
+        frag("Old Name", "2024-01-01"),
+        stmt("o1", "Ownership", "role", "owner", "2024-01-01"),
+    ];
+    let m = store.append(first).await.unwrap();
+    assert_eq!((m.rows, m.commits), (5, 2), "one commit per bucket (thing, interval)");
+    assert_eq!(store.version().await.unwrap(), Some(2), "version 0 is the empty create");
+    let second = vec![
+        stmt("p1", "Person", "name", "Alice", "2024-03-01"),
+        tombstone(&gone_long_ago, ts(&old).unwrap()),
+        tombstone(&gone_recently, ts(&recent).unwrap()),
+        frag("New Name", "2024-02-01"),
+    ];
+    store.append(second).await.unwrap();
+
+    let expected = BTreeSet::from([
+        (
+            "c1".into(),
+            "name".into(),
+            "New Name".into(),
+            ts("2024-02-01"),
+            ts("2024-02-01"),
+        ),
+        (
+            "o1".into(),
+            "role".into(),
+            "owner".into(),
+            ts("2024-01-01"),
+            ts("2024-01-01"),
+        ),
+        (
+            "p1".into(),
+            "name".into(),
+            "Alice".into(),
+            ts("2024-01-02"),
+            ts("2024-03-01"),
+        ),
+    ]);
+    assert_eq!(summary(&live(&store).await), expected, "dirty reads dedupe");
+    assert!(store.partitions().await.unwrap().iter().all(|p| !p.is_clean()));
+
+    let merged = store.merge(&MergeOptions::default()).await.unwrap();
+    assert_eq!(merged.rows_read, 9);
+    assert_eq!(merged.rows_written, 4, "3 live rows + the tombstone within grace");
+    assert_eq!(summary(&live(&store).await), expected, "merge keeps the live view");
+    let parts = store.partitions().await.unwrap();
+    assert!(parts.iter().all(Partition::is_clean), "{parts:?}");
+    assert_eq!(parts.iter().map(|p| p.rows).sum::<u64>(), 4);
+
+    // A zero grace period reaps the recent tombstone too.
+    let forced = store
+        .merge(&MergeOptions {
+            grace_period_days: Some(0),
+            force: true,
+        })
+        .await
+        .unwrap();
+    assert_eq!(forced.rows_written, 3);
+
+    // Compaction merges small part files; vacuum then deletes everything unreferenced.
+    store
+        .append(vec![stmt("p3", "Person", "name", "Carol", "2024-01-01")])
+        .await
+        .unwrap();
+    store
+        .append(vec![stmt("p3", "Person", "name", "Carol", "2024-01-05")])
+        .await
+        .unwrap();
+    let before = live(&store).await;
+    store.compact().await.unwrap();
+    assert_eq!(summary(&live(&store).await), summary(&before));
+    let vacuumed = store.vacuum(0).await.unwrap();
+    assert!(!vacuumed.files_deleted.is_empty());
+    let referenced: usize = store.partitions().await.unwrap().iter().map(|p| p.files.len()).sum();
+    assert_eq!(data_files(dir.path()).len(), referenced, "only referenced files remain");
+    assert_eq!(summary(&live(&store).await), summary(&before));
+}
+
+#[tokio::test]
+async fn lookups_filters_and_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 8);
+    let rows = vec![
+        stmt("p1", "Person", "name", "Alice", "2024-01-01"),
+        stmt("p1", "Person", "nationality", "de", "2024-01-01"),
+        stmt("p2", "Person", "name", "Bob", "2024-01-01"),
+        stmt("c1", "Company", "name", "ACME", "2024-01-01"),
+    ];
+    store.append(rows).await.unwrap();
+    let mut other = stmt("c1", "Company", "name", "ACME Ltd", "2024-02-01");
+    other.origin = Some("crawl".into());
+    store.append(vec![other]).await.unwrap();
+
+    let alice = store.get("p1").await.unwrap().unwrap();
+    assert_eq!(
+        (alice.schema.name.as_str(), alice.caption.as_str()),
+        ("Person", "Alice")
+    );
+    assert_eq!(store.get_statements("p2").await.unwrap().len(), 1);
+    assert!(store.get("nobody").await.unwrap().is_none());
+
+    let ids = |filter: Filter| {
+        let store = store.clone();
+        async move {
+            let mut stream = store.scan(&filter).await.unwrap();
+            let mut ids = Vec::new();
+            while let Some(rows) = stream.next().await.unwrap() {
+                ids.push(rows[0].entity_id.clone());
+            }
+            ids
+        }
+    };
+    assert_eq!(ids(Filter::default()).await, ["c1", "p1", "p2"]);
+    assert_eq!(
+        ids(Filter {
+            schemata: vec!["LegalEntity".into()],
+            ..Filter::default()
+        })
+        .await,
+        ["c1", "p1", "p2"]
+    );
+    assert_eq!(
+        ids(Filter {
+            schemata: vec!["Company".into()],
+            ..Filter::default()
+        })
+        .await,
+        ["c1"]
+    );
+    let prop = PropertyFilter {
+        prop: "nationality".into(),
+        values: vec!["de".into()],
+    };
+    assert_eq!(
+        ids(Filter {
+            properties: vec![prop],
+            ..Filter::default()
+        })
+        .await,
+        ["p1"]
+    );
+    let crawl = Filter {
+        origins: vec!["crawl".into()],
+        ..Filter::default()
+    };
+    let mut stream = store.scan(&crawl).await.unwrap();
+    let c1 = stream.next().await.unwrap().unwrap();
+    assert_eq!(c1.len(), 1);
+    assert_eq!(c1[0].value, "ACME Ltd");
+
+    let since = ts("2024-01-15").unwrap();
+    assert_eq!(store.get_changed_entity_ids(since).await.unwrap(), ["c1"]);
+    let bob = store.get_statements("p2").await.unwrap();
+    store
+        .append(vec![tombstone(&bob[0], ts("2024-03-01").unwrap())])
+        .await
+        .unwrap();
+    assert_eq!(store.get_changed_entity_ids(since).await.unwrap(), ["c1", "p2"]);
+    assert!(store.get("p2").await.unwrap().is_none());
+
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.entity_count, 2);
+    assert_eq!(stats.countries, ["de"]);
+    assert_eq!(stats.things.countries[0].label, "Germany");
+
+    let mut csv = Vec::new();
+    assert_eq!(store.export_csv(&Filter::default(), &mut csv).await.unwrap(), 4);
+    let text = String::from_utf8(csv).unwrap();
+    assert!(text.starts_with("\"id\",\"entity_id\""));
+    assert_eq!(text.lines().count(), 5);
+}
+
+#[tokio::test]
+async fn concurrent_appends_both_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = store(dir.path(), 0);
+    a.append(vec![stmt("seed", "Person", "name", "Seed", "2024-01-01")])
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..2)
+        .map(|n| {
+            let s = store(dir.path(), 0);
+            tokio::spawn(async move {
+                let rows = (0..50)
+                    .map(|i| stmt(&format!("w{n}e{i}"), "Person", "name", "X", "2024-01-01"))
+                    .collect();
+                s.append(rows).await.unwrap()
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(live(&a).await.len(), 101);
+}
+
+#[tokio::test]
+async fn maintenance_waits_for_an_append_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 0);
+    s.append(vec![stmt("p1", "Person", "name", "A", "2024-01-01")])
+        .await
+        .unwrap();
+    let in_flight = s.fence().append().await.unwrap();
+    let merging = {
+        let root = Location::local(dir.path()).unwrap();
+        let fence = Fence::new(root.object_store().unwrap(), "ds", 10).with_backoff(Duration::from_millis(20));
+        let s = s.clone().with_fence(fence);
+        tokio::spawn(async move { s.merge(&MergeOptions::default()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!merging.is_finished(), "merge must wait for the append marker");
+    in_flight.release().await.unwrap();
+    assert_eq!(merging.await.unwrap().unwrap().partitions, 1);
+}
+
+#[tokio::test]
+async fn stale_lock_is_a_clear_error_until_unlocked() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 0);
+    s.append(vec![stmt("p1", "Person", "name", "A", "2024-01-01")])
+        .await
+        .unwrap();
+    std::fs::write(dir.path().join(LOCK), "\"2024-01-01T00:00:00+00:00\"").unwrap();
+    let err = s
+        .append(vec![stmt("p2", "Person", "name", "B", "2024-01-01")])
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("`.LOCK`") && message.contains("maintenance unlock"),
+        "{message}"
+    );
+    assert!(s.merge(&MergeOptions::default()).await.is_err());
+    assert!(s.unlock().await.unwrap());
+    assert!(!s.unlock().await.unwrap());
+    s.append(vec![stmt("p2", "Person", "name", "B", "2024-01-01")])
+        .await
+        .unwrap();
+    assert_eq!(live(&s).await.len(), 2, "nothing stored was lost");
+}
+
+#[tokio::test]
+async fn destroy_drops_the_log_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 0);
+    assert!(!s.destroy().await.unwrap());
+    s.append(vec![stmt("p1", "Person", "name", "A", "2024-01-01")])
+        .await
+        .unwrap();
+    assert!(s.destroy().await.unwrap());
+    assert!(!s.exists().await.unwrap());
+    assert_eq!(data_files(dir.path()).len(), 1, "data files stay");
+    assert!(live(&s).await.is_empty());
+}
+
+#[tokio::test]
+async fn origins_with_escaped_characters_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 0);
+    let mut odd = stmt("p1", "Person", "name", "A", "2024-01-01");
+    odd.origin = Some("a b:c%dé".into());
+    s.append(vec![odd.clone(), odd]).await.unwrap();
+    assert_eq!(s.partitions().await.unwrap()[0].origin, "a b:c%dé");
+    s.merge(&MergeOptions::default()).await.unwrap();
+    let rows = live(&s).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].origin.as_deref(), Some("a b:c%dé"));
+}

@@ -1,0 +1,47 @@
+//! Test support shared by the workspace's test suites.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The compatibility fixtures folder: `$FTM_LAKEHOUSE_FIXTURES`, else `shared/fixtures` beside
+/// the checkout (where CI puts it).
+///
+/// # Panics
+/// If the folder does not hold `donations.ftm.json`: the tests cannot run without it.
+pub fn fixtures() -> PathBuf {
+    let dir = std::env::var_os("FTM_LAKEHOUSE_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"));
+    assert!(
+        dir.join("donations.ftm.json").exists(),
+        "fixtures not found at {}; set FTM_LAKEHOUSE_FIXTURES",
+        dir.display()
+    );
+    dir
+}
+
+/// The reference's lake for the donations sample.
+pub fn reference_dataset() -> PathBuf {
+    fixtures().join("reference/lake/donations")
+}
+
+/// Copies the folder `src` to `dst` recursively, making the copies writable.
+///
+/// # Panics
+/// On any I/O error.
+pub fn copy_dir(src: &Path, dst: &Path) {
+    fs::create_dir_all(dst).unwrap();
+    for entry in fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let target = dst.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+            let mut perms = fs::metadata(&target).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perms.set_readonly(false);
+            fs::set_permissions(&target, perms).unwrap();
+        }
+    }
+}
