@@ -45,6 +45,15 @@ pub enum Error {
     /// A parquet file could not be written or read.
     #[error("parquet error: {0}")]
     Parquet(#[from] deltalake::parquet::errors::ParquetError),
+    /// A `config.yml` that cannot be used.
+    #[error("Invalid dataset config: {0}")]
+    InvalidConfig(String),
+    /// Something that should exist does not.
+    #[error("Not found: {0}")]
+    NotFound(String),
+    /// A tag or file key that is empty or escapes its folder.
+    #[error("Invalid key {0:?}: keys are relative paths without empty, `.` or `..` segments")]
+    InvalidKey(String),
     /// A storage URI this build cannot use.
     #[error("Invalid storage URI {0:?}: {1}")]
     InvalidUri(String, &'static str),

@@ -2,6 +2,7 @@
 //!
 //! * [`statements`]: the Delta Lake statement table, partitioned by `(shard, bucket, origin)`;
 //! * [`fence`]: the dataset-wide write fence that orders appends and maintenance;
+//! * [`tags`]: freshness timestamps; [`versions`]: files written with dated snapshots;
 //! * [`location`]: where a dataset lives (a local folder today; object stores later).
 
 pub mod dedupe;
@@ -9,7 +10,11 @@ pub mod fence;
 pub mod location;
 pub mod schema;
 pub mod statements;
+pub mod tags;
+pub mod versions;
 
 pub use fence::Fence;
 pub use location::Location;
 pub use statements::StatementStore;
+pub use tags::TagStore;
+pub use versions::VersionStore;

@@ -1,0 +1,215 @@
+//! `config.yml`: the dataset configuration (spec `storage-format.md` §7.3).
+//!
+//! Kept as an ordered map so fields this version does not know survive a rewrite. Written as
+//! YAML with keys sorted (recursively), null and empty-string values left out, followed by a
+//! blank line, as the reference writes it. Typed accessors cover the fields the lakehouse acts
+//! on: `name`, `title`, `shards`, `compression`, `public_url_prefix`.
+
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, Result};
+
+/// Export compression codecs and the spellings that map to them.
+const CODECS: [(&str, &[&str]); 5] = [
+    ("gz", &["gz", "gzip"]),
+    ("bz2", &["bz2", "bzip2", "bz"]),
+    ("xz", &["xz", "lzma"]),
+    ("zst", &["zst", "zstd", "zstandard"]),
+    ("lz4", &["lz4", "lz4frame"]),
+];
+
+/// A dataset's configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetConfig {
+    data: Map<String, Value>,
+}
+
+/// The zeroed statistics structure of a fresh dataset.
+fn empty_stats() -> Value {
+    let group = json!({"countries": [], "schemata": [], "total": 0});
+    json!({"countries": [], "entity_count": 0, "intervals": group, "things": group})
+}
+
+/// Sorts object keys recursively and drops null and empty-string values (also in lists).
+fn clean(value: Value) -> Option<Value> {
+    match value {
+        Value::Null => None,
+        Value::String(s) if s.is_empty() => None,
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> =
+                map.into_iter().filter_map(|(k, v)| clean(v).map(|v| (k, v))).collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Some(Value::Object(entries.into_iter().collect()))
+        }
+        Value::Array(items) => Some(Value::Array(items.into_iter().filter_map(clean).collect())),
+        other => Some(other),
+    }
+}
+
+/// The canonical codec name for a `compression` value (`zstd` → `zst`).
+///
+/// # Errors
+/// [`Error::InvalidConfig`] for an unknown codec.
+pub fn canonical_codec(name: &str) -> Result<&'static str> {
+    let lower = name.trim().to_ascii_lowercase();
+    CODECS
+        .iter()
+        .find(|(_, spellings)| spellings.contains(&lower.as_str()))
+        .map(|(codec, _)| *codec)
+        .ok_or_else(|| Error::InvalidConfig(format!("unknown compression {name:?} (use gz, bz2, xz, zst or lz4)")))
+}
+
+impl DatasetConfig {
+    /// The configuration of a new dataset `name` stored at `uri`.
+    pub fn new(name: &str, uri: &str) -> DatasetConfig {
+        let data = json!({
+            "children": [], "deprecated": false, "name": name, "resources": [], "shards": 0,
+            "stats": empty_stats(), "tags": [], "title": name, "uri": uri,
+        });
+        DatasetConfig {
+            data: data.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Parses `config.yml` text.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for YAML that is not a mapping, or bad `shards`/`compression`.
+    pub fn from_yaml(text: &str) -> Result<DatasetConfig> {
+        let value: Value = serde_norway::from_str(text).map_err(|e| Error::InvalidConfig(e.to_string()))?;
+        let Value::Object(data) = value else {
+            return Err(Error::InvalidConfig("config.yml is not a mapping".into()));
+        };
+        let config = DatasetConfig { data };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if let Some(shards) = self.data.get("shards")
+            && !shards.is_null()
+            && shards.as_u64().is_none_or(|n| n > u64::from(u32::MAX))
+        {
+            return Err(Error::InvalidConfig(format!(
+                "`shards` must be a non-negative integer, got {shards}"
+            )));
+        }
+        if let Some(codec) = self.data.get("compression").filter(|v| !v.is_null()) {
+            let name = codec
+                .as_str()
+                .ok_or_else(|| Error::InvalidConfig(format!("`compression` {codec}")))?;
+            canonical_codec(name)?;
+        }
+        Ok(())
+    }
+
+    /// The YAML text: sorted keys, no nulls or empty strings, a trailing blank line.
+    pub fn to_yaml(&self) -> String {
+        let cleaned = clean(Value::Object(self.data.clone())).unwrap_or(Value::Object(Map::new()));
+        let mut text = serde_norway::to_string(&cleaned).expect("JSON values serialise as YAML");
+        text.push('\n');
+        text
+    }
+
+    /// The fields as a JSON object.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.data
+    }
+
+    /// Sets one field.
+    pub fn set(&mut self, key: &str, value: Value) {
+        self.data.insert(key.to_string(), value);
+    }
+
+    /// Merges `update` in: its keys replace ours, except `name` and `uri` (ignored), and
+    /// `compression` is stored canonically.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for bad `shards`/`compression` values.
+    pub fn merge(&mut self, update: &Map<String, Value>) -> Result<()> {
+        for (key, value) in update {
+            if key == "name" || key == "uri" {
+                continue;
+            }
+            let value = match (key.as_str(), value) {
+                ("compression", Value::String(codec)) => Value::String(canonical_codec(codec)?.to_string()),
+                _ => value.clone(),
+            };
+            self.data.insert(key.clone(), value);
+        }
+        self.validate()
+    }
+
+    /// `name`.
+    pub fn name(&self) -> &str {
+        self.data.get("name").and_then(Value::as_str).unwrap_or_default()
+    }
+
+    /// `title`, defaulting to the name.
+    pub fn title(&self) -> &str {
+        self.data
+            .get("title")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| self.name())
+    }
+
+    /// `shards` (0 = a single shard).
+    pub fn shards(&self) -> u32 {
+        self.data
+            .get("shards")
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0)
+    }
+
+    /// The canonical export codec (`gz`, `zst`, …), if any.
+    pub fn compression(&self) -> Option<&'static str> {
+        self.data
+            .get("compression")
+            .and_then(Value::as_str)
+            .and_then(|c| canonical_codec(c).ok())
+    }
+
+    /// `public_url_prefix`, if any.
+    pub fn public_url_prefix(&self) -> Option<&str> {
+        self.data
+            .get("public_url_prefix")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_config_matches_the_reference_text() {
+        let config = DatasetConfig::new("donations", "file:///lakehouse/donations");
+        let reference = std::fs::read_to_string(testkit::reference_dataset().join("config.yml")).unwrap();
+        assert_eq!(config.to_yaml(), reference);
+        assert_eq!(DatasetConfig::from_yaml(&reference).unwrap(), config);
+    }
+
+    #[test]
+    fn merge_rules() {
+        let mut config = DatasetConfig::new("ds", "file:///x/ds");
+        let update: Map<String, Value> =
+            serde_norway::from_str("name: other\nuri: s3://x\ntitle: Donations\ncompression: zstd\nsummary: ''\n")
+                .unwrap();
+        config.merge(&update).unwrap();
+        assert_eq!(
+            (config.name(), config.title(), config.compression()),
+            ("ds", "Donations", Some("zst"))
+        );
+        let text = config.to_yaml();
+        assert!(
+            text.contains("compression: zst\n") && !text.contains("summary"),
+            "{text}"
+        );
+        let bad: Map<String, Value> = serde_norway::from_str("compression: rar\n").unwrap();
+        assert!(config.merge(&bad).is_err());
+        assert!(DatasetConfig::from_yaml("shards: -1\n").is_err());
+        assert!(DatasetConfig::from_yaml("- a\n").is_err());
+    }
+}

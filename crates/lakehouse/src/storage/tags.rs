@@ -1,0 +1,181 @@
+//! Tags: key → timestamp records for freshness tracking (seed 001 "TagStore", seed 002 "Tags";
+//! spec `storage-format.md` §7.1).
+//!
+//! Layout `tags/{tenant}/{key}` below the dataset root; keys may contain `/`. A value is the
+//! UTC time as a JSON string in Python ISO form (`"2026-11-21T04:18:41.493270+00:00"`), or raw
+//! text for the few state tags that are not times (diff state `<TS>:<version>`). The lakehouse's
+//! own tenant is `lakehouse`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ftm::time::{Timestamp, isoformat, parse_iso};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::error::{Error, Result};
+
+/// The lakehouse's own tenant.
+pub const LAKEHOUSE_TENANT: &str = "lakehouse";
+
+/// The tags of one tenant of one dataset.
+#[derive(Debug, Clone)]
+pub struct TagStore {
+    store: Arc<dyn ObjectStore>,
+    tenant: String,
+}
+
+/// Validates a key: relative, non-empty segments, no `.`/`..` segments.
+pub(crate) fn check_key(key: &str) -> Result<&str> {
+    let ok = !key.is_empty() && key.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..");
+    if ok && !key.chars().any(char::is_control) {
+        Ok(key)
+    } else {
+        Err(Error::InvalidKey(key.to_string()))
+    }
+}
+
+pub(crate) async fn read(store: &dyn ObjectStore, path: &Path) -> Result<Option<Bytes>> {
+    match store.get(path).await {
+        Ok(result) => Ok(Some(result.bytes().await?)),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl TagStore {
+    /// The tags of `tenant` in the dataset whose root `store` is.
+    pub fn new(store: Arc<dyn ObjectStore>, tenant: &str) -> TagStore {
+        TagStore {
+            store,
+            tenant: tenant.to_string(),
+        }
+    }
+
+    fn path(&self, key: &str) -> Result<Path> {
+        Ok(Path::from(format!("tags/{}/{}", self.tenant, check_key(key)?)))
+    }
+
+    /// The raw value of `key`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidKey`]; [`Error::Storage`].
+    pub async fn get_raw(&self, key: &str) -> Result<Option<String>> {
+        let bytes = read(self.store.as_ref(), &self.path(key)?).await?;
+        Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// The time `key` was set, `None` if never (or if its value is not a time).
+    ///
+    /// # Errors
+    /// [`Error::InvalidKey`]; [`Error::Storage`].
+    pub async fn get(&self, key: &str) -> Result<Option<Timestamp>> {
+        let Some(raw) = self.get_raw(key).await? else {
+            return Ok(None);
+        };
+        let text = serde_json::from_str::<String>(&raw).unwrap_or(raw);
+        Ok(parse_iso(&text))
+    }
+
+    /// Sets `key` to `ts`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidKey`]; [`Error::Storage`].
+    pub async fn set(&self, key: &str, ts: Timestamp) -> Result<()> {
+        let value = serde_json::to_vec(&isoformat(&ts)).expect("string serialises");
+        self.store.put(&self.path(key)?, PutPayload::from(value)).await?;
+        Ok(())
+    }
+
+    /// Sets `key` to raw text.
+    ///
+    /// # Errors
+    /// [`Error::InvalidKey`]; [`Error::Storage`].
+    pub async fn set_raw(&self, key: &str, value: &str) -> Result<()> {
+        self.store
+            .put(&self.path(key)?, PutPayload::from(value.as_bytes().to_vec()))
+            .await?;
+        Ok(())
+    }
+
+    /// Whether `key` is set.
+    ///
+    /// # Errors
+    /// [`Error::InvalidKey`]; [`Error::Storage`].
+    pub async fn exists(&self, key: &str) -> Result<bool> {
+        match self.store.head(&self.path(key)?).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether `key` is newer than every dependency that is set (seed 001 `is_latest`). An
+    /// unset `key` is never latest; unset dependencies do not count.
+    ///
+    /// # Errors
+    /// [`Error::InvalidKey`]; [`Error::Storage`].
+    pub async fn is_latest(&self, key: &str, dependencies: &[&str]) -> Result<bool> {
+        let Some(own) = self.get(key).await? else {
+            return Ok(false);
+        };
+        for dep in dependencies {
+            if self.get(dep).await?.is_some_and(|d| d >= own) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::local::LocalFileSystem;
+
+    #[tokio::test]
+    async fn set_get_and_freshness() {
+        let dir = tempfile::tempdir().unwrap();
+        let tags = TagStore::new(
+            Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap()),
+            LAKEHOUSE_TENANT,
+        );
+        let t1 = parse_iso("2026-11-21T04:18:41.493270+00:00").unwrap();
+        let t2 = parse_iso("2026-11-21T05:00:00+00:00").unwrap();
+        assert_eq!(tags.get("journal/last_updated").await.unwrap(), None);
+        tags.set("journal/last_updated", t1).await.unwrap();
+        let raw = std::fs::read_to_string(dir.path().join("tags/lakehouse/journal/last_updated")).unwrap();
+        assert_eq!(raw, "\"2026-11-21T04:18:41.493270+00:00\"");
+        assert_eq!(tags.get("journal/last_updated").await.unwrap(), Some(t1));
+        assert!(
+            !tags
+                .is_latest("exports/statements", &["journal/last_updated"])
+                .await
+                .unwrap()
+        );
+        tags.set("exports/statements", t2).await.unwrap();
+        assert!(
+            tags.is_latest("exports/statements", &["journal/last_updated", "never/set"])
+                .await
+                .unwrap()
+        );
+        tags.set("journal/last_updated", t2).await.unwrap();
+        assert!(
+            !tags
+                .is_latest("exports/statements", &["journal/last_updated"])
+                .await
+                .unwrap()
+        );
+        tags.set_raw("diffs/entities.ftm.json-current", "20261121T042429673175Z:8")
+            .await
+            .unwrap();
+        assert_eq!(
+            tags.get_raw("diffs/entities.ftm.json-current").await.unwrap().unwrap(),
+            "20261121T042429673175Z:8"
+        );
+        assert_eq!(tags.get("diffs/entities.ftm.json-current").await.unwrap(), None);
+        for bad in ["", "../x", "a//b", "/abs", "a/./b"] {
+            assert!(tags.set(bad, t1).await.is_err(), "{bad}");
+        }
+    }
+}
