@@ -45,6 +45,9 @@ pub enum Error {
     /// A parquet file could not be written or read.
     #[error("parquet error: {0}")]
     Parquet(#[from] deltalake::parquet::errors::ParquetError),
+    /// The SQL journal failed.
+    #[error("journal error: {0}")]
+    Journal(String),
     /// A `config.yml` that cannot be used.
     #[error("Invalid dataset config: {0}")]
     InvalidConfig(String),

@@ -7,6 +7,7 @@
 
 pub mod dedupe;
 pub mod fence;
+pub mod journal;
 pub mod location;
 pub mod schema;
 pub mod statements;
@@ -14,6 +15,7 @@ pub mod tags;
 pub mod versions;
 
 pub use fence::Fence;
+pub use journal::JournalStore;
 pub use location::Location;
 pub use statements::StatementStore;
 pub use tags::TagStore;

@@ -20,6 +20,7 @@ use ftm::Statement;
 use ftm::time::Timestamp;
 
 use crate::error::{Error, Result};
+use crate::model::{origin::DEFAULT_ORIGIN, validate_origin};
 
 /// Partition columns, in nesting order.
 pub const PARTITION_COLUMNS: [&str; 3] = ["shard", "bucket", "origin"];
@@ -254,6 +255,28 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Statement>> {
     Ok(out)
 }
 
+/// Fills the columns the table and the journal require, as the reference packs rows (spec
+/// `storage-format.md` §3.4 steps 3–5): a missing origin becomes `default`, missing
+/// `first_seen`/`last_seen` become `now`, a tombstone's `last_seen` is raised to its
+/// `deleted_at`, `first_seen` is clamped to `last_seen`, an empty role becomes none.
+///
+/// # Errors
+/// [`Error::InvalidOrigin`](crate::Error::InvalidOrigin) for an origin that cannot be a partition value.
+pub fn pack(statements: &mut [Statement], now: Timestamp) -> Result<()> {
+    for s in statements {
+        let origin = s.origin.get_or_insert_with(|| DEFAULT_ORIGIN.to_string());
+        validate_origin(origin)?;
+        let last_seen = s.last_seen.unwrap_or(now);
+        let last_seen = s.deleted_at.map_or(last_seen, |d| d.max(last_seen));
+        s.last_seen = Some(last_seen);
+        s.first_seen = Some(s.first_seen.unwrap_or(now).min(last_seen));
+        if s.role.as_deref() == Some("") {
+            s.role = None;
+        }
+    }
+    Ok(())
+}
+
 /// Parquet writer settings for appends to a bucket: the SMALL profile for `thing`, `interval`
 /// and `mention` (row groups of 1,000,000 rows), the LARGE one for the full-text buckets
 /// `document` and `page` (10,000 rows, no dictionary or bloom filter on `value`) (spec §2.7).
@@ -307,6 +330,28 @@ fn profile(large: bool, row_group_rows: usize) -> WriterProperties {
 mod tests {
     use super::*;
     use ftm::time::parse_iso;
+
+    #[test]
+    fn packing_rules() {
+        let now = parse_iso("2024-06-01").unwrap();
+        let mut fresh = Statement::new("ds", "e1", "Person", "name", "name", "A");
+        fresh.role = Some(String::new());
+        let mut tomb = fresh.clone();
+        tomb.origin = Some("bulk".into());
+        tomb.first_seen = parse_iso("2024-07-01");
+        tomb.last_seen = parse_iso("2024-01-01");
+        tomb.deleted_at = parse_iso("2024-03-01");
+        let mut rows = vec![fresh, tomb];
+        pack(&mut rows, now).unwrap();
+        assert_eq!(rows[0].origin.as_deref(), Some("default"));
+        assert_eq!((rows[0].first_seen, rows[0].last_seen), (Some(now), Some(now)));
+        assert_eq!(rows[0].role, None);
+        assert_eq!(rows[1].last_seen, parse_iso("2024-03-01"));
+        assert_eq!(rows[1].first_seen, parse_iso("2024-03-01"), "clamped to last_seen");
+        let mut bad = vec![Statement::new("ds", "e1", "Person", "name", "name", "A")];
+        bad[0].origin = Some("../x".into());
+        assert!(pack(&mut bad, now).is_err());
+    }
 
     #[test]
     fn round_trip() {

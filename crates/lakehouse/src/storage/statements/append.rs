@@ -1,9 +1,7 @@
 //! `append`: write a batch of statements as new rows (seed 001 "append"; spec
 //! `storage-format.md` §3.4–§3.5, §5.1).
 //!
-//! Rows are packed first (reference §3.4 steps 3–5): a missing origin becomes `default`, missing
-//! `first_seen`/`last_seen` become now, a tombstone's `last_seen` is raised to its `deleted_at`,
-//! `first_seen` is clamped to `last_seen`, an empty role becomes none. Each row gets its shard
+//! Rows are packed first ([`pack`](crate::storage::schema::pack)). Each row gets its shard
 //! (entity id, dataset shard count) and bucket (schema). The batch is sorted by
 //! `(bucket, origin, entity_id, id, last_seen desc)` and written with one Delta commit per bucket,
 //! each with that bucket's parquet profile, one `part-*` file per partition. Duplicates land as
@@ -14,12 +12,11 @@
 
 use deltalake::DeltaTable;
 use ftm::Statement;
-use ftm::time::Timestamp;
 
 use super::StatementStore;
 use crate::error::Result;
-use crate::model::{Bucket, origin::DEFAULT_ORIGIN, shard, validate_origin};
-use crate::storage::schema::{Row, to_batch, writer_properties};
+use crate::model::{Bucket, shard};
+use crate::storage::schema::{Row, pack, to_batch, writer_properties};
 
 /// What an append wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,25 +27,6 @@ pub struct AppendMetrics {
     pub commits: usize,
     /// Table version after the append (`None` if nothing was written and no table exists).
     pub version: Option<u64>,
-}
-
-/// Fills the columns the table requires, as the reference packs rows (spec §3.4 steps 3–5).
-///
-/// # Errors
-/// [`Error::InvalidOrigin`](crate::Error::InvalidOrigin) for an origin that cannot be a partition value.
-pub fn pack(statements: &mut [Statement], now: Timestamp) -> Result<()> {
-    for s in statements {
-        let origin = s.origin.get_or_insert_with(|| DEFAULT_ORIGIN.to_string());
-        validate_origin(origin)?;
-        let last_seen = s.last_seen.unwrap_or(now);
-        let last_seen = s.deleted_at.map_or(last_seen, |d| d.max(last_seen));
-        s.last_seen = Some(last_seen);
-        s.first_seen = Some(s.first_seen.unwrap_or(now).min(last_seen));
-        if s.role.as_deref() == Some("") {
-            s.role = None;
-        }
-    }
-    Ok(())
 }
 
 impl StatementStore {
@@ -108,32 +86,4 @@ async fn write_buckets(mut table: DeltaTable, rows: &[(Bucket, String, &Statemen
     }
     metrics.version = table.version();
     Ok(metrics)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ftm::time::parse_iso;
-
-    #[test]
-    fn packing_rules() {
-        let now = parse_iso("2024-06-01").unwrap();
-        let mut fresh = Statement::new("ds", "e1", "Person", "name", "name", "A");
-        fresh.role = Some(String::new());
-        let mut tomb = fresh.clone();
-        tomb.origin = Some("bulk".into());
-        tomb.first_seen = parse_iso("2024-07-01");
-        tomb.last_seen = parse_iso("2024-01-01");
-        tomb.deleted_at = parse_iso("2024-03-01");
-        let mut rows = vec![fresh, tomb];
-        pack(&mut rows, now).unwrap();
-        assert_eq!(rows[0].origin.as_deref(), Some("default"));
-        assert_eq!((rows[0].first_seen, rows[0].last_seen), (Some(now), Some(now)));
-        assert_eq!(rows[0].role, None);
-        assert_eq!(rows[1].last_seen, parse_iso("2024-03-01"));
-        assert_eq!(rows[1].first_seen, parse_iso("2024-03-01"), "clamped to last_seen");
-        let mut bad = vec![Statement::new("ds", "e1", "Person", "name", "name", "A")];
-        bad[0].origin = Some("../x".into());
-        assert!(pack(&mut bad, now).is_err());
-    }
 }

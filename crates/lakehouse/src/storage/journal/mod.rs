@@ -1,0 +1,325 @@
+//! The journal: a SQL write-ahead buffer of statement rows (seed 001 "JournalStore"; spec
+//! `storage-format.md` §4).
+//!
+//! One table per dataset, `journal_<dataset>`, with the statement table's columns minus `shard`,
+//! no key and no index: an append-only heap. Backends, chosen by `LAKEHOUSE_JOURNAL_URI`:
+//!
+//! * `sqlite:///:memory:` (the default): one database per process, gone when it exits;
+//! * `sqlite:///relative.db` or `sqlite:////absolute.db`: a durable file;
+//! * `postgresql://user:pass@host:port/db`: a server, with cross-process flush exclusion.
+//!
+//! Flushing drains the journal without losing a row to a crash: the live table is first
+//! renamed to a *segment* (`journal_<ds>-seg-<YYYYmmddTHHMMSS><4 hex>`) and recreated empty, in
+//! one transaction; segments are then read oldest first, in `(bucket, origin, entity_id)` order,
+//! in bounded batches that never split an entity; a segment is dropped only after every batch of
+//! it was consumed. A crash leaves the segment for the next flush, which may re-append some
+//! rows; merge collapses such duplicates.
+
+mod postgres;
+mod sqlite;
+
+use ftm::Statement;
+use ftm::time::Timestamp;
+
+use crate::error::{Error, Result};
+use crate::model::DatasetName;
+
+/// Journal columns, in table order, with whether they are nullable and their kind.
+pub(crate) const COLUMNS: [(&str, Kind, bool); 18] = [
+    ("id", Kind::Text, false),
+    ("entity_id", Kind::Text, false),
+    ("dataset", Kind::Text, false),
+    ("bucket", Kind::Text, false),
+    ("origin", Kind::Text, false),
+    ("source", Kind::Text, true),
+    ("schema", Kind::Text, false),
+    ("prop", Kind::Text, false),
+    ("prop_type", Kind::Text, true),
+    ("value", Kind::Text, false),
+    ("original_value", Kind::Text, true),
+    ("lang", Kind::Text, true),
+    ("external", Kind::Bool, false),
+    ("first_seen", Kind::Time, false),
+    ("last_seen", Kind::Time, false),
+    ("fragment", Kind::Text, false),
+    ("role", Kind::Text, true),
+    ("deleted_at", Kind::Time, true),
+];
+
+/// Column kinds, mapped to each backend's SQL type.
+#[derive(Clone, Copy)]
+pub(crate) enum Kind {
+    Text,
+    Bool,
+    Time,
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for `table`, with `time_type` for timestamps.
+pub(crate) fn create_table_sql(table: &str, time_type: &str) -> String {
+    let columns: Vec<String> = COLUMNS
+        .iter()
+        .map(|(name, kind, nullable)| {
+            let sql_type = match kind {
+                Kind::Text => "TEXT",
+                Kind::Bool => "BOOLEAN",
+                Kind::Time => time_type,
+            };
+            format!("{name} {sql_type}{}", if *nullable { "" } else { " NOT NULL" })
+        })
+        .collect();
+    format!("CREATE TABLE IF NOT EXISTS \"{table}\" ({})", columns.join(", "))
+}
+
+/// The column list for `SELECT` and `INSERT`.
+pub(crate) fn column_list() -> String {
+    COLUMNS.iter().map(|c| c.0).collect::<Vec<_>>().join(", ")
+}
+
+/// A value to write, in a backend-neutral form.
+pub(crate) enum Cell<'a> {
+    Text(Option<&'a str>),
+    Bool(bool),
+    Time(Option<Timestamp>),
+}
+
+/// A value read back.
+pub(crate) enum OwnedCell {
+    Text(Option<String>),
+    Bool(bool),
+    Time(Option<Timestamp>),
+}
+
+/// The row of `s` (stored under `bucket`) in table column order.
+pub(crate) fn cells<'a>(s: &'a Statement, bucket: &'a str) -> [Cell<'a>; 18] {
+    use Cell::{Bool, Text, Time};
+    [
+        Text(Some(&s.id)),
+        Text(Some(&s.entity_id)),
+        Text(Some(&s.dataset)),
+        Text(Some(bucket)),
+        Text(s.origin.as_deref()),
+        Text(s.source.as_deref()),
+        Text(Some(&s.schema)),
+        Text(Some(&s.prop)),
+        Text(Some(&s.prop_type)),
+        Text(Some(&s.value)),
+        Text(s.original_value.as_deref()),
+        Text(s.lang.as_deref()),
+        Bool(s.external),
+        Time(s.first_seen),
+        Time(s.last_seen),
+        Text(Some(&s.fragment)),
+        Text(s.role.as_deref()),
+        Time(s.deleted_at),
+    ]
+}
+
+/// The statement of a row read in table column order.
+pub(crate) fn statement_from_cells(cells: Vec<OwnedCell>) -> Statement {
+    let mut text: Vec<Option<String>> = Vec::with_capacity(15);
+    let mut times: Vec<Option<Timestamp>> = Vec::with_capacity(3);
+    let mut external = false;
+    for cell in cells {
+        match cell {
+            OwnedCell::Text(t) => text.push(t),
+            OwnedCell::Bool(b) => external = b,
+            OwnedCell::Time(t) => times.push(t),
+        }
+    }
+    let mut text = text.into_iter();
+    let mut next = || text.next().flatten();
+    let (id, entity_id, dataset, _bucket, origin, source) = (next(), next(), next(), next(), next(), next());
+    let (schema, prop, prop_type, value, original_value, lang) = (next(), next(), next(), next(), next(), next());
+    let (fragment, role) = (next(), next());
+    let entity_id = entity_id.unwrap_or_default();
+    Statement {
+        id: id.unwrap_or_default(),
+        canonical_id: entity_id.clone(),
+        entity_id,
+        prop: prop.unwrap_or_default(),
+        prop_type: prop_type.unwrap_or_default(),
+        schema: schema.unwrap_or_default(),
+        value: value.unwrap_or_default(),
+        dataset: dataset.unwrap_or_default(),
+        lang,
+        original_value,
+        external,
+        first_seen: times.first().copied().flatten(),
+        last_seen: times.get(1).copied().flatten(),
+        origin,
+        fragment: fragment.unwrap_or_default(),
+        role,
+        deleted_at: times.get(2).copied().flatten(),
+        source,
+    }
+}
+
+/// The bucket of every statement, by schema.
+///
+/// # Errors
+/// [`Error::Ftm`] for an unknown schema.
+pub(crate) fn buckets(statements: &[Statement]) -> Result<Vec<&'static str>> {
+    let model = ftm::model();
+    statements
+        .iter()
+        .map(|s| Ok(crate::model::Bucket::of(model.schema(&s.schema)?).as_str()))
+        .collect()
+}
+
+/// Splits a drained row stream into batches of at least `rows` rows that never split an
+/// entity (`(bucket, origin, entity_id)` run).
+pub(crate) struct Batcher {
+    rows: usize,
+    batch: Vec<Statement>,
+}
+
+impl Batcher {
+    pub(crate) fn new(rows: usize) -> Batcher {
+        Batcher {
+            rows: rows.max(1),
+            batch: Vec::new(),
+        }
+    }
+
+    /// Adds a row; returns a full batch when `row` starts a new entity after the limit.
+    pub(crate) fn push(&mut self, row: Statement) -> Option<Vec<Statement>> {
+        let full = self.batch.len() >= self.rows
+            && self.batch.last().is_some_and(|last| {
+                last.entity_id != row.entity_id || last.origin != row.origin || last.schema != row.schema
+            });
+        let out = full.then(|| std::mem::take(&mut self.batch));
+        self.batch.push(row);
+        out
+    }
+
+    /// The last, possibly smaller, batch.
+    pub(crate) fn finish(self) -> Option<Vec<Statement>> {
+        (!self.batch.is_empty()).then_some(self.batch)
+    }
+}
+
+/// Name of a new segment of `table`, from the current UTC second and 4 random hex chars.
+pub(crate) fn segment_name(table: &str) -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "{table}-seg-{}{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+        &random[..4]
+    )
+}
+
+/// The journal of one dataset.
+pub enum JournalStore {
+    Sqlite(sqlite::SqliteJournal),
+    Postgres(postgres::PostgresJournal),
+}
+
+impl std::fmt::Debug for JournalStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JournalStore::Sqlite(j) => write!(f, "JournalStore::Sqlite({})", j.table()),
+            JournalStore::Postgres(j) => write!(f, "JournalStore::Postgres({})", j.table()),
+        }
+    }
+}
+
+impl JournalStore {
+    /// Opens the journal of `dataset` at `uri`, creating its table if needed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUri`] for an unsupported URI; [`Error::Journal`] if the database cannot be
+    /// opened or the table created.
+    pub async fn open(uri: &str, dataset: &DatasetName) -> Result<JournalStore> {
+        let table = format!("journal_{dataset}");
+        if let Some(rest) = uri.strip_prefix("sqlite://") {
+            return Ok(JournalStore::Sqlite(sqlite::SqliteJournal::open(rest, table).await?));
+        }
+        let scheme = uri.split("://").next().unwrap_or_default();
+        if scheme
+            .split('+')
+            .next()
+            .is_some_and(|s| s == "postgresql" || s == "postgres")
+        {
+            return Ok(JournalStore::Postgres(
+                postgres::PostgresJournal::open(uri, table).await?,
+            ));
+        }
+        Err(Error::InvalidUri(
+            uri.to_string(),
+            "journal URIs are sqlite:///… or postgresql://…",
+        ))
+    }
+
+    /// Whether the journal lives in process memory (gone when the process exits).
+    pub fn is_memory(&self) -> bool {
+        matches!(self, JournalStore::Sqlite(j) if j.is_memory())
+    }
+
+    /// Inserts packed statements (origin and timestamps set) in one transaction.
+    ///
+    /// # Errors
+    /// [`Error::Ftm`] for an unknown schema; [`Error::Journal`].
+    pub async fn put(&self, statements: Vec<Statement>) -> Result<()> {
+        if statements.is_empty() {
+            return Ok(());
+        }
+        match self {
+            JournalStore::Sqlite(j) => j.put(statements).await,
+            JournalStore::Postgres(j) => j.put(statements).await,
+        }
+    }
+
+    /// Rows in the live table and all segments.
+    ///
+    /// # Errors
+    /// [`Error::Journal`].
+    pub async fn count(&self) -> Result<u64> {
+        match self {
+            JournalStore::Sqlite(j) => j.count().await,
+            JournalStore::Postgres(j) => j.count().await,
+        }
+    }
+
+    /// Deletes every row and drops every segment.
+    ///
+    /// # Errors
+    /// [`Error::Journal`].
+    pub async fn clear(&self) -> Result<()> {
+        match self {
+            JournalStore::Sqlite(j) => j.clear().await,
+            JournalStore::Postgres(j) => j.clear().await,
+        }
+    }
+
+    /// Live (not deleted) rows of one entity, from the live table and all segments.
+    ///
+    /// # Errors
+    /// [`Error::Journal`].
+    pub async fn entity_rows(&self, entity_id: &str) -> Result<Vec<Statement>> {
+        match self {
+            JournalStore::Sqlite(j) => j.entity_rows(entity_id).await,
+            JournalStore::Postgres(j) => j.entity_rows(entity_id).await,
+        }
+    }
+
+    /// Drains the journal into `sink`, batch by batch (see the module docs); returns the rows
+    /// drained. Only one flush of a journal runs at a time: a flush that finds another one
+    /// running returns `Ok(None)` at once.
+    ///
+    /// # Errors
+    /// [`Error::Journal`]; any error of `sink`, which stops the drain with the current segment
+    /// kept for the next flush.
+    pub async fn drain(
+        &self,
+        batch_rows: usize,
+        sink: impl AsyncFnMut(Vec<Statement>) -> Result<()>,
+    ) -> Result<Option<u64>> {
+        match self {
+            JournalStore::Sqlite(j) => j.drain(batch_rows, sink).await,
+            JournalStore::Postgres(j) => j.drain(batch_rows, sink).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,266 @@
+//! The SQLite journal backend (rusqlite, SQLite bundled).
+//!
+//! Timestamps are stored as text `YYYY-MM-DD HH:MM:SS.ffffff` (UTC, no offset) and booleans as
+//! 0/1, as SQLAlchemy stores them for the reference. File databases run in WAL mode. Work runs
+//! on blocking threads. Flush exclusion is per process (an in-process lock per database and
+//! table), as in the reference: two processes flushing one SQLite file at once may both append
+//! a segment's rows; merge collapses the duplicates.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use ftm::Statement;
+use ftm::time::{Timestamp, parse_iso};
+use rusqlite::types::{ToSqlOutput, Value as SqlValue};
+use rusqlite::{Connection, params_from_iter};
+
+use super::{
+    Batcher, COLUMNS, Cell, Kind, OwnedCell, buckets, cells, column_list, create_table_sql, segment_name,
+    statement_from_cells,
+};
+use crate::error::{Error, Result};
+
+type Shared = Arc<Mutex<Connection>>;
+
+/// The SQLite journal of one dataset.
+pub struct SqliteJournal {
+    conn: Shared,
+    table: String,
+    memory: bool,
+    flushing: Arc<tokio::sync::Mutex<()>>,
+}
+
+fn journal_error(e: impl std::fmt::Display) -> Error {
+    Error::Journal(e.to_string())
+}
+
+/// The process-wide in-memory database.
+fn memory_db() -> rusqlite::Result<Shared> {
+    static MEMORY: OnceLock<Shared> = OnceLock::new();
+    if let Some(conn) = MEMORY.get() {
+        return Ok(conn.clone());
+    }
+    let conn = Arc::new(Mutex::new(Connection::open_in_memory()?));
+    Ok(MEMORY.get_or_init(|| conn).clone())
+}
+
+/// The process-wide flush lock of `key` (database + table).
+fn flush_lock(key: &str) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS.get_or_init(Default::default).lock().expect("flush lock map");
+    locks.entry(key.to_string()).or_default().clone()
+}
+
+fn time_text(t: Option<Timestamp>) -> Option<String> {
+    t.map(|t| t.format("%Y-%m-%d %H:%M:%S%.6f").to_string())
+}
+
+fn to_sql(cell: Cell) -> ToSqlOutput<'static> {
+    let value = match cell {
+        Cell::Text(Some(t)) => SqlValue::Text(t.to_string()),
+        Cell::Text(None) | Cell::Time(None) => SqlValue::Null,
+        Cell::Bool(b) => SqlValue::Integer(i64::from(b)),
+        Cell::Time(t) => SqlValue::Text(time_text(t).unwrap_or_default()),
+    };
+    ToSqlOutput::Owned(value)
+}
+
+fn read_row(row: &rusqlite::Row) -> rusqlite::Result<Statement> {
+    let mut out = Vec::with_capacity(COLUMNS.len());
+    for (i, (_, kind, _)) in COLUMNS.iter().enumerate() {
+        out.push(match kind {
+            Kind::Text => OwnedCell::Text(row.get(i)?),
+            Kind::Bool => OwnedCell::Bool(row.get(i)?),
+            Kind::Time => OwnedCell::Time(row.get::<_, Option<String>>(i)?.as_deref().and_then(parse_iso)),
+        });
+    }
+    Ok(statement_from_cells(out))
+}
+
+fn segments(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let prefix = format!("{table}-seg-");
+    let mut stmt =
+        conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, ?1) = ?2 ORDER BY name")?;
+    let names = stmt.query_map((prefix.len() as i64, &prefix), |r| r.get(0))?;
+    names.collect()
+}
+
+impl SqliteJournal {
+    /// Opens `sqlite://{rest}`: `/:memory:`, `/relative.db` or `//absolute.db`.
+    pub(super) async fn open(rest: &str, table: String) -> Result<SqliteJournal> {
+        let target = rest.strip_prefix('/').unwrap_or(rest).to_string();
+        let memory = target.is_empty() || target == ":memory:";
+        let create = create_table_sql(&table, "DATETIME");
+        let (conn, key) = tokio::task::spawn_blocking(move || -> rusqlite::Result<(Shared, String)> {
+            let (conn, key) = if memory {
+                (memory_db()?, ":memory:".to_string())
+            } else {
+                let path = PathBuf::from(&target);
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    let _ = std::fs::create_dir_all(parent);
+                }
+                let conn = Connection::open(&path)?;
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+                conn.busy_timeout(std::time::Duration::from_secs(30))?;
+                let key = std::path::absolute(&path).unwrap_or(path).display().to_string();
+                (Arc::new(Mutex::new(conn)), key)
+            };
+            conn.lock().expect("journal connection").execute(&create, [])?;
+            Ok((conn, key))
+        })
+        .await
+        .map_err(journal_error)?
+        .map_err(journal_error)?;
+        let flushing = flush_lock(&format!("{key}#{table}"));
+        Ok(SqliteJournal {
+            conn,
+            table,
+            memory,
+            flushing,
+        })
+    }
+
+    pub(super) fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub(super) fn is_memory(&self) -> bool {
+        self.memory
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection, &str) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (conn, table) = (self.conn.clone(), self.table.clone());
+        tokio::task::spawn_blocking(move || f(&mut conn.lock().expect("journal connection"), &table))
+            .await
+            .map_err(journal_error)?
+            .map_err(journal_error)
+    }
+
+    pub(super) async fn put(&self, statements: Vec<Statement>) -> Result<()> {
+        let buckets = buckets(&statements)?;
+        self.with(move |conn, table| {
+            let marks = vec!["?"; COLUMNS.len()].join(", ");
+            let sql = format!("INSERT INTO \"{table}\" ({}) VALUES ({marks})", column_list());
+            let tx = conn.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(&sql)?;
+                for (s, bucket) in statements.iter().zip(buckets) {
+                    insert.execute(params_from_iter(cells(s, bucket).into_iter().map(to_sql)))?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    pub(super) async fn count(&self) -> Result<u64> {
+        self.with(|conn, table| {
+            let mut total = 0u64;
+            for t in std::iter::once(table.to_string()).chain(segments(conn, table)?) {
+                total += conn.query_row(&format!("SELECT count(*) FROM \"{t}\""), [], |r| r.get::<_, i64>(0))? as u64;
+            }
+            Ok(total)
+        })
+        .await
+    }
+
+    pub(super) async fn clear(&self) -> Result<()> {
+        self.with(|conn, table| {
+            for segment in segments(conn, table)? {
+                conn.execute(&format!("DROP TABLE IF EXISTS \"{segment}\""), [])?;
+            }
+            conn.execute(&format!("DELETE FROM \"{table}\""), [])?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn entity_rows(&self, entity_id: &str) -> Result<Vec<Statement>> {
+        let entity_id = entity_id.to_string();
+        self.with(move |conn, table| {
+            let mut out = Vec::new();
+            for t in std::iter::once(table.to_string()).chain(segments(conn, table)?) {
+                let sql = format!(
+                    "SELECT {} FROM \"{t}\" WHERE entity_id = ?1 AND deleted_at IS NULL",
+                    column_list()
+                );
+                let mut stmt = conn.prepare(&sql)?;
+                for row in stmt.query_map([&entity_id], read_row)? {
+                    out.push(row?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Moves the live rows to a new segment, if there are any.
+    async fn rotate(&self) -> Result<()> {
+        self.with(|conn, table| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let has_rows = tx.prepare(&format!("SELECT 1 FROM \"{table}\" LIMIT 1"))?.exists([])?;
+            if has_rows {
+                tx.execute(
+                    &format!("ALTER TABLE \"{table}\" RENAME TO \"{}\"", segment_name(table)),
+                    [],
+                )?;
+                tx.execute(&create_table_sql(table, "DATETIME"), [])?;
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    pub(super) async fn drain(
+        &self,
+        batch_rows: usize,
+        mut sink: impl AsyncFnMut(Vec<Statement>) -> Result<()>,
+    ) -> Result<Option<u64>> {
+        let Ok(_running) = self.flushing.try_lock() else {
+            return Ok(None);
+        };
+        self.rotate().await?;
+        let mut total = 0u64;
+        for segment in self.with(|conn, table| segments(conn, table)).await? {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Statement>>(1);
+            let (conn, name) = (self.conn.clone(), segment.clone());
+            let producer = tokio::task::spawn_blocking(move || -> rusqlite::Result<()> {
+                let conn = conn.lock().expect("journal connection");
+                let sql = format!(
+                    "SELECT {} FROM \"{name}\" ORDER BY bucket, origin, entity_id",
+                    column_list()
+                );
+                let mut stmt = conn.prepare(&sql)?;
+                let mut rows = stmt.query([])?;
+                let mut batcher = Batcher::new(batch_rows);
+                while let Some(row) = rows.next()? {
+                    if let Some(batch) = batcher.push(read_row(row)?)
+                        && tx.blocking_send(batch).is_err()
+                    {
+                        return Ok(());
+                    }
+                }
+                if let Some(batch) = batcher.finish() {
+                    let _ = tx.blocking_send(batch);
+                }
+                Ok(())
+            });
+            while let Some(batch) = rx.recv().await {
+                total += batch.len() as u64;
+                sink(batch).await?;
+            }
+            producer.await.map_err(journal_error)?.map_err(journal_error)?;
+            self.with(move |conn, _| {
+                conn.execute(&format!("DROP TABLE IF EXISTS \"{segment}\""), [])
+                    .map(|_| ())
+            })
+            .await?;
+        }
+        Ok(Some(total))
+    }
+}

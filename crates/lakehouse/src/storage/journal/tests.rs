@@ -1,0 +1,145 @@
+//! Journal tests on every backend: a SQLite file, the in-memory SQLite database and a real
+//! PostgreSQL server (`LAKEHOUSE_TEST_POSTGRES_URI`; `bash .ci/postgres.sh` starts one).
+
+use ftm::Statement;
+use ftm::time::parse_iso;
+
+use super::*;
+
+/// A journal URI per backend; the temp dir keeps the SQLite file alive.
+pub(crate) fn backends(dir: &std::path::Path) -> Vec<String> {
+    let postgres = std::env::var("LAKEHOUSE_TEST_POSTGRES_URI")
+        .expect("LAKEHOUSE_TEST_POSTGRES_URI must name a PostgreSQL server: run `eval \"$(bash .ci/postgres.sh)\"`");
+    vec![
+        format!("sqlite:///{}/journal.db", dir.display()),
+        "sqlite:///:memory:".to_string(),
+        postgres,
+    ]
+}
+
+/// A dataset name no other test uses.
+pub(crate) fn unique_dataset() -> DatasetName {
+    DatasetName::new(&format!("t{}", uuid::Uuid::new_v4().simple())).unwrap()
+}
+
+fn stmt(entity: &str, schema: &str, prop: &str, value: &str, origin: &str) -> Statement {
+    let mut s = Statement::new("ds", entity, schema, prop, "name", value);
+    s.origin = Some(origin.into());
+    s.first_seen = parse_iso("2024-01-01T00:00:00.123456Z");
+    s.last_seen = parse_iso("2024-01-02T00:00:00Z");
+    s
+}
+
+#[tokio::test]
+async fn put_count_read_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    for uri in backends(dir.path()) {
+        let journal = JournalStore::open(&uri, &unique_dataset()).await.unwrap();
+        assert_eq!(journal.count().await.unwrap(), 0, "{uri}");
+        let mut tomb = stmt("p1", "Person", "alias", "Al", "bulk");
+        tomb.deleted_at = parse_iso("2024-01-03T00:00:00Z");
+        let mut full = stmt("p1", "Person", "name", "Ann \"A\"\nB", "bulk");
+        full.lang = Some("eng".into());
+        full.original_value = Some("ann".into());
+        full.role = Some("analyst".into());
+        full.fragment = "f1".into();
+        full.external = true;
+        journal
+            .put(vec![full.clone(), tomb, stmt("p2", "Person", "name", "Bob", "bulk")])
+            .await
+            .unwrap();
+        assert_eq!(journal.count().await.unwrap(), 3, "{uri}");
+        assert_eq!(
+            journal.entity_rows("p1").await.unwrap(),
+            vec![full],
+            "{uri}: round trip, tombstone hidden"
+        );
+        journal.clear().await.unwrap();
+        assert_eq!(journal.count().await.unwrap(), 0, "{uri}");
+        let unknown = Statement::new("ds", "x", "Nope", "name", "name", "x");
+        assert!(journal.put(vec![unknown]).await.is_err(), "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn drain_orders_batches_and_keeps_entities_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    for uri in backends(dir.path()) {
+        let journal = JournalStore::open(&uri, &unique_dataset()).await.unwrap();
+        let mut rows = Vec::new();
+        for e in ["c", "a", "b"] {
+            for v in 0..3 {
+                rows.push(stmt(e, "Person", "name", &v.to_string(), "bulk"));
+            }
+        }
+        rows.push(stmt("z", "Payment", "amount", "1", "bulk"));
+        rows.push(stmt("y", "Person", "name", "x", "crawl"));
+        journal.put(rows).await.unwrap();
+        let mut batches: Vec<Vec<(String, String)>> = Vec::new();
+        let drained = journal
+            .drain(4, async |batch: Vec<Statement>| {
+                batches.push(
+                    batch
+                        .iter()
+                        .map(|s| (s.origin.clone().unwrap(), s.entity_id.clone()))
+                        .collect(),
+                );
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(drained, Some(11), "{uri}");
+        let flat: Vec<(String, String)> = batches.iter().flatten().cloned().collect();
+        let mut sorted = flat.clone();
+        sorted.sort_by_key(|(o, e)| (if e == "z" { "interval" } else { "thing" }, o.clone(), e.clone()));
+        assert_eq!(flat, sorted, "{uri}: (bucket, origin, entity_id) order");
+        for batch in &batches[..batches.len() - 1] {
+            assert!(batch.len() >= 4, "{uri}: {batches:?}");
+        }
+        assert_eq!(batches[0].len(), 4, "{uri}: the interval entity, then entity a whole");
+        assert_eq!(journal.count().await.unwrap(), 0, "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn failed_sink_keeps_the_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    for uri in backends(dir.path()) {
+        let journal = JournalStore::open(&uri, &unique_dataset()).await.unwrap();
+        journal
+            .put(
+                (0..5)
+                    .map(|i| stmt(&format!("e{i}"), "Person", "name", "x", "bulk"))
+                    .collect(),
+            )
+            .await
+            .unwrap();
+        let mut calls = 0;
+        let failed = journal
+            .drain(2, async |_batch: Vec<Statement>| {
+                calls += 1;
+                if calls == 2 {
+                    Err(Error::Journal("sink down".into()))
+                } else {
+                    Ok(())
+                }
+            })
+            .await;
+        assert!(failed.is_err(), "{uri}");
+        journal
+            .put(vec![stmt("late", "Person", "name", "x", "bulk")])
+            .await
+            .unwrap();
+        assert_eq!(journal.count().await.unwrap(), 6, "{uri}: the segment stays");
+        let mut seen = 0;
+        let again = journal
+            .drain(100, async |batch: Vec<Statement>| {
+                seen += batch.len();
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!((again, seen), (Some(6), 6), "{uri}");
+        assert_eq!(journal.count().await.unwrap(), 0, "{uri}");
+    }
+}
