@@ -1,6 +1,6 @@
-//! The command tree and its flags (spec `interfaces.md` §1.1, §1.4).
+//! The command tree and its flags (spec `interfaces.md` §1.1, §1.4, §1.5).
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// FollowTheMoney data lakehouse: entity graph data and source documents on a Delta Lake.
 #[derive(Debug, Parser)]
@@ -25,6 +25,101 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-/// The sub-commands. Each later issue adds its own (`entities`, `statements`, `make`, …).
+/// The sub-commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// List the dataset names of the catalog, one per line.
+    Ls(Output),
+    /// Print every dataset's configuration as JSON lines.
+    Datasets(Output),
+    /// Merge a YAML file into the dataset's config.yml.
+    Configure {
+        /// The YAML file (keys to set; `name` and `uri` are ignored).
+        #[arg(short = 'c', value_name = "YML")]
+        config: String,
+    },
+    /// Read and write entities.
+    #[command(subcommand)]
+    Entities(RecordCommand),
+    /// Read and write statements.
+    #[command(subcommand)]
+    Statements(RecordCommand),
+    /// Flush, optimize and unlock the statement store.
+    #[command(subcommand)]
+    Maintenance(MaintenanceCommand),
+}
+
+/// `-o OUT`: where data goes.
+#[derive(Debug, Args)]
+pub struct Output {
+    /// Output file (`-` = stdout).
+    #[arg(short = 'o', default_value = "-", value_name = "OUT")]
+    pub output: String,
+}
+
+/// Options of `entities import` and `statements import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Input file (`-` = stdin).
+    #[arg(short = 'i', default_value = "-", value_name = "IN")]
+    pub input: String,
+    /// Origin for input carrying none.
+    #[arg(long, default_value = "bulk")]
+    pub origin: String,
+    /// Use --origin even for input carrying its own origin.
+    #[arg(long, overrides_with = "no_override_origin")]
+    pub override_origin: bool,
+    #[arg(long, hide = true)]
+    pub no_override_origin: bool,
+    /// Role for input carrying none.
+    #[arg(long)]
+    pub role: Option<String>,
+    /// Statements buffered per write [default: $LAKEHOUSE_MAX_BUFFER_ROWS].
+    #[arg(long)]
+    pub bulk_size: Option<usize>,
+    /// Default `last_seen` (and `first_seen`) for input without timestamps, ISO 8601.
+    #[arg(long, value_name = "DATETIME")]
+    pub last_seen: Option<String>,
+    /// Fast lenient path: skip what cannot be written instead of failing.
+    #[arg(long = "unsafe")]
+    pub lenient: bool,
+}
+
+/// `entities …` and `statements …`: the same verbs on two kinds of record.
+#[derive(Debug, Subcommand)]
+pub enum RecordCommand {
+    /// Import records: FtM entities as JSON lines, or statements as CSV with a header.
+    Import(ImportArgs),
+    /// Stream live records from the statement store (entities as JSON lines, statements as CSV).
+    Iterate {
+        #[command(flatten)]
+        output: Output,
+        /// Query string (`filter:schema=Person&limit=10`).
+        #[arg(short = 'q', value_name = "QUERY")]
+        query: Option<String>,
+    },
+    /// Copy the exported file (entities.ftm.json or exports/statements.csv), decompressed.
+    Stream(Output),
+}
+
+/// `maintenance …`.
+#[derive(Debug, Subcommand)]
+pub enum MaintenanceCommand {
+    /// Drain the journal into the statement store.
+    Flush {
+        /// Flush every dataset of the catalog.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Merge, compact and vacuum the statement store.
+    Optimize {
+        /// Vacuum files unreferenced for at least this many hours.
+        #[arg(long, default_value_t = 0)]
+        retention_hours: u32,
+        /// Run even when no partition is dirty.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Release a stale write fence (.LOCK, .LOCK-MERGE, append markers).
+    Unlock,
+}

@@ -7,6 +7,8 @@
 //! data to stdout.
 
 mod cli;
+mod commands;
+mod context;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -15,12 +17,19 @@ use anyhow::Result;
 use clap::{CommandFactory, Parser};
 use lakehouse::Settings;
 use lakehouse::model::DatasetName;
+use lakehouse::operation::artifacts::{ENTITIES, STATEMENTS};
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Command, MaintenanceCommand, RecordCommand};
+use crate::commands::{Records, catalog, entities, import, maintenance, statements, stream};
+use crate::context::Context;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(err) => {
             let chain: Vec<String> = err.chain().map(ToString::to_string).collect();
@@ -30,7 +39,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
+async fn run(cli: Cli) -> Result<ExitCode> {
     if cli.version {
         eprintln!("{}", env!("CARGO_PKG_VERSION"));
         return Ok(ExitCode::SUCCESS);
@@ -40,20 +49,42 @@ fn run(cli: Cli) -> Result<ExitCode> {
         settings.uri.clone_from(uri);
     }
     let dataset = cli.dataset.as_deref().map(DatasetName::new).transpose()?;
+    let ctx = Context::new(settings, dataset.clone(), cli.dataset_uri.as_deref())?;
     if cli.settings {
         let state = serde_json::json!({
-            "settings": settings,
-            "catalog": settings.uri,
+            "settings": ctx.settings,
+            "catalog": ctx.catalog.root().to_string(),
             "dataset": dataset.as_ref().map(DatasetName::as_str),
-            "dataset_uri": cli.dataset_uri.clone().or_else(|| dataset.as_ref().map(|d| format!("{}/{d}", settings.uri.trim_end_matches('/')))),
+            "dataset_uri": dataset.as_ref().and_then(|_| ctx.dataset().ok()).map(|d| d.location().to_string()),
         });
         writeln!(std::io::stderr(), "{}", serde_json::to_string_pretty(&state)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    match cli.command {
-        None => {
-            Cli::command().write_help(&mut std::io::stderr())?;
-            Ok(ExitCode::from(2))
+    let Some(command) = cli.command else {
+        Cli::command().write_help(&mut std::io::stderr())?;
+        return Ok(ExitCode::from(2));
+    };
+    match command {
+        Command::Ls(o) => catalog::ls(&ctx, &o.output).await?,
+        Command::Datasets(o) => catalog::datasets(&ctx, &o.output).await?,
+        Command::Configure { config } => catalog::configure(&ctx, &config).await?,
+        Command::Entities(RecordCommand::Import(args)) => import(&ctx, &args, Records::Entities).await?,
+        Command::Statements(RecordCommand::Import(args)) => import(&ctx, &args, Records::Statements).await?,
+        Command::Entities(RecordCommand::Iterate { output, query }) => {
+            entities::iterate(&ctx, &output.output, query.as_deref()).await?;
         }
+        Command::Statements(RecordCommand::Iterate { output, query }) => {
+            statements::iterate(&ctx, &output.output, query.as_deref()).await?;
+        }
+        Command::Entities(RecordCommand::Stream(o)) => stream(&ctx, &o.output, ENTITIES).await?,
+        Command::Statements(RecordCommand::Stream(o)) => stream(&ctx, &o.output, STATEMENTS).await?,
+        Command::Maintenance(MaintenanceCommand::Flush { all }) => {
+            maintenance::flush(&ctx, all, dataset.is_some()).await?;
+        }
+        Command::Maintenance(MaintenanceCommand::Optimize { retention_hours, force }) => {
+            maintenance::optimize(&ctx, retention_hours, force).await?;
+        }
+        Command::Maintenance(MaintenanceCommand::Unlock) => maintenance::unlock(&ctx).await?,
     }
+    Ok(ExitCode::SUCCESS)
 }

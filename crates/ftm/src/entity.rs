@@ -71,6 +71,15 @@ fn string_list(value: &Value, key: &str) -> Result<Vec<String>> {
     }
 }
 
+/// The string values of a property, skipping anything else (the lenient path).
+fn lenient_strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        Value::String(s) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
 fn timestamp(value: Option<&Value>, field: &str) -> Result<Option<Timestamp>> {
     match value {
         None | Some(Value::Null) => Ok(None),
@@ -110,6 +119,19 @@ impl Entity {
     /// non-object `properties`; [`FtmError::UnknownSchema`]; [`FtmError::NonStringValue`];
     /// [`FtmError::InvalidTimestamp`] for an unparseable `first_seen`/`last_seen`/`last_change`.
     pub fn from_json(model: &'static Model, value: &Value) -> Result<Entity> {
+        Entity::parse(model, value, false)
+    }
+
+    /// Reads one entity leniently (the `--unsafe` import): property values that are not strings
+    /// are skipped instead of refused.
+    ///
+    /// # Errors
+    /// As [`Entity::from_json`], except [`FtmError::NonStringValue`].
+    pub fn from_json_lenient(model: &'static Model, value: &Value) -> Result<Entity> {
+        Entity::parse(model, value, true)
+    }
+
+    fn parse(model: &'static Model, value: &Value, lenient: bool) -> Result<Entity> {
         let Value::Object(data) = value else {
             return Err(FtmError::InvalidEntity(format!("expected a JSON object, got {value}")));
         };
@@ -133,7 +155,12 @@ impl Entity {
                     if schema.property(name).is_none() {
                         continue;
                     }
-                    for v in string_list(values, name)? {
+                    let values = match (string_list(values, name), lenient) {
+                        (Ok(values), _) => values,
+                        (Err(_), true) => lenient_strings(values),
+                        (Err(e), false) => return Err(e),
+                    };
+                    for v in values {
                         entity.push(name, v);
                     }
                 }
@@ -290,6 +317,16 @@ mod tests {
         assert!(Entity::from_json_str(model(), r#"{"id": "x"}"#).is_err());
         let err = Entity::from_json_str(model(), r#"{"schema": "Person", "last_change": "soon"}"#).unwrap_err();
         assert!(matches!(err, FtmError::InvalidTimestamp { .. }));
+    }
+
+    #[test]
+    fn lenient_reading_skips_non_strings() {
+        let data =
+            serde_json::json!({"id": "x", "schema": "Person", "properties": {"name": ["A", 1, null], "alias": 5}});
+        let e = Entity::from_json_lenient(model(), &data).unwrap();
+        assert_eq!(e.get("name"), ["A"]);
+        assert!(e.get("alias").is_empty());
+        assert!(Entity::from_json(model(), &data).is_err());
     }
 
     #[test]

@@ -29,8 +29,24 @@ use crate::types::PropertyType;
 /// [`FtmError::StubProperty`] when the entity sets a reverse stub property;
 /// [`FtmError::SelfReference`] when an entity-typed value is the entity's own id.
 pub fn explode(entity: &Entity, dataset: &str) -> Result<Vec<Statement>> {
+    explode_with(entity, dataset, true).map(|s| s.expect("strict explode never skips"))
+}
+
+/// The lenient (`--unsafe` import) variant of [`explode`] (spec `ftm-model.md` §4.5): stub
+/// properties are skipped and self-references kept; `None` for an entity without a valid id.
+pub fn explode_lenient(entity: &Entity, dataset: &str) -> Option<Vec<Statement>> {
+    explode_with(entity, dataset, false).ok().flatten()
+}
+
+fn explode_with(entity: &Entity, dataset: &str, strict: bool) -> Result<Option<Vec<Statement>>> {
     let raw_id = entity.id.as_deref().unwrap_or_default();
-    let id = strip_namespace(raw_id).ok_or_else(|| FtmError::MissingId(format!("{raw_id:?}")))?;
+    let Some(id) = strip_namespace(raw_id) else {
+        return if strict {
+            Err(FtmError::MissingId(format!("{raw_id:?}")))
+        } else {
+            Ok(None)
+        };
+    };
     let schema = &entity.schema.name;
     let mut seen = HashSet::new();
     let mut statements = Vec::new();
@@ -40,6 +56,9 @@ pub fn explode(entity: &Entity, dataset: &str) -> Result<Vec<Statement>> {
             .property(name)
             .expect("entities only hold schema properties");
         if prop.stub {
+            if !strict {
+                continue;
+            }
             return Err(FtmError::StubProperty {
                 schema: schema.clone(),
                 prop: name.to_string(),
@@ -55,7 +74,7 @@ pub fn explode(entity: &Entity, dataset: &str) -> Result<Vec<Statement>> {
                 let Some(target) = strip_namespace(value).and_then(sanitize_text) else {
                     continue;
                 };
-                if target == id {
+                if strict && target == id {
                     return Err(FtmError::SelfReference {
                         id: id.to_string(),
                         prop: name.to_string(),
@@ -79,7 +98,7 @@ pub fn explode(entity: &Entity, dataset: &str) -> Result<Vec<Statement>> {
         stmt.first_seen = entity.last_change;
         stmt.last_seen = entity.last_change;
     }
-    Ok(statements)
+    Ok(Some(statements))
 }
 
 #[cfg(test)]
@@ -135,6 +154,10 @@ mod tests {
         assert!(err.to_string().contains("Ownership:owner"), "{err}");
         let selfref = entity(r#"{"id": "c1", "schema": "Company", "properties": {"parent": ["c1.x"]}}"#);
         assert!(matches!(explode(&selfref, "ds"), Err(FtmError::SelfReference { .. })));
+        // The lenient path skips stubs, keeps self-references and skips id-less entities.
+        assert_eq!(explode_lenient(&stub, "ds").unwrap().len(), 1);
+        assert_eq!(explode_lenient(&selfref, "ds").unwrap().len(), 2);
+        assert!(explode_lenient(&no_id, "ds").is_none());
     }
 
     #[test]

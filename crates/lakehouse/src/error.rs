@@ -45,6 +45,19 @@ pub enum Error {
     /// A parquet file could not be written or read.
     #[error("parquet error: {0}")]
     Parquet(#[from] deltalake::parquet::errors::ParquetError),
+    /// A query string that cannot be used.
+    #[error("Invalid query: {0}")]
+    InvalidQuery(String),
+    /// A line of user input that cannot be imported.
+    #[error("{input} line {line}: {message}")]
+    Input {
+        input: String,
+        line: usize,
+        message: String,
+    },
+    /// One entity has more statements than a writer may buffer.
+    #[error("an entity with {rows} statements exceeds LAKEHOUSE_MAX_BUFFER_ROWS={max}")]
+    BufferFull { rows: usize, max: usize },
     /// The SQL journal failed.
     #[error("journal error: {0}")]
     Journal(String),

@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod model;
+pub mod operation;
 pub mod repository;
 pub mod settings;
 pub mod storage;

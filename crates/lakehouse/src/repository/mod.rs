@@ -1,10 +1,15 @@
 //! The repository layer: datasets and what they hold, built on the storage layer.
 //!
 //! * [`catalog`]: the lakehouse root, its datasets and their `config.yml`;
-//! * [`config`]: the dataset configuration model.
+//! * [`config`]: the dataset configuration model;
+//! * [`entities`]: writing entities through the journal and reading them back;
+//! * [`query`]: the `-q` query string.
 
 pub mod catalog;
 pub mod config;
+pub mod entities;
+pub mod query;
 
 pub use catalog::{Catalog, Dataset};
 pub use config::DatasetConfig;
+pub use entities::{BulkWriter, EntityRepository, FlushMetrics, WriteOptions};

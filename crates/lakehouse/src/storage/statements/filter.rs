@@ -28,6 +28,8 @@ pub struct Filter {
     pub entity_ids: Vec<String>,
     /// Only entities whose schema is one of these or descends from one.
     pub schemata: Vec<String>,
+    /// Only entities whose schema is exactly one of these.
+    pub schema: Vec<String>,
     /// Only statements of these origins.
     pub origins: Vec<String>,
     /// Only entities meeting every property condition.
@@ -81,6 +83,9 @@ impl Filter {
         if !self.schemata.is_empty() {
             out.push(in_list("schema", self.schema_names()?));
         }
+        if !self.schema.is_empty() {
+            out.push(in_list("schema", self.schema.iter().cloned()));
+        }
         for p in &self.properties {
             let prop = col("prop").eq(lit(p.prop.clone()));
             out.push(if p.values.is_empty() {
@@ -95,7 +100,7 @@ impl Filter {
     /// Whether an entity's live rows satisfy the schema and property conditions.
     pub fn matches(&self, rows: &[Statement]) -> bool {
         let model = ftm::model();
-        let schema_ok = self.schemata.is_empty() || {
+        let schema_ok = (self.schemata.is_empty() && self.schema.is_empty()) || {
             let mut names: Vec<&str> = rows.iter().map(|s| s.schema.as_str()).collect();
             names.sort_unstable();
             names.dedup();
@@ -106,9 +111,10 @@ impl Filter {
                     None => Some(Some(s)),
                     Some(a) => model.merge_schema(a, s).ok().map(Some),
                 });
-            merged
-                .flatten()
-                .is_some_and(|s| self.schemata.iter().any(|f| s.is_a(f)))
+            merged.flatten().is_some_and(|s| {
+                (self.schemata.is_empty() || self.schemata.iter().any(|f| s.is_a(f)))
+                    && (self.schema.is_empty() || self.schema.contains(&s.name))
+            })
         };
         schema_ok
             && self.properties.iter().all(|p| {
@@ -147,6 +153,12 @@ mod tests {
         assert!(!by_prop("country", &["fr"]).matches(&rows));
         assert!(Filter::default().matches(&rows));
         assert!(by_schema("Nope").schema_names().is_err());
+        let exact = |s: &str| Filter {
+            schema: vec![s.into()],
+            ..Filter::default()
+        };
+        assert!(exact("Person").matches(&rows));
+        assert!(!exact("LegalEntity").matches(&rows));
         assert!(by_schema("LegalEntity").schema_names().unwrap().contains("Company"));
     }
 }

@@ -1,0 +1,41 @@
+//! `ls`, `datasets`, `configure`.
+
+use std::io::Write;
+
+use anyhow::{Context as _, Result};
+use serde_json::{Map, Value};
+
+use crate::context::{Context, output};
+
+/// `ls`: dataset names, one per line.
+pub async fn ls(ctx: &Context, out: &str) -> Result<()> {
+    let mut out = output(out)?;
+    for name in ctx.catalog.datasets().await? {
+        writeln!(out, "{name}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `datasets`: every dataset's configuration as one JSON line.
+pub async fn datasets(ctx: &Context, out: &str) -> Result<()> {
+    let mut out = output(out)?;
+    for name in ctx.catalog.datasets().await? {
+        let dataset = ctx.catalog.dataset(name, None)?;
+        if let Some(config) = dataset.read_config().await? {
+            writeln!(out, "{}", serde_json::to_string(config.as_map())?)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `configure -c YML`: merges the file into config.yml and prints the result to stderr.
+pub async fn configure(ctx: &Context, path: &str) -> Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+    let update: Map<String, Value> =
+        serde_norway::from_str(&text).with_context(|| format!("{path} is not a YAML mapping"))?;
+    let config = ctx.dataset()?.configure(&update).await?;
+    eprint!("{}", config.to_yaml());
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! `maintenance flush`, `maintenance optimize`, `maintenance unlock`.
+
+use anyhow::{Result, bail};
+use lakehouse::operation::optimize::{OptimizeOptions, optimize as run_optimize};
+use lakehouse::repository::EntityRepository;
+
+use crate::context::{Context, progress};
+
+/// `maintenance flush [--all]`.
+pub async fn flush(ctx: &Context, all: bool, dataset_given: bool) -> Result<()> {
+    if all && dataset_given {
+        bail!("Use either `-d <dataset>` or `--all`, not both.");
+    }
+    let datasets = if all {
+        ctx.catalog.datasets().await?
+    } else {
+        vec![ctx.dataset()?.name().clone()]
+    };
+    let mut total = 0;
+    for name in datasets {
+        let repo = EntityRepository::open(&ctx.catalog.dataset(name.clone(), None)?).await?;
+        let bar = progress(&format!("flush {name}"));
+        let metrics = repo.flush_with(|n| bar.set_position(n)).await;
+        bar.finish_and_clear();
+        let metrics = metrics?;
+        if metrics.skipped {
+            eprintln!("{name}: another flush is running; skipped.");
+        }
+        total += metrics.statements;
+        if !all {
+            eprintln!("Flushed {} statements.", metrics.statements);
+        }
+    }
+    if all {
+        eprintln!("Flushed {total} statements in total.");
+    }
+    Ok(())
+}
+
+/// `maintenance optimize`.
+pub async fn optimize(ctx: &Context, retention_hours: u32, force: bool) -> Result<()> {
+    let repo = EntityRepository::open(&ctx.dataset()?).await?;
+    let bar = progress("optimize");
+    let metrics = run_optimize(
+        &repo,
+        &OptimizeOptions {
+            retention_hours,
+            force,
+            grace_period_days: None,
+        },
+    )
+    .await;
+    bar.finish_and_clear();
+    let metrics = metrics?;
+    if metrics.skipped {
+        eprintln!("Store is optimized (no dirty partition); use --force to run anyway.");
+    } else {
+        let m = &metrics.merge;
+        eprintln!(
+            "Optimized {} partitions: {} rows read, {} rows kept; {} files compacted, {} files vacuumed.",
+            m.partitions, m.rows_read, m.rows_written, metrics.files_compacted, metrics.files_vacuumed
+        );
+    }
+    Ok(())
+}
+
+/// `maintenance unlock`.
+pub async fn unlock(ctx: &Context) -> Result<()> {
+    let dataset = ctx.dataset()?;
+    let config = dataset.ensure().await?;
+    let released = dataset.statements(&config)?.unlock().await?;
+    eprintln!("{}", if released { "Lock released." } else { "No lock held." });
+    Ok(())
+}

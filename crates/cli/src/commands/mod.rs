@@ -1,0 +1,83 @@
+//! One module per command group; each function takes the parsed flags and calls the library.
+
+pub mod catalog;
+pub mod entities;
+pub mod maintenance;
+pub mod statements;
+
+use std::io::Write;
+
+use anyhow::Result;
+use lakehouse::operation::artifacts::open_artifact;
+use lakehouse::operation::import::{ImportMetrics, ImportOptions, import_entities, import_statements};
+use lakehouse::repository::{EntityRepository, WriteOptions};
+
+use crate::cli::ImportArgs;
+use crate::context::{Context, input, output, progress};
+
+/// What a record command works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Records {
+    Entities,
+    Statements,
+}
+
+/// `entities import` / `statements import`.
+pub async fn import(ctx: &Context, args: &ImportArgs, records: Records) -> Result<()> {
+    let options = import_options(args)?;
+    let repo = EntityRepository::open(&ctx.dataset()?).await?;
+    let (reader, source) = input(&args.input)?;
+    let bar = progress(if records == Records::Entities {
+        "entities"
+    } else {
+        "statements"
+    });
+    let tick = |n| bar.set_position(n);
+    let result: lakehouse::Result<ImportMetrics> = match records {
+        Records::Entities => import_entities(&repo, reader, &source, &options, tick).await,
+        Records::Statements => import_statements(&repo, reader, &source, &options, tick).await,
+    };
+    bar.finish_and_clear();
+    let m = result?;
+    let flushed = if m.flushed > 0 {
+        format!("; flushed {} statements", m.flushed)
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "Imported {} records ({} statements, {} skipped){flushed}.",
+        m.items, m.statements, m.skipped
+    );
+    Ok(())
+}
+
+/// `entities stream` / `statements stream`: copies an exported artifact, decompressed.
+pub async fn stream(ctx: &Context, out: &str, artifact: &str) -> Result<()> {
+    let dataset = ctx.dataset()?;
+    let config = dataset.ensure().await?;
+    let mut reader = open_artifact(&dataset, &config, artifact)?;
+    let mut out = output(out)?;
+    std::io::copy(&mut reader, &mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Import options from the shared flags.
+pub fn import_options(args: &ImportArgs) -> Result<ImportOptions> {
+    let last_seen = match &args.last_seen {
+        None => None,
+        Some(text) => Some(
+            ftm::time::parse_iso(text)
+                .ok_or_else(|| anyhow::anyhow!("--last-seen {text:?} is not an ISO 8601 time"))?,
+        ),
+    };
+    Ok(ImportOptions {
+        write: WriteOptions {
+            origin: args.origin.clone(),
+            override_origin: args.override_origin,
+            role: args.role.clone(),
+            last_seen,
+        },
+        lenient: args.lenient,
+    })
+}

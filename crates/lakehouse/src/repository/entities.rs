@@ -1,0 +1,425 @@
+//! The entity repository: every write goes through the journal; reads go to the statement store
+//! after flushing it (seed 002 "Entities and statements"; seed 001 "JournalStore").
+//!
+//! * [`EntityRepository::writer`] opens a bulk writer for one origin: entities are exploded into
+//!   statements (keyed under this dataset), buffered, and inserted into the journal every 10,000
+//!   rows; [`BulkWriter::close`] inserts the rest and sets the `journal/last_updated` tag once.
+//! * [`EntityRepository::flush`] drains the journal into the store in bounded batches, then sets
+//!   `journal/last_flushed` (always) and `statements/last_updated` (when rows moved).
+//! * [`EntityRepository::delete_entity`] writes a tombstone for each live statement of the
+//!   entity, from the store and the journal.
+//! * Reads ([`get`](EntityRepository::get), [`query`](EntityRepository::query)) flush first when
+//!   the journal holds unflushed writes (`journal/last_flushed` older than
+//!   `journal/last_updated`), unless told not to.
+
+use std::collections::HashMap;
+
+use ftm::time::Timestamp;
+use ftm::{Entity, EntityRecord, Statement};
+
+use super::catalog::Dataset;
+use super::config::DatasetConfig;
+use crate::error::{Error, Result};
+use crate::model::validate_origin;
+use crate::storage::schema::pack;
+use crate::storage::statements::{EntityStream, Filter};
+use crate::storage::{JournalStore, StatementStore, TagStore};
+
+/// Rows a writer buffers before inserting them into the journal.
+pub const WRITE_BATCH_SIZE: usize = 10_000;
+
+/// Tag: the journal received writes.
+pub const JOURNAL_UPDATED: &str = "journal/last_updated";
+/// Tag: the journal was flushed (even if empty).
+pub const JOURNAL_FLUSHED: &str = "journal/last_flushed";
+/// Tag: the statement store received rows.
+pub const STATEMENTS_UPDATED: &str = "statements/last_updated";
+
+/// What a flush moved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlushMetrics {
+    /// Statements appended to the store.
+    pub statements: u64,
+    /// Whether another flush of the same journal was running (nothing done).
+    pub skipped: bool,
+}
+
+/// A dataset's entities: journal plus statement store.
+#[derive(Debug)]
+pub struct EntityRepository {
+    dataset: Dataset,
+    config: DatasetConfig,
+    store: StatementStore,
+    journal: JournalStore,
+}
+
+/// Where a written statement's origin comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Origin for input carrying none (`bulk` for the CLI import, `default` for the API).
+    pub origin: String,
+    /// Use `origin` even for input that carries its own.
+    pub override_origin: bool,
+    /// Role for input carrying none.
+    pub role: Option<String>,
+    /// `last_seen` (and missing `first_seen`) for input without timestamps; else now.
+    pub last_seen: Option<Timestamp>,
+}
+
+impl WriteOptions {
+    /// Options for `origin`, nothing else set.
+    pub fn origin(origin: &str) -> WriteOptions {
+        WriteOptions {
+            origin: origin.to_string(),
+            override_origin: false,
+            role: None,
+            last_seen: None,
+        }
+    }
+}
+
+/// A buffered writer of one origin. Call [`BulkWriter::close`] to commit the rest.
+pub struct BulkWriter<'a> {
+    repo: &'a EntityRepository,
+    options: WriteOptions,
+    buffer: Vec<Statement>,
+    /// Dedupe key (`id`, origin, fragment, role) → buffer position.
+    index: HashMap<(String, String, String, Option<String>), usize>,
+    max_rows: usize,
+    written: usize,
+}
+
+/// The origin an entity's context names (a string or a one-element list).
+fn context_str(entity: &Entity, key: &str) -> Option<String> {
+    match entity.context.get(key)? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Array(items) => items.first().and_then(|v| v.as_str()).map(str::to_string),
+        _ => None,
+    }
+}
+
+impl<'a> BulkWriter<'a> {
+    fn push(&mut self, mut s: Statement) {
+        if s.role.is_none() && s.deleted_at.is_none() {
+            s.role.clone_from(&self.options.role);
+        }
+        if s.last_seen.is_none() {
+            s.last_seen = self.options.last_seen;
+        }
+        if s.first_seen.is_none() {
+            s.first_seen = s.last_seen;
+        }
+        let key = (
+            s.id.clone(),
+            s.origin.clone().unwrap_or_default(),
+            s.fragment.clone(),
+            s.role.clone(),
+        );
+        match self.index.get(&key) {
+            Some(&i) => self.buffer[i] = s,
+            None => {
+                self.index.insert(key, self.buffer.len());
+                self.buffer.push(s);
+            }
+        }
+    }
+
+    async fn maybe_commit(&mut self) -> Result<()> {
+        if self.buffer.len() >= WRITE_BATCH_SIZE.min(self.max_rows) {
+            self.commit().await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        let mut rows = std::mem::take(&mut self.buffer);
+        self.index.clear();
+        pack(&mut rows, chrono::Utc::now())?;
+        self.written += rows.len();
+        self.repo.journal.put(rows).await
+    }
+
+    fn origin_for(&self, carried: Option<String>) -> Result<String> {
+        let origin = if self.options.override_origin { None } else { carried };
+        let origin = origin.unwrap_or_else(|| self.options.origin.clone());
+        validate_origin(&origin)?;
+        Ok(origin)
+    }
+
+    /// Adds an entity (spec `ftm-model.md` §4.5): namespace-stripped, exploded under this
+    /// dataset, with the entity's context `origin`/`fragment`/`role`.
+    ///
+    /// # Errors
+    /// [`Error::Ftm`] for an entity that cannot be written (no valid id, a stub property, a
+    /// self-reference); [`Error::InvalidOrigin`]; [`Error::BufferFull`] for an entity with more
+    /// statements than `LAKEHOUSE_MAX_BUFFER_ROWS`; [`Error::Journal`].
+    pub async fn add_entity(&mut self, entity: &Entity) -> Result<usize> {
+        let statements = ftm::explode(entity, self.repo.dataset.name().as_str())?;
+        self.add_exploded(entity, statements).await
+    }
+
+    /// Adds an entity leniently (the `--unsafe` path): stub properties and invalid references
+    /// are skipped, self-references kept; `Ok(0)` for an entity without a valid id.
+    ///
+    /// # Errors
+    /// As [`BulkWriter::add_entity`], except for the FtM refusals.
+    pub async fn add_entity_lenient(&mut self, entity: &Entity) -> Result<usize> {
+        match ftm::explode::explode_lenient(entity, self.repo.dataset.name().as_str()) {
+            Some(statements) => self.add_exploded(entity, statements).await,
+            None => Ok(0),
+        }
+    }
+
+    async fn add_exploded(&mut self, entity: &Entity, statements: Vec<Statement>) -> Result<usize> {
+        if statements.len() > self.max_rows {
+            return Err(Error::BufferFull {
+                rows: statements.len(),
+                max: self.max_rows,
+            });
+        }
+        let origin = self.origin_for(context_str(entity, "origin"))?;
+        let fragment = context_str(entity, "fragment").unwrap_or_default();
+        let role = context_str(entity, "role");
+        let n = statements.len();
+        for mut s in statements {
+            s.origin = Some(origin.clone());
+            s.fragment.clone_from(&fragment);
+            if role.is_some() {
+                s.role.clone_from(&role);
+            }
+            self.push(s);
+        }
+        self.maybe_commit().await?;
+        Ok(n)
+    }
+
+    /// Adds one statement: re-keyed under this dataset, `prop_type` from the model, `lang`
+    /// dropped for types that carry none (spec `storage-format.md` §3.1).
+    ///
+    /// # Errors
+    /// [`Error::Ftm`] for an unknown schema or property; [`Error::InvalidOrigin`];
+    /// [`Error::Journal`].
+    pub async fn add_statement(&mut self, mut s: Statement) -> Result<()> {
+        let schema = ftm::model().schema(&s.schema)?;
+        if s.prop == ftm::statement::BASE_ID {
+            s.prop_type = ftm::statement::BASE_ID.to_string();
+            s.lang = None;
+        } else {
+            let prop = schema.property(&s.prop).ok_or_else(|| ftm::FtmError::UnknownProperty {
+                schema: s.schema.clone(),
+                prop: s.prop.clone(),
+            })?;
+            s.prop_type = prop.type_.name().to_string();
+            if !prop.type_.keeps_lang() {
+                s.lang = None;
+            }
+        }
+        s.dataset = self.repo.dataset.name().to_string();
+        s.canonical_id.clone_from(&s.entity_id);
+        if s.original_value.as_deref() == Some(s.value.as_str()) {
+            s.original_value = None;
+        }
+        s.rekey();
+        s.origin = Some(self.origin_for(s.origin.take())?);
+        self.push(s);
+        self.maybe_commit().await
+    }
+
+    /// Inserts what is buffered and sets `journal/last_updated`; returns the rows written.
+    ///
+    /// # Errors
+    /// [`Error::Journal`]; [`Error::Storage`] for the tag.
+    pub async fn close(mut self) -> Result<usize> {
+        if !self.buffer.is_empty() {
+            self.commit().await?;
+        }
+        if self.written > 0 {
+            self.repo.tags().set(JOURNAL_UPDATED, chrono::Utc::now()).await?;
+        }
+        Ok(self.written)
+    }
+}
+
+impl EntityRepository {
+    /// The repository of `dataset` (ensured), with the journal of `LAKEHOUSE_JOURNAL_URI`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`]; [`Error::Journal`] if the journal cannot be opened.
+    pub async fn open(dataset: &Dataset) -> Result<EntityRepository> {
+        let config = dataset.ensure().await?;
+        let store = dataset.statements(&config)?;
+        let journal = JournalStore::open(&dataset.settings().journal_uri, dataset.name()).await?;
+        Ok(EntityRepository {
+            dataset: dataset.clone(),
+            config,
+            store,
+            journal,
+        })
+    }
+
+    /// The dataset.
+    pub fn dataset(&self) -> &Dataset {
+        &self.dataset
+    }
+
+    /// The dataset configuration read when opening.
+    pub fn config(&self) -> &DatasetConfig {
+        &self.config
+    }
+
+    /// The statement store.
+    pub fn statements(&self) -> &StatementStore {
+        &self.store
+    }
+
+    /// The journal.
+    pub fn journal(&self) -> &JournalStore {
+        &self.journal
+    }
+
+    fn tags(&self) -> TagStore {
+        self.dataset.tags()
+    }
+
+    /// A bulk writer.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOrigin`] for a bad default origin.
+    pub fn writer(&self, options: WriteOptions) -> Result<BulkWriter<'_>> {
+        validate_origin(&options.origin)?;
+        Ok(BulkWriter {
+            repo: self,
+            options,
+            buffer: Vec::new(),
+            index: HashMap::new(),
+            max_rows: self.dataset.settings().max_buffer_rows.max(1),
+            written: 0,
+        })
+    }
+
+    /// Appends to the store and sets `statements/last_updated` (entry time) on success.
+    async fn append(&self, statements: Vec<Statement>) -> Result<u64> {
+        let started = chrono::Utc::now();
+        let n = statements.len() as u64;
+        self.store.append(statements).await?;
+        self.tags().set(STATEMENTS_UPDATED, started).await?;
+        Ok(n)
+    }
+
+    /// Drains the journal into the statement store (see the module docs).
+    ///
+    /// # Errors
+    /// [`Error::Journal`]; any append error (the segment being drained is kept).
+    pub async fn flush(&self) -> Result<FlushMetrics> {
+        self.flush_with(|_| {}).await
+    }
+
+    /// [`EntityRepository::flush`], calling `progress` with the rows moved so far.
+    ///
+    /// # Errors
+    /// As [`EntityRepository::flush`].
+    pub async fn flush_with(&self, mut progress: impl FnMut(u64)) -> Result<FlushMetrics> {
+        let started = chrono::Utc::now();
+        let mut moved = 0u64;
+        let drained = self
+            .journal
+            .drain(
+                self.dataset.settings().journal_drain_rows,
+                async |batch: Vec<Statement>| {
+                    moved += self.append(batch).await?;
+                    progress(moved);
+                    Ok(())
+                },
+            )
+            .await?;
+        let Some(_) = drained else {
+            return Ok(FlushMetrics {
+                statements: 0,
+                skipped: true,
+            });
+        };
+        self.tags().set(JOURNAL_FLUSHED, started).await?;
+        Ok(FlushMetrics {
+            statements: moved,
+            skipped: false,
+        })
+    }
+
+    /// Flushes when the journal holds writes newer than the last flush.
+    ///
+    /// # Errors
+    /// As [`EntityRepository::flush`].
+    pub async fn ensure_flush(&self) -> Result<()> {
+        let tags = self.tags();
+        let updated = tags.get(JOURNAL_UPDATED).await?;
+        let flushed = tags.get(JOURNAL_FLUSHED).await?;
+        if updated.is_some_and(|u| flushed.is_none_or(|f| f < u)) || self.journal.is_memory() {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Tombstones every live statement of `entity_id` (optionally of one origin), from the
+    /// store and the journal; returns how many. Visible after the next flush.
+    ///
+    /// # Errors
+    /// As the store's reads and the journal's writes.
+    pub async fn delete_entity(&self, entity_id: &str, origin: Option<&str>) -> Result<usize> {
+        let mut live: HashMap<(String, Option<String>, String, Option<String>), Statement> = HashMap::new();
+        let from_store = self.store.get_statements(entity_id).await?;
+        let from_journal = self.journal.entity_rows(entity_id).await?;
+        for s in from_store.into_iter().chain(from_journal) {
+            if origin.is_some_and(|o| s.origin.as_deref() != Some(o)) {
+                continue;
+            }
+            live.insert((s.id.clone(), s.origin.clone(), s.fragment.clone(), s.role.clone()), s);
+        }
+        let now = chrono::Utc::now();
+        let tombstones: Vec<Statement> = live.into_values().map(|s| tombstone(s, now)).collect();
+        let n = tombstones.len();
+        self.journal.put(tombstones).await?;
+        if n > 0 {
+            self.tags().set(JOURNAL_UPDATED, now).await?;
+        }
+        Ok(n)
+    }
+
+    /// Tombstones one statement.
+    ///
+    /// # Errors
+    /// [`Error::Journal`].
+    pub async fn delete_statement(&self, statement: Statement) -> Result<()> {
+        let now = chrono::Utc::now();
+        self.journal.put(vec![tombstone(statement, now)]).await?;
+        self.tags().set(JOURNAL_UPDATED, now).await
+    }
+
+    /// One entity from the store (flushing first when `flush`).
+    ///
+    /// # Errors
+    /// As [`EntityRepository::flush`] and [`StatementStore::get`].
+    pub async fn get(&self, entity_id: &str, flush: bool) -> Result<Option<EntityRecord>> {
+        if flush {
+            self.ensure_flush().await?;
+        }
+        self.store.get(entity_id).await
+    }
+
+    /// The entities `filter` selects, by id (flushing first when `flush`).
+    ///
+    /// # Errors
+    /// As [`EntityRepository::flush`] and [`StatementStore::scan`].
+    pub async fn query(&self, filter: &Filter, flush: bool) -> Result<EntityStream> {
+        if flush {
+            self.ensure_flush().await?;
+        }
+        self.store.scan(filter).await
+    }
+}
+
+/// The tombstone of `s`, deleted at `now` (spec `storage-format.md` §6.1).
+fn tombstone(mut s: Statement, now: Timestamp) -> Statement {
+    s.deleted_at = Some(now);
+    s.last_seen = Some(s.last_seen.map_or(now, |l| l.max(now)));
+    s
+}
