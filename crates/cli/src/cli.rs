@@ -44,9 +44,40 @@ pub enum Command {
     /// Read and write statements.
     #[command(subcommand)]
     Statements(RecordCommand),
+    /// Flush, optimize and export the dataset: the main job.
+    Make(MakeArgs),
+    /// Export every artifact (statements.csv, entities.ftm.json, documents, statistics, index).
+    Export {
+        /// Export even when the artifacts are fresh.
+        #[arg(long)]
+        force: bool,
+    },
     /// Flush, optimize and unlock the statement store.
     #[command(subcommand)]
     Maintenance(MaintenanceCommand),
+}
+
+/// Options of `make`.
+#[derive(Debug, Args)]
+pub struct MakeArgs {
+    /// A YAML file merged into config.yml first.
+    #[arg(short = 'c', value_name = "YML")]
+    pub config: Option<String>,
+    /// Skip draining the journal (the export still flushes).
+    #[arg(long)]
+    pub no_flush: bool,
+    /// Only flush: no optimize, no exports.
+    #[arg(long)]
+    pub no_exports: bool,
+    /// Skip the optimize stage.
+    #[arg(long)]
+    pub no_optimize: bool,
+    /// Optimize even when no partition is dirty.
+    #[arg(long)]
+    pub force_optimize: bool,
+    /// Export even when the artifacts are fresh.
+    #[arg(long)]
+    pub force_exports: bool,
 }
 
 /// `-o OUT`: where data goes.

@@ -20,7 +20,7 @@ use lakehouse::model::DatasetName;
 use lakehouse::operation::artifacts::{ENTITIES, STATEMENTS};
 
 use crate::cli::{Cli, Command, MaintenanceCommand, RecordCommand};
-use crate::commands::{Records, catalog, entities, import, maintenance, statements, stream};
+use crate::commands::{Records, catalog, entities, import, maintenance, make, statements, stream};
 use crate::context::Context;
 
 fn main() -> ExitCode {
@@ -78,6 +78,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Entities(RecordCommand::Stream(o)) => stream(&ctx, &o.output, ENTITIES).await?,
         Command::Statements(RecordCommand::Stream(o)) => stream(&ctx, &o.output, STATEMENTS).await?,
+        Command::Make(args) => make::make(&ctx, &args).await?,
+        Command::Export { force } => make::export(&ctx, force).await?,
         Command::Maintenance(MaintenanceCommand::Flush { all }) => {
             maintenance::flush(&ctx, all, dataset.is_some()).await?;
         }

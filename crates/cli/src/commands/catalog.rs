@@ -30,12 +30,16 @@ pub async fn datasets(ctx: &Context, out: &str) -> Result<()> {
     Ok(())
 }
 
-/// `configure -c YML`: merges the file into config.yml and prints the result to stderr.
-pub async fn configure(ctx: &Context, path: &str) -> Result<()> {
+/// Merges the YAML file at `path` into the dataset's config.yml; returns the result.
+pub async fn merge_config(ctx: &Context, path: &str) -> Result<lakehouse::repository::DatasetConfig> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
     let update: Map<String, Value> =
         serde_norway::from_str(&text).with_context(|| format!("{path} is not a YAML mapping"))?;
-    let config = ctx.dataset()?.configure(&update).await?;
-    eprint!("{}", config.to_yaml());
+    Ok(ctx.dataset()?.configure(&update).await?)
+}
+
+/// `configure -c YML`: merges the file into config.yml and prints the result to stderr.
+pub async fn configure(ctx: &Context, path: &str) -> Result<()> {
+    eprint!("{}", merge_config(ctx, path).await?.to_yaml());
     Ok(())
 }

@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod entities;
 pub mod maintenance;
+pub mod make;
 pub mod statements;
 
 use std::io::Write;

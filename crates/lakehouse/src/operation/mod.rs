@@ -2,9 +2,14 @@
 //! an options struct and returns a metrics struct that the CLI prints and the API serialises.
 //!
 //! * [`artifacts`]: the published export files and reading them back;
+//! * [`export`]: the published artifacts of a dataset, in one sweep;
 //! * [`import`]: entities (FtM JSON lines) and statements (CSV) into the journal;
+//! * [`make`]: flush, optimize and export: the main job;
 //! * [`optimize`]: merge, compact and vacuum the statement store.
 
 pub mod artifacts;
+pub mod export;
 pub mod import;
+pub mod jobs;
+pub mod make;
 pub mod optimize;

@@ -4,6 +4,7 @@
 //! Skipped when no partition is dirty unless forced. Sets `operations/optimize/last_run` (the
 //! start time) and `statements/store_optimized` when it ran.
 
+use super::jobs::Job;
 use crate::error::Result;
 use crate::repository::EntityRepository;
 use crate::storage::statements::{MergeMetrics, MergeOptions};
@@ -47,18 +48,33 @@ pub async fn optimize(repo: &EntityRepository, options: &OptimizeOptions) -> Res
             ..Default::default()
         });
     }
-    let started = chrono::Utc::now();
+    let dataset = repo.dataset();
+    let mut job = Job::start("OptimizeJob", dataset);
+    job.fields
+        .insert("retention_hours".into(), options.retention_hours.into());
+    job.begin(dataset).await?;
+    let result = run(repo, options, &mut job).await;
+    job.finish(dataset, result.as_ref().err().map(ToString::to_string).as_deref())
+        .await?;
+    let metrics = result?;
+    let tags = dataset.tags();
+    tags.set(OPTIMIZE_LAST_RUN, job.started()).await?;
+    tags.set(STORE_OPTIMIZED, job.started()).await?;
+    Ok(metrics)
+}
+
+async fn run(repo: &EntityRepository, options: &OptimizeOptions, job: &mut Job) -> Result<OptimizeMetrics> {
+    let store = repo.statements();
     let merge = store
         .merge(&MergeOptions {
             grace_period_days: options.grace_period_days,
             force: options.force,
         })
         .await?;
+    job.done = 1;
     let compacted = store.compact().await?;
     let vacuumed = store.vacuum(options.retention_hours).await?;
-    let tags = repo.dataset().tags();
-    tags.set(OPTIMIZE_LAST_RUN, started).await?;
-    tags.set(STORE_OPTIMIZED, started).await?;
+    job.done = 2;
     Ok(OptimizeMetrics {
         skipped: false,
         merge,

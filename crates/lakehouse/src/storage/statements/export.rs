@@ -52,6 +52,13 @@ fn optional(out: &mut Vec<u8>, value: Option<&str>) {
     }
 }
 
+/// Appends the statements.csv header line to `out`.
+pub fn write_csv_header(out: &mut Vec<u8>) {
+    let header: Vec<String> = CSV_COLUMNS.iter().map(|c| format!("\"{c}\"")).collect();
+    out.extend_from_slice(header.join(",").as_bytes());
+    out.push(b'\n');
+}
+
 /// Appends one statements.csv line for `s` to `out`.
 pub fn write_csv_row(out: &mut Vec<u8>, s: &Statement) {
     let time = |t: Option<ftm::time::Timestamp>| t.map(|t| isoformat(&t));
@@ -104,9 +111,7 @@ impl StatementStore {
         let mut buffer = Vec::with_capacity(1 << 16);
         while let Some(mut entity) = stream.next().await? {
             if rows == 0 {
-                let header: Vec<String> = CSV_COLUMNS.iter().map(|c| format!("\"{c}\"")).collect();
-                buffer.extend_from_slice(header.join(",").as_bytes());
-                buffer.push(b'\n');
+                write_csv_header(&mut buffer);
             }
             entity.sort_by(|a, b| a.id.cmp(&b.id));
             for s in &entity {

@@ -34,10 +34,11 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 pub use append::AppendMetrics;
 pub use compact::CompactMetrics;
+pub use export::{write_csv_header, write_csv_row};
 pub use filter::{Filter, PropertyFilter};
 pub use merge::{MergeMetrics, MergeOptions};
 pub use scan::EntityStream;
-pub use stats::{DatasetStats, SchemaCount, StatsGroup};
+pub use stats::{CountryCount, DatasetStats, SchemaCount, StatsBuilder, StatsGroup};
 pub use vacuum::VacuumMetrics;
 
 use crate::error::{Error, Result};

@@ -1,0 +1,592 @@
+//! `export`: publish a dataset's artifacts in one sweep over its live statements (seed 002
+//! "Export …"; spec `exports-and-operations.md` §1–§7, §9.2).
+//!
+//! One scan, entity by entity in id order, feeds every artifact:
+//!
+//! * `exports/statements.csv` — the live rows, sorted by entity id then statement id;
+//! * `entities.ftm.json` — one aggregated entity per line, sorted by id (one record per entity
+//!   even when its statements span buckets: the reference writes one per bucket);
+//! * `exports/documents.csv`, `exports/documents.crawl.csv` and `exports/parents.csv`;
+//! * `exports/statistics.json` (versioned), then `index.json` (versioned).
+//!
+//! Files are compressed with the dataset's codec (`gz` or `zst`; statistics and index never),
+//! assembled at `<file>.tmp` and renamed into place only when the whole sweep succeeded. The
+//! export flushes the journal first and is skipped when `operations/export/last_run` is newer
+//! than `statements/last_updated` and `journal/last_updated`, unless forced. Artifact tags get
+//! the export's start time; an `ExportJob` record is written.
+//!
+//! Differences from the reference: documents whose `contentHash` is a SHA-1 (the FtM convention)
+//! export like SHA-256 ones (the reference aborts the whole export); a non-integer `fileSize`
+//! exports as `0` instead of failing. Diff files (`diffs/`) are not written yet.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use chrono::Utc;
+use ftm::time::Timestamp;
+use ftm::{EntityRecord, Statement};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::artifacts::{ENTITIES, STATEMENTS, artifact_key};
+use super::jobs::{Job, iso_z};
+use crate::error::{Error, Result};
+use crate::repository::entities::{JOURNAL_UPDATED, STATEMENTS_UPDATED};
+use crate::repository::{DatasetConfig, EntityRepository};
+use crate::storage::statements::{Filter, StatsBuilder, write_csv_header, write_csv_row};
+
+/// Target tag of the export operation.
+pub const EXPORT_LAST_RUN: &str = "operations/export/last_run";
+/// The documents exports and the parents export.
+pub const DOCUMENTS: &str = "exports/documents.csv";
+pub const CRAWL_DOCUMENTS: &str = "exports/documents.crawl.csv";
+pub const PARENTS: &str = "exports/parents.csv";
+/// The statistics file (never compressed).
+pub const STATISTICS: &str = "exports/statistics.json";
+/// The dataset index (never compressed).
+pub const INDEX: &str = "index.json";
+
+const DOCUMENT_COLUMNS: [&str; 8] = [
+    "id",
+    "checksum",
+    "name",
+    "mimetype",
+    "path",
+    "size",
+    "updated_at",
+    "public_url",
+];
+
+/// Options of an export.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportOptions {
+    /// Export even when the artifacts are fresh.
+    pub force: bool,
+}
+
+/// What an export wrote (the `result` of the `ExportJob`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportMetrics {
+    /// Fresh: nothing was written.
+    pub skipped: bool,
+    pub statements: u64,
+    pub entities: u64,
+    pub parents: u64,
+    pub documents: u64,
+    pub crawl_documents: u64,
+    pub statistics: u64,
+}
+
+impl ExportMetrics {
+    /// The job `result` object (keys present only when counted, `parents` always).
+    pub fn to_json(&self) -> Value {
+        let mut out = Map::new();
+        out.insert("statements".into(), self.statements.into());
+        out.insert("entities".into(), self.entities.into());
+        out.insert("parents".into(), self.parents.into());
+        if self.documents > 0 {
+            out.insert("documents".into(), self.documents.into());
+        }
+        if self.crawl_documents > 0 {
+            out.insert("crawl_documents".into(), self.crawl_documents.into());
+        }
+        out.insert("statistics".into(), self.statistics.into());
+        Value::Object(out)
+    }
+}
+
+/// Whether a job with target tag `target` is fresh: the target and at least one dependency are
+/// set, and the target is newer than every dependency (spec `exports-and-operations.md` §9.1).
+pub(crate) async fn is_fresh(repo: &EntityRepository, target: &str, dependencies: &[&str]) -> Result<bool> {
+    let tags = repo.dataset().tags();
+    let Some(own) = tags.get(target).await? else {
+        return Ok(false);
+    };
+    let mut any = false;
+    for dep in dependencies {
+        if let Some(time) = tags.get(dep).await? {
+            any = true;
+            if time >= own {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(any)
+}
+
+/// An output file being assembled at `<path>.tmp`, compressed with the dataset codec.
+struct Artifact {
+    key: String,
+    tmp: PathBuf,
+    path: PathBuf,
+    encoder: Encoder,
+}
+
+enum Encoder {
+    Plain(BufWriter<File>),
+    Gzip(flate2::write::GzEncoder<BufWriter<File>>),
+    Zstd(zstd::Encoder<'static, BufWriter<File>>),
+}
+
+impl Artifact {
+    fn create(root: &std::path::Path, name: &str, codec: Option<&str>) -> Result<Artifact> {
+        let key = artifact_key(name, codec);
+        let path = root.join(&key);
+        let tmp = root.join(format!("{key}.tmp"));
+        let io = |e| Error::Io(tmp.display().to_string(), e);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::Io(parent.display().to_string(), e))?;
+        }
+        let file = BufWriter::with_capacity(1 << 16, File::create(&tmp).map_err(io)?);
+        let encoder = match codec {
+            None => Encoder::Plain(file),
+            Some("gz") => Encoder::Gzip(flate2::write::GzEncoder::new(file, flate2::Compression::default())),
+            Some("zst") => Encoder::Zstd(zstd::Encoder::new(file, 3).map_err(io)?),
+            Some(other) => {
+                return Err(Error::InvalidConfig(format!(
+                    "compression `{other}` is not supported yet (use gz or zst)"
+                )));
+            }
+        };
+        Ok(Artifact {
+            key,
+            tmp,
+            path,
+            encoder,
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        let result = match &mut self.encoder {
+            Encoder::Plain(w) => w.write_all(bytes),
+            Encoder::Gzip(w) => w.write_all(bytes),
+            Encoder::Zstd(w) => w.write_all(bytes),
+        };
+        result.map_err(|e| Error::Io(self.tmp.display().to_string(), e))
+    }
+
+    /// Completes the encoding; the file stays at `.tmp` until [`Artifact::publish`].
+    fn finish(self) -> Result<(PathBuf, PathBuf, String)> {
+        let io = |e| Error::Io(self.tmp.display().to_string(), e);
+        let mut file = match self.encoder {
+            Encoder::Plain(w) => w,
+            Encoder::Gzip(w) => w.finish().map_err(io)?,
+            Encoder::Zstd(w) => w.finish().map_err(io)?,
+        };
+        file.flush().map_err(io)?;
+        Ok((self.tmp, self.path, self.key))
+    }
+}
+
+fn publish(files: Vec<(PathBuf, PathBuf, String)>) -> Result<Vec<String>> {
+    let mut keys = Vec::new();
+    for (tmp, path, key) in files {
+        std::fs::rename(&tmp, &path).map_err(|e| Error::Io(path.display().to_string(), e))?;
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// A document row's source, collected during the sweep.
+struct Document {
+    id: String,
+    checksum: String,
+    name: String,
+    mimetype: String,
+    parents: Vec<String>,
+    size: u64,
+    updated_at: Option<Timestamp>,
+    crawl: bool,
+}
+
+/// A registered folder: its name and first parent.
+struct Folder {
+    name: String,
+    parent: Option<String>,
+}
+
+fn first<'a>(entity: &'a EntityRecord, prop: &str) -> Option<&'a String> {
+    entity.properties.get(prop).and_then(|v| v.first())
+}
+
+/// The file name rule: first `fileName`, else the caption.
+fn file_name(entity: &EntityRecord) -> String {
+    first(entity, "fileName")
+        .cloned()
+        .unwrap_or_else(|| entity.caption.clone())
+}
+
+/// A MIME type, lower-cased and without parameters; `None` for the octet-stream default.
+fn normalise_mime(value: &str) -> Option<String> {
+    let base = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    (base.matches('/').count() == 1 && base != "application/octet-stream").then_some(base)
+}
+
+fn is_checksum(value: &str) -> bool {
+    matches!(value.len(), 40 | 64) && value.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl Document {
+    fn of(entity: &EntityRecord) -> Option<Document> {
+        let schema = entity.schema;
+        if !schema.is_a("Document") || schema.name == "Folder" {
+            return None;
+        }
+        let checksum = entity
+            .properties
+            .get("contentHash")?
+            .iter()
+            .map(|c| c.to_ascii_lowercase())
+            .find(|c| is_checksum(c))?;
+        let name = file_name(entity);
+        let mimetype = entity
+            .properties
+            .get("mimeType")
+            .and_then(|values| values.iter().find_map(|v| normalise_mime(v)))
+            .or_else(|| {
+                mime_guess::from_path(&name)
+                    .first()
+                    .map(|m| m.essence_str().to_string())
+            })
+            .unwrap_or_else(|| "application/octet-stream".to_string());
+        Some(Document {
+            id: entity.id.clone(),
+            checksum,
+            name,
+            mimetype,
+            parents: entity
+                .properties
+                .get("parent")
+                .map(|p| p.iter().cloned().collect())
+                .unwrap_or_default(),
+            size: first(entity, "fileSize")
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0),
+            updated_at: entity.last_change,
+            crawl: entity.origin.contains("crawl"),
+        })
+    }
+}
+
+/// The path of folder `id`: names from its top ancestor down; a cycle stops at the first repeat.
+fn folder_path(folders: &HashMap<String, Folder>, id: &str) -> String {
+    let mut names = Vec::new();
+    let mut seen = Vec::new();
+    let mut current = Some(id.to_string());
+    while let Some(cid) = current {
+        let Some(folder) = folders.get(&cid) else { break };
+        if seen.contains(&cid) {
+            break;
+        }
+        names.push(folder.name.clone());
+        seen.push(cid);
+        current = folder.parent.clone();
+    }
+    names.reverse();
+    names.join("/")
+}
+
+/// The public URL prefix: the config's, else `LAKEHOUSE_PUBLIC_URL_PREFIX` with `${dataset}`.
+fn public_prefix(repo: &EntityRepository) -> Option<String> {
+    let name = repo.dataset().name().as_str();
+    repo.config()
+        .public_url_prefix()
+        .map(str::to_string)
+        .or_else(|| {
+            repo.dataset()
+                .settings()
+                .public_url_prefix
+                .as_ref()
+                .map(|p| p.replace("${dataset}", name))
+        })
+        .map(|p| p.trim_end_matches('/').to_string())
+}
+
+fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new())
+}
+
+/// Exports the dataset (see the module docs).
+///
+/// # Errors
+/// Flush and scan errors; [`Error::Io`] writing files (the previous artifacts then stay);
+/// [`Error::InvalidConfig`] for an unsupported codec.
+pub async fn export(repo: &EntityRepository, options: &ExportOptions) -> Result<ExportMetrics> {
+    repo.flush().await?;
+    if !options.force && is_fresh(repo, EXPORT_LAST_RUN, &[STATEMENTS_UPDATED, JOURNAL_UPDATED]).await? {
+        return Ok(ExportMetrics {
+            skipped: true,
+            ..Default::default()
+        });
+    }
+    let dataset = repo.dataset();
+    let mut job = Job::start("ExportJob", dataset);
+    job.fields.insert("make_diff".into(), false.into());
+    job.fields.insert("result".into(), Value::Null);
+    job.begin(dataset).await?;
+    let result = sweep(repo, job.started()).await;
+    let result = match result {
+        Ok(metrics) => write_index(repo).await.map(|()| metrics),
+        Err(e) => Err(e),
+    };
+    job.done = 1;
+    match &result {
+        Ok(metrics) => {
+            job.fields.insert(
+                "result".into(),
+                metrics.as_ref().map_or(Value::Null, ExportMetrics::to_json),
+            );
+            job.finish(dataset, None).await?;
+            dataset.tags().set(EXPORT_LAST_RUN, job.started()).await?;
+        }
+        Err(e) => job.finish(dataset, Some(&e.to_string())).await?,
+    }
+    result.map(Option::unwrap_or_default)
+}
+
+/// The sweep; `None` when there is no statement table (then only the index is written).
+async fn sweep(repo: &EntityRepository, started: Timestamp) -> Result<Option<ExportMetrics>> {
+    if !repo.statements().exists().await? {
+        return Ok(None);
+    }
+    let root = repo.dataset().location().path().to_path_buf();
+    let codec = repo.config().compression();
+    let mut statements = Artifact::create(&root, STATEMENTS, codec)?;
+    let mut entities = Artifact::create(&root, ENTITIES, codec)?;
+    let mut stats = StatsBuilder::default();
+    let mut metrics = ExportMetrics::default();
+    let mut documents = Vec::new();
+    let mut folders: HashMap<String, Folder> = HashMap::new();
+    let mut folder_order: Vec<String> = Vec::new();
+    let mut stream = repo.statements().scan(&Filter::default()).await?;
+    let mut buffer = Vec::with_capacity(1 << 16);
+    let mut lines = Vec::with_capacity(1 << 16);
+    while let Some(mut rows) = stream.next().await? {
+        rows.sort_by(|a: &Statement, b: &Statement| a.id.cmp(&b.id));
+        if metrics.statements == 0 {
+            write_csv_header(&mut buffer);
+        }
+        for s in &rows {
+            write_csv_row(&mut buffer, s);
+        }
+        metrics.statements += rows.len() as u64;
+        metrics.entities += 1;
+        let entity = match ftm::aggregate(ftm::model(), &rows) {
+            Ok(Some(entity)) => entity,
+            Ok(None) | Err(ftm::FtmError::SchemaConflict(..)) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        serde_json::to_writer(&mut lines, &entity.to_json()).expect("JSON values serialise");
+        lines.push(b'\n');
+        stats.add(&entity);
+        if entity.schema.is_a("Folder") && !folders.contains_key(&entity.id) {
+            folders.insert(
+                entity.id.clone(),
+                Folder {
+                    name: file_name(&entity),
+                    parent: first(&entity, "parent").cloned(),
+                },
+            );
+            folder_order.push(entity.id.clone());
+        }
+        documents.extend(Document::of(&entity));
+        if buffer.len() >= 1 << 16 {
+            statements.write(&buffer)?;
+            buffer.clear();
+        }
+        if lines.len() >= 1 << 16 {
+            entities.write(&lines)?;
+            lines.clear();
+        }
+    }
+    statements.write(&buffer)?;
+    entities.write(&lines)?;
+    let mut files = vec![statements.finish()?, entities.finish()?];
+
+    // Parents and documents, after the sweep (paths need every folder).
+    let prefix = public_prefix(repo);
+    let mut parents = csv_writer();
+    parents.write_record(["id", "name", "path"]).map_err(csv_error)?;
+    for id in &folder_order {
+        parents
+            .write_record([id.as_str(), &folders[id].name, &folder_path(&folders, id)])
+            .map_err(csv_error)?;
+    }
+    metrics.parents = folder_order.len() as u64;
+    let (mut all, mut crawl) = (csv_writer(), csv_writer());
+    all.write_record(DOCUMENT_COLUMNS).map_err(csv_error)?;
+    crawl.write_record(DOCUMENT_COLUMNS).map_err(csv_error)?;
+    for doc in &documents {
+        let mut paths: Vec<String> = doc
+            .parents
+            .iter()
+            .filter(|p| folders.contains_key(*p))
+            .map(|p| folder_path(&folders, p))
+            .collect();
+        if paths.is_empty() {
+            paths.push(String::new());
+        }
+        let c = &doc.checksum;
+        let url = prefix
+            .as_ref()
+            .map(|p| format!("{p}/archive/{}/{}/{}/{c}/blob", &c[..2], &c[2..4], &c[4..6]))
+            .unwrap_or_default();
+        let updated = doc.updated_at.map(|t| iso_z(&t)).unwrap_or_default();
+        for path in paths {
+            let row = [
+                doc.id.as_str(),
+                c,
+                &doc.name,
+                &doc.mimetype,
+                &path,
+                &doc.size.to_string(),
+                &updated,
+                &url,
+            ];
+            all.write_record(row).map_err(csv_error)?;
+            if doc.crawl {
+                crawl.write_record(row).map_err(csv_error)?;
+            }
+        }
+        metrics.documents += 1;
+        metrics.crawl_documents += u64::from(doc.crawl);
+    }
+    let codec_files = [(PARENTS, parents), (DOCUMENTS, all), (CRAWL_DOCUMENTS, crawl)];
+    for (name, writer) in codec_files {
+        let mut artifact = Artifact::create(&root, name, codec)?;
+        artifact.write(&writer.into_inner().map_err(|e| csv_error(e.into_error().into()))?)?;
+        files.push(artifact.finish()?);
+    }
+
+    let stats = stats.finish();
+    metrics.statistics = stats.entity_count;
+    let mut bytes = serde_json::to_vec(&stats).expect("stats serialise");
+    bytes.push(b'\n');
+    repo.dataset().versions().write(STATISTICS, bytes).await?;
+    publish(files)?;
+    let tags = repo.dataset().tags();
+    for key in [STATEMENTS, ENTITIES, PARENTS, DOCUMENTS, CRAWL_DOCUMENTS, STATISTICS] {
+        tags.set(key, started).await?;
+    }
+    Ok(Some(metrics))
+}
+
+fn csv_error(e: csv::Error) -> Error {
+    Error::Io("export".into(), std::io::Error::other(e))
+}
+
+/// Field order of the dataset model in `index.json` (spec §7.3).
+const INDEX_ORDER: [&str; 29] = [
+    "name",
+    "title",
+    "license",
+    "summary",
+    "description",
+    "url",
+    "updated_at",
+    "last_export",
+    "entity_count",
+    "thing_count",
+    "version",
+    "category",
+    "tags",
+    "publisher",
+    "coverage",
+    "resources",
+    "children",
+    "deprecation",
+    "deprecated",
+    "prefix",
+    "maintainer",
+    "stats",
+    "git_repo",
+    "content_type",
+    "uri",
+    "storage",
+    "public_url_prefix",
+    "shards",
+    "compression",
+];
+
+/// Drops null and empty-string values recursively (the "clean dump", spec §2.3).
+fn clean(value: Value) -> Option<Value> {
+    match value {
+        Value::Null => None,
+        Value::String(s) if s.is_empty() => None,
+        Value::Object(map) => Some(Value::Object(
+            map.into_iter().filter_map(|(k, v)| clean(v).map(|v| (k, v))).collect(),
+        )),
+        Value::Array(items) => Some(Value::Array(items.into_iter().filter_map(clean).collect())),
+        other => Some(other),
+    }
+}
+
+/// A resource entry for an artifact that exists.
+fn resource(root: &std::path::Path, key: &str, prefix: &str) -> Option<Value> {
+    let path = root.join(key);
+    let meta = std::fs::metadata(&path).ok()?;
+    let bytes = std::fs::read(&path).ok()?;
+    let created: chrono::DateTime<Utc> = meta.modified().ok()?.into();
+    let (mime, label) = if key.contains(".csv") {
+        ("text/csv", "Comma-separated table")
+    } else if key.starts_with(ENTITIES) {
+        ("application/json+ftm", "FollowTheMoney Entities")
+    } else {
+        ("application/json", "JavaScript Object Notation")
+    };
+    Some(json!({
+        "name": key.rsplit('/').next().unwrap_or(key),
+        "url": format!("{prefix}/{key}"),
+        "checksum": format!("{:x}", Sha256::digest(&bytes)),
+        "timestamp": created.format("%Y-%m-%dT%H:%M:%S").to_string(),
+        "mime_type": mime,
+        "size": meta.len(),
+        "mime_type_label": label,
+    }))
+}
+
+/// Writes `index.json`: the config in model field order, statistics applied, resources listed
+/// when a public URL prefix is known (spec §7.3). Versioned.
+async fn write_index(repo: &EntityRepository) -> Result<()> {
+    let dataset = repo.dataset();
+    let config: &DatasetConfig = repo.config();
+    let mut fields: BTreeMap<String, Value> = config.as_map().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    fields.insert(
+        "uri".into(),
+        Value::String(dataset.location().url().as_str().trim_end_matches('/').to_string()),
+    );
+    let root = dataset.location().path();
+    let codec = config.compression();
+    let resources: Vec<Value> = match public_prefix(repo) {
+        Some(prefix) => [STATEMENTS, ENTITIES, PARENTS, DOCUMENTS, CRAWL_DOCUMENTS]
+            .iter()
+            .map(|name| artifact_key(name, codec))
+            .chain([STATISTICS.to_string()])
+            .filter_map(|key| resource(root, &key, &prefix))
+            .collect(),
+        None => Vec::new(),
+    };
+    fields.insert("resources".into(), Value::Array(resources));
+    if let Some(bytes) = dataset.versions().read(STATISTICS).await? {
+        let stats: Value = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt(format!("{STATISTICS}: {e}")))?;
+        fields.insert("entity_count".into(), stats["entity_count"].clone());
+        fields.insert("thing_count".into(), stats["things"]["total"].clone());
+        fields.insert("stats".into(), stats);
+    }
+    let mut index = Map::new();
+    for key in INDEX_ORDER {
+        if let Some(v) = fields.remove(key) {
+            index.insert(key.to_string(), v);
+        }
+    }
+    index.extend(fields);
+    let index = clean(Value::Object(index)).unwrap_or_default();
+    let mut bytes = serde_json::to_vec(&index).expect("index serialises");
+    bytes.push(b'\n');
+    dataset.versions().write(INDEX, bytes).await?;
+    Ok(())
+}

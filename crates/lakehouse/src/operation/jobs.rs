@@ -1,0 +1,170 @@
+//! Job run records: `jobs/runs/<JobClass>/<run_id>.json` (spec `storage-format.md` §7.5,
+//! `exports-and-operations.md` §9.6).
+//!
+//! Compact JSON, all fields present (nulls kept), no trailing newline: `run_id, started,
+//! stopped, last_updated, pending, done, errors, running, exc, took, dataset`, the job's own
+//! fields, then `name` (the class name). `exc` is the string `"None"` on success. Run ids use the
+//! reference's time-ordered layout (36-bit Unix seconds, 24-bit fraction, version 7, a counter
+//! and random bits) so "latest run by file name" keeps working in a lake both implementations
+//! write; an RFC 9562 UUIDv7 would sort before every reference id.
+
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use chrono::{DateTime, Utc};
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+use serde_json::{Map, Value};
+
+use crate::error::Result;
+use crate::repository::Dataset;
+
+/// A run id in the reference's uuid7 layout (`06b011f2-74a1-7da7-8000-90e9037b01dd`).
+pub fn run_id(now: DateTime<Utc>) -> String {
+    static COUNTER: AtomicU16 = AtomicU16::new(0);
+    let seconds = now.timestamp() as u64 & ((1 << 36) - 1);
+    let fraction = ((u64::from(now.timestamp_subsec_nanos()) << 24) / 1_000_000_000) & 0xff_ffff;
+    let counter = u64::from(COUNTER.fetch_add(1, Ordering::Relaxed) & 0x3fff);
+    let random =
+        u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().expect("8 bytes")) & ((1 << 48) - 1);
+    let hi = (seconds << 28) | ((fraction >> 12) << 16) | (0x7 << 12) | (fraction & 0xfff);
+    let lo = (0b10 << 62) | (counter << 48) | random;
+    let hex = format!("{hi:016x}{lo:016x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// ISO time with `Z`, fraction only when non-zero (spec `exports-and-operations.md` §2.1).
+pub fn iso_z(ts: &DateTime<Utc>) -> String {
+    let micros = ts.timestamp_subsec_micros();
+    if micros == 0 {
+        ts.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    } else {
+        ts.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    }
+}
+
+/// An ISO 8601 duration as Python's isodate writes it (`PT0.158709S`).
+fn iso_duration(d: chrono::Duration) -> String {
+    let micros = d.num_microseconds().unwrap_or(0).max(0);
+    let (secs, frac) = (micros / 1_000_000, micros % 1_000_000);
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let mut out = String::from("PT");
+    if h > 0 {
+        out.push_str(&format!("{h}H"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}M"));
+    }
+    if frac > 0 {
+        out.push_str(&format!("{s}.{}S", format!("{frac:06}").trim_end_matches('0')));
+    } else if s > 0 || out == "PT" {
+        out.push_str(&format!("{s}S"));
+    }
+    out
+}
+
+/// One job run.
+#[derive(Debug, Clone)]
+pub struct Job {
+    class: &'static str,
+    run_id: String,
+    dataset: String,
+    started: DateTime<Utc>,
+    /// Units of work done.
+    pub done: u64,
+    /// Job-specific fields, in order.
+    pub fields: Map<String, Value>,
+}
+
+impl Job {
+    /// A job of `class` (`ExportJob`, `MakeJob`, `OptimizeJob`, …) starting now.
+    pub fn start(class: &'static str, dataset: &Dataset) -> Job {
+        let started = Utc::now();
+        Job {
+            class,
+            run_id: run_id(started),
+            dataset: dataset.name().to_string(),
+            started,
+            done: 0,
+            fields: Map::new(),
+        }
+    }
+
+    /// The start time.
+    pub fn started(&self) -> DateTime<Utc> {
+        self.started
+    }
+
+    fn record(&self, stopped: Option<DateTime<Utc>>, exc: Option<&str>) -> Value {
+        let mut out = Map::new();
+        out.insert("run_id".into(), self.run_id.clone().into());
+        out.insert("started".into(), iso_z(&self.started).into());
+        out.insert("stopped".into(), stopped.map(|s| iso_z(&s)).into());
+        out.insert("last_updated".into(), Value::Null);
+        out.insert("pending".into(), 0.into());
+        out.insert("done".into(), self.done.into());
+        out.insert("errors".into(), u64::from(exc.is_some() && stopped.is_some()).into());
+        out.insert("running".into(), stopped.is_none().into());
+        out.insert("exc".into(), exc.unwrap_or("None").into());
+        out.insert(
+            "took".into(),
+            iso_duration(stopped.unwrap_or(self.started) - self.started).into(),
+        );
+        out.insert("dataset".into(), self.dataset.clone().into());
+        for (k, v) in &self.fields {
+            out.insert(k.clone(), v.clone());
+        }
+        out.insert("name".into(), self.class.into());
+        Value::Object(out)
+    }
+
+    async fn save(&self, dataset: &Dataset, record: Value) -> Result<()> {
+        let path = Path::from(format!("jobs/runs/{}/{}.json", self.class, self.run_id));
+        let bytes = serde_json::to_vec(&record).expect("JSON values serialise");
+        dataset.object_store().put(&path, bytes.into()).await?;
+        Ok(())
+    }
+
+    /// Writes the record of the running job.
+    ///
+    /// # Errors
+    /// [`Error::Storage`](crate::Error::Storage).
+    pub async fn begin(&self, dataset: &Dataset) -> Result<()> {
+        self.save(dataset, self.record(None, None)).await
+    }
+
+    /// Writes the final record, with the error message when the job failed.
+    ///
+    /// # Errors
+    /// [`Error::Storage`](crate::Error::Storage).
+    pub async fn finish(&self, dataset: &Dataset, error: Option<&str>) -> Result<()> {
+        self.save(dataset, self.record(Some(Utc::now()), error)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_sort_with_the_reference() {
+        let t = ftm::time::parse_iso("2026-11-21T04:33:43.289510Z").unwrap();
+        let id = run_id(t);
+        assert!(id.starts_with("06b011f2-74a1-7d"), "{id}");
+        assert_eq!(&id[19..20], "8", "{id}");
+        let later = run_id(t + chrono::Duration::milliseconds(1));
+        assert!(later > id && id.as_str() > "06b011f2-54f6-7c39-8000-a9061faa7032");
+        assert_eq!(iso_duration(chrono::Duration::microseconds(158_709)), "PT0.158709S");
+        assert_eq!(
+            iso_duration(chrono::Duration::seconds(125) + chrono::Duration::microseconds(30)),
+            "PT2M5.00003S"
+        );
+        assert_eq!(iso_z(&t), "2026-11-21T04:33:43.289510Z");
+    }
+}

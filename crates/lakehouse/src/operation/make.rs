@@ -1,0 +1,93 @@
+//! `make`: the main job — flush, optimize, export (seed 002 "Dependency chain"; spec
+//! `exports-and-operations.md` §9.5).
+//!
+//! 1. merge a YAML update into `config.yml` (the CLI's `-c`, done by the caller);
+//! 2. flush the journal (`flush`);
+//! 3. with `exports`: optimize (`optimize`, skipped when no partition is dirty unless
+//!    `force_optimize`);
+//! 4. with `exports`: the make job — skipped when `operations/make/last_run` is newer than the
+//!    content clocks unless `force_exports` — running the export (which has its own freshness).
+
+use super::export::{ExportMetrics, ExportOptions, export, is_fresh};
+use super::jobs::Job;
+use super::optimize::{OptimizeMetrics, OptimizeOptions, optimize};
+use crate::error::Result;
+use crate::repository::EntityRepository;
+use crate::repository::entities::{JOURNAL_UPDATED, STATEMENTS_UPDATED};
+
+/// Target tag of the make operation.
+pub const MAKE_LAST_RUN: &str = "operations/make/last_run";
+
+/// Options of `make`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MakeOptions {
+    pub flush: bool,
+    pub optimize: bool,
+    pub exports: bool,
+    pub force_optimize: bool,
+    pub force_exports: bool,
+}
+
+impl Default for MakeOptions {
+    fn default() -> Self {
+        MakeOptions {
+            flush: true,
+            optimize: true,
+            exports: true,
+            force_optimize: false,
+            force_exports: false,
+        }
+    }
+}
+
+/// What `make` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MakeMetrics {
+    /// Statements flushed from the journal.
+    pub flushed: u64,
+    /// The optimize stage, if it ran.
+    pub optimize: Option<OptimizeMetrics>,
+    /// The export, if the make job ran (`skipped` inside when the export itself was fresh).
+    pub export: Option<ExportMetrics>,
+}
+
+/// Runs `make` (see the module docs).
+///
+/// # Errors
+/// Errors of the flush, optimize and export stages; earlier stages' results stay.
+pub async fn make(repo: &EntityRepository, options: &MakeOptions) -> Result<MakeMetrics> {
+    let mut metrics = MakeMetrics::default();
+    if options.flush {
+        metrics.flushed = repo.flush().await?.statements;
+    }
+    if !options.exports {
+        return Ok(metrics);
+    }
+    if options.optimize {
+        let opts = OptimizeOptions {
+            force: options.force_optimize,
+            ..OptimizeOptions::default()
+        };
+        metrics.optimize = Some(optimize(repo, &opts).await?);
+    }
+    repo.flush().await?;
+    if !options.force_exports && is_fresh(repo, MAKE_LAST_RUN, &[STATEMENTS_UPDATED, JOURNAL_UPDATED]).await? {
+        return Ok(metrics);
+    }
+    let dataset = repo.dataset();
+    let mut job = Job::start("MakeJob", dataset);
+    job.begin(dataset).await?;
+    let exported = export(
+        repo,
+        &ExportOptions {
+            force: options.force_exports,
+        },
+    )
+    .await;
+    job.done = 1;
+    job.finish(dataset, exported.as_ref().err().map(ToString::to_string).as_deref())
+        .await?;
+    metrics.export = Some(exported?);
+    dataset.tags().set(MAKE_LAST_RUN, job.started()).await?;
+    Ok(metrics)
+}
