@@ -17,10 +17,7 @@ fn main() {
     let mut out = String::from("pub(crate) const SCHEMA_FILES: &[(&str, &str)] = &[\n");
     for path in &files {
         let name = path.file_name().unwrap().to_str().unwrap();
-        out.push_str(&format!(
-            "    ({name:?}, include_str!({:?})),\n",
-            path.display().to_string()
-        ));
+        out.push_str(&format!("    ({name:?}, include_str!({:?})),\n", path.display().to_string()));
     }
     out.push_str("];\n");
     let target = PathBuf::from(env::var("OUT_DIR").unwrap()).join("schema_files.rs");

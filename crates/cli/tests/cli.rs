@@ -42,10 +42,7 @@ fn invalid_dataset_name_is_one_line_exit_1() {
         assert_eq!(out.status.code(), Some(1), "{name}");
         let err = stderr(&out);
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(
-            err.starts_with(&format!("error: Invalid dataset name: '{name}'")),
-            "{err}"
-        );
+        assert!(err.starts_with(&format!("error: Invalid dataset name: '{name}'")), "{err}");
     }
 }
 

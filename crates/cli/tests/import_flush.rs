@@ -13,13 +13,7 @@ fn bin() -> Command {
 }
 
 fn run(lake: &Path, journal: &str, args: &[&str]) -> Output {
-    bin()
-        .arg("--uri")
-        .arg(lake)
-        .args(args)
-        .env("LAKEHOUSE_JOURNAL_URI", journal)
-        .output()
-        .unwrap()
+    bin().arg("--uri").arg(lake).args(args).env("LAKEHOUSE_JOURNAL_URI", journal).output().unwrap()
 }
 
 fn ok(out: Output) -> String {
@@ -47,13 +41,7 @@ fn rows(csv_text: &str) -> BTreeSet<(String, String, String, String, String)> {
         .records()
         .map(|r| {
             let r = r.unwrap();
-            (
-                r[id].into(),
-                r[entity].into(),
-                r[prop].into(),
-                r[schema].into(),
-                r[value].into(),
-            )
+            (r[id].into(), r[entity].into(), r[prop].into(), r[schema].into(), r[value].into())
         })
         .collect()
 }
@@ -63,10 +51,7 @@ fn unique(prefix: &str) -> String {
 }
 
 fn uuid_like() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     format!("{:x}{:x}", nanos, std::process::id())
 }
 
@@ -75,27 +60,16 @@ fn import_then_flush_gives_the_reference_statements_on_every_journal() {
     let dir = tempfile::tempdir().unwrap();
     let reference = std::fs::read_to_string(testkit::reference_dataset().join("exports/statements.csv")).unwrap();
     let expected = rows(&reference);
-    let journals = [
-        format!("sqlite:///{}/journal.db", dir.path().display()),
-        "sqlite:///:memory:".into(),
-        postgres(),
-    ];
+    let journals = [format!("sqlite:///{}/journal.db", dir.path().display()), "sqlite:///:memory:".into(), postgres()];
     for (n, journal) in journals.iter().enumerate() {
         let lake = dir.path().join(format!("lake{n}"));
         let dataset = "donations";
-        ok(run(
-            &lake,
-            journal,
-            &["-d", dataset, "entities", "import", "-i", &donations()],
-        ));
+        ok(run(&lake, journal, &["-d", dataset, "entities", "import", "-i", &donations()]));
         let flushed = run(&lake, journal, &["-d", dataset, "maintenance", "flush"]);
         let message = String::from_utf8_lossy(&flushed.stderr).to_string();
         ok(flushed);
-        let expect_flushed = if journal.contains(":memory:") {
-            "Flushed 0 statements."
-        } else {
-            "Flushed 2857 statements."
-        };
+        let expect_flushed =
+            if journal.contains(":memory:") { "Flushed 0 statements." } else { "Flushed 2857 statements." };
         assert!(message.contains(expect_flushed), "{journal}: {message}");
         let ours = ok(run(&lake, journal, &["-d", dataset, "statements", "iterate"]));
         let got = rows(&ours);
@@ -103,10 +77,7 @@ fn import_then_flush_gives_the_reference_statements_on_every_journal() {
         assert_eq!(got, expected, "{journal}: the reference's statements");
         // A second flush has nothing left to move.
         let again = run(&lake, journal, &["-d", dataset, "maintenance", "flush"]);
-        assert!(
-            String::from_utf8_lossy(&again.stderr).contains("Flushed 0 statements."),
-            "{journal}"
-        );
+        assert!(String::from_utf8_lossy(&again.stderr).contains("Flushed 0 statements."), "{journal}");
     }
 }
 
@@ -117,14 +88,8 @@ fn bad_input_is_one_clear_error_and_keeps_what_came_before() {
     let lake = dir.path().join("lake");
     let good = r#"{"id": "p1", "schema": "Person", "properties": {"name": ["Alice"]}}"#;
     let cases = [
-        (
-            "{\"id\": \"p2\", \"schema\": ",
-            "line 2: invalid entity: malformed JSON",
-        ),
-        (
-            r#"{"id": "p2", "schema": "Persn", "properties": {}}"#,
-            "line 2: unknown schema `Persn`",
-        ),
+        ("{\"id\": \"p2\", \"schema\": ", "line 2: invalid entity: malformed JSON"),
+        (r#"{"id": "p2", "schema": "Persn", "properties": {}}"#, "line 2: unknown schema `Persn`"),
         (
             r#"{"id": "p2", "schema": "Person", "properties": {"ownershipOwner": ["o1"]}}"#,
             "line 2: property `ownershipOwner` of schema `Person` is a reverse stub",
@@ -133,44 +98,26 @@ fn bad_input_is_one_clear_error_and_keeps_what_came_before() {
             r#"{"id": "p2", "schema": "Person", "properties": {"name": [1]}}"#,
             "line 2: property `name` has a value that is not a string: 1",
         ),
-        (
-            r#"{"id": "p2", "schema": "Person", "origin": "a/b", "properties": {}}"#,
-            "line 2: Invalid origin \"a/b\"",
-        ),
+        (r#"{"id": "p2", "schema": "Person", "origin": "a/b", "properties": {}}"#, "line 2: Invalid origin \"a/b\""),
     ];
     for (n, (bad, message)) in cases.iter().enumerate() {
         let dataset = format!("bad{n}");
         let file = dir.path().join(format!("in{n}.json"));
         std::fs::write(&file, format!("{good}\n{bad}\n{good}\n")).unwrap();
-        let out = run(
-            &lake,
-            &journal,
-            &["-d", &dataset, "entities", "import", "-i", file.to_str().unwrap()],
-        );
+        let out = run(&lake, &journal, &["-d", &dataset, "entities", "import", "-i", file.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(1), "{bad}");
         let err = String::from_utf8_lossy(&out.stderr);
         let line = err.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
-        assert!(
-            line.contains(&format!("in{n}.json")) && line.contains(message),
-            "{bad}: {err}"
-        );
+        assert!(line.contains(&format!("in{n}.json")) && line.contains(message), "{bad}: {err}");
         assert!(!err.contains("panicked"), "{err}");
         ok(run(&lake, &journal, &["-d", &dataset, "maintenance", "flush"]));
         let kept = ok(run(&lake, &journal, &["-d", &dataset, "entities", "iterate"]));
         assert_eq!(kept.lines().count(), 1, "{bad}: the entity before the bad line is kept");
     }
-    let out = run(
-        &lake,
-        &journal,
-        &["-d", "Bad-Name", "entities", "import", "-i", &donations()],
-    );
+    let out = run(&lake, &journal, &["-d", "Bad-Name", "entities", "import", "-i", &donations()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Invalid dataset name: 'Bad-Name'"));
-    let out = run(
-        &lake,
-        &journal,
-        &["-d", "ok", "entities", "import", "--origin", "x/y", "-i", &donations()],
-    );
+    let out = run(&lake, &journal, &["-d", "ok", "entities", "import", "--origin", "x/y", "-i", &donations()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Invalid origin \"x/y\""));
 }
@@ -189,11 +136,7 @@ fn a_flush_killed_half_way_loses_nothing() {
     }
     std::fs::write(&input, text).unwrap();
     let dataset = unique("k");
-    ok(run(
-        &lake,
-        &journal,
-        &["-d", &dataset, "entities", "import", "-i", input.to_str().unwrap()],
-    ));
+    ok(run(&lake, &journal, &["-d", &dataset, "entities", "import", "-i", input.to_str().unwrap()]));
     let mut child = bin()
         .arg("--uri")
         .arg(&lake)
@@ -214,18 +157,9 @@ fn a_flush_killed_half_way_loses_nothing() {
     }
     child.kill().unwrap();
     let status = child.wait().unwrap();
-    assert!(
-        !status.success(),
-        "the flush was killed before it finished (test too slow to interrupt it?)"
-    );
+    assert!(!status.success(), "the flush was killed before it finished (test too slow to interrupt it?)");
     ok(run(&lake, &journal, &["-d", &dataset, "maintenance", "flush"]));
-    let ids: BTreeSet<String> = rows(&ok(run(&lake, &journal, &["-d", &dataset, "statements", "iterate"])))
-        .into_iter()
-        .map(|r| r.0)
-        .collect();
-    assert_eq!(
-        ids.len(),
-        60_000,
-        "every statement landed exactly once in the live view"
-    );
+    let ids: BTreeSet<String> =
+        rows(&ok(run(&lake, &journal, &["-d", &dataset, "statements", "iterate"]))).into_iter().map(|r| r.0).collect();
+    assert_eq!(ids.len(), 60_000, "every statement landed exactly once in the live view");
 }

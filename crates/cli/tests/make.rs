@@ -115,7 +115,11 @@ fn second_make_skips_and_new_data_reexports() {
     assert_eq!(std::fs::metadata(root.join("entities.ftm.json")).unwrap().modified().unwrap(), stamp);
 
     let extra = dir.path().join("extra.json");
-    std::fs::write(&extra, "{\"id\": \"zz-new\", \"schema\": \"Person\", \"properties\": {\"name\": [\"New Person\"]}}\n").unwrap();
+    std::fs::write(
+        &extra,
+        "{\"id\": \"zz-new\", \"schema\": \"Person\", \"properties\": {\"name\": [\"New Person\"]}}\n",
+    )
+    .unwrap();
     ok(run(dir.path(), &["-d", "donations", "entities", "import", "-i", extra.to_str().unwrap()]));
     ok(run(dir.path(), &["-d", "donations", "make"]));
     assert_eq!(jobs(), 2);

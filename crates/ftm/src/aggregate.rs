@@ -90,10 +90,7 @@ pub fn aggregate<'a>(
         if stmt.is_base() {
             fold_max(&mut last_change, stmt.first_seen);
         } else {
-            properties
-                .entry(stmt.prop.clone())
-                .or_default()
-                .insert(stmt.value.clone());
+            properties.entry(stmt.prop.clone()).or_default().insert(stmt.value.clone());
             fold_min(&mut first_seen, stmt.first_seen);
             fold_max(&mut last_seen, stmt.last_seen);
         }
@@ -116,11 +113,7 @@ pub fn aggregate<'a>(
         .clone();
     Ok(Some(EntityRecord {
         id: id.to_string(),
-        referents: entity_ids
-            .into_iter()
-            .filter(|e| *e != id)
-            .map(str::to_string)
-            .collect(),
+        referents: entity_ids.into_iter().filter(|e| *e != id).map(str::to_string).collect(),
         caption,
         schema,
         properties,
@@ -157,11 +150,9 @@ impl EntityRecord {
                 out.insert(key.into(), list(set));
             }
         }
-        for (key, ts) in [
-            ("first_seen", self.first_seen),
-            ("last_seen", self.last_seen),
-            ("last_change", self.last_change),
-        ] {
+        for (key, ts) in
+            [("first_seen", self.first_seen), ("last_seen", self.last_seen), ("last_change", self.last_change)]
+        {
             if let Some(ts) = ts {
                 out.insert(key.into(), Value::String(isoformat(&ts)));
             }
@@ -205,14 +196,10 @@ mod tests {
 
     #[test]
     fn label_caption_and_conflicts() {
-        let rec = aggregate(model(), &[stmt("p", "Payment", "amountEur", "5", "2024-01-01")])
-            .unwrap()
-            .unwrap();
+        let rec = aggregate(model(), &[stmt("p", "Payment", "amountEur", "5", "2024-01-01")]).unwrap().unwrap();
         assert_eq!(rec.caption, "Payment");
-        let conflict = [
-            stmt("x", "Thing", "name", "a", "2024-01-01"),
-            stmt("x", "Payment", "amountEur", "1", "2024-01-01"),
-        ];
+        let conflict =
+            [stmt("x", "Thing", "name", "a", "2024-01-01"), stmt("x", "Payment", "amountEur", "1", "2024-01-01")];
         assert!(aggregate(model(), &conflict).is_err());
         assert_eq!(aggregate(model(), &[]).unwrap(), None);
     }

@@ -38,17 +38,8 @@ pub struct Entity {
 }
 
 /// Keys that are fields of [`Entity`] rather than context.
-const FIELDS: [&str; 9] = [
-    "id",
-    "schema",
-    "properties",
-    "caption",
-    "referents",
-    "datasets",
-    "first_seen",
-    "last_seen",
-    "last_change",
-];
+const FIELDS: [&str; 9] =
+    ["id", "schema", "properties", "caption", "referents", "datasets", "first_seen", "last_seen", "last_change"];
 
 fn string_list(value: &Value, key: &str) -> Result<Vec<String>> {
     match value {
@@ -58,16 +49,10 @@ fn string_list(value: &Value, key: &str) -> Result<Vec<String>> {
             .iter()
             .map(|v| match v {
                 Value::String(s) => Ok(s.clone()),
-                other => Err(FtmError::NonStringValue {
-                    prop: key.to_string(),
-                    value: other.to_string(),
-                }),
+                other => Err(FtmError::NonStringValue { prop: key.to_string(), value: other.to_string() }),
             })
             .collect(),
-        other => Err(FtmError::NonStringValue {
-            prop: key.to_string(),
-            value: other.to_string(),
-        }),
+        other => Err(FtmError::NonStringValue { prop: key.to_string(), value: other.to_string() }),
     }
 }
 
@@ -84,14 +69,10 @@ fn timestamp(value: Option<&Value>, field: &str) -> Result<Option<Timestamp>> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => parse_iso(s).map(Some).ok_or_else(|| FtmError::InvalidTimestamp {
-            field: field.to_string(),
-            value: s.clone(),
-        }),
-        Some(other) => Err(FtmError::InvalidTimestamp {
-            field: field.to_string(),
-            value: other.to_string(),
-        }),
+        Some(Value::String(s)) => parse_iso(s)
+            .map(Some)
+            .ok_or_else(|| FtmError::InvalidTimestamp { field: field.to_string(), value: s.clone() }),
+        Some(other) => Err(FtmError::InvalidTimestamp { field: field.to_string(), value: other.to_string() }),
     }
 }
 
@@ -166,30 +147,17 @@ impl Entity {
                 }
             }
             Some(other) => {
-                return Err(FtmError::InvalidEntity(format!(
-                    "`properties` is not an object: {other}"
-                )));
+                return Err(FtmError::InvalidEntity(format!("`properties` is not an object: {other}")));
             }
         }
         entity.caption = data.get("caption").and_then(Value::as_str).map(str::to_string);
-        entity.referents = data
-            .get("referents")
-            .map(|v| string_list(v, "referents"))
-            .transpose()?
-            .unwrap_or_default();
-        entity.datasets = data
-            .get("datasets")
-            .map(|v| string_list(v, "datasets"))
-            .transpose()?
-            .unwrap_or_default();
+        entity.referents = data.get("referents").map(|v| string_list(v, "referents")).transpose()?.unwrap_or_default();
+        entity.datasets = data.get("datasets").map(|v| string_list(v, "datasets")).transpose()?.unwrap_or_default();
         entity.first_seen = timestamp(data.get("first_seen"), "first_seen")?;
         entity.last_seen = timestamp(data.get("last_seen"), "last_seen")?;
         entity.last_change = timestamp(data.get("last_change"), "last_change")?;
-        entity.context = data
-            .iter()
-            .filter(|(k, _)| !FIELDS.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        entity.context =
+            data.iter().filter(|(k, _)| !FIELDS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
         Ok(entity)
     }
 
@@ -219,10 +187,7 @@ impl Entity {
     /// [`FtmError::UnknownProperty`] if the schema does not define `prop`.
     pub fn add(&mut self, prop: &str, value: impl Into<String>) -> Result<()> {
         if self.schema.property(prop).is_none() {
-            return Err(FtmError::UnknownProperty {
-                schema: self.schema.name.clone(),
-                prop: prop.to_string(),
-            });
+            return Err(FtmError::UnknownProperty { schema: self.schema.name.clone(), prop: prop.to_string() });
         }
         self.push(prop, value.into());
         Ok(())
@@ -248,22 +213,15 @@ impl Entity {
         let mut out = Map::new();
         out.insert("id".into(), self.id.clone().map_or(Value::Null, Value::String));
         out.insert("schema".into(), Value::String(self.schema.name.clone()));
-        let props: Map<String, Value> = self
-            .properties
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::from(v.clone())))
-            .collect();
+        let props: Map<String, Value> =
+            self.properties.iter().map(|(k, v)| (k.clone(), Value::from(v.clone()))).collect();
         out.insert("properties".into(), Value::Object(props));
         out.insert("referents".into(), Value::from(self.referents.clone()));
         out.insert("datasets".into(), Value::from(self.datasets.clone()));
         if let Some(caption) = &self.caption {
             out.insert("caption".into(), Value::String(caption.clone()));
         }
-        let times = [
-            ("first_seen", self.first_seen),
-            ("last_seen", self.last_seen),
-            ("last_change", self.last_change),
-        ];
+        let times = [("first_seen", self.first_seen), ("last_seen", self.last_seen), ("last_change", self.last_change)];
         for (key, ts) in times {
             if let Some(ts) = ts {
                 out.insert(key.into(), Value::String(isoformat(&ts)));
@@ -305,11 +263,8 @@ mod tests {
     fn bad_input_is_named() {
         let err = Entity::from_json_str(model(), r#"{"id": "x", "schema": "Persn"}"#).unwrap_err();
         assert_eq!(err, FtmError::UnknownSchema("Persn".into()));
-        let err = Entity::from_json_str(
-            model(),
-            r#"{"id": "x", "schema": "Person", "properties": {"name": [1]}}"#,
-        )
-        .unwrap_err();
+        let err = Entity::from_json_str(model(), r#"{"id": "x", "schema": "Person", "properties": {"name": [1]}}"#)
+            .unwrap_err();
         assert_eq!(err.to_string(), "property `name` has a value that is not a string: 1");
         let err = Entity::from_json_str(model(), "{\"id\": ").unwrap_err();
         assert!(err.to_string().starts_with("invalid entity: malformed JSON"), "{err}");
@@ -331,11 +286,8 @@ mod tests {
 
     #[test]
     fn bare_string_is_one_value() {
-        let e = Entity::from_json_str(
-            model(),
-            r#"{"id": "x", "schema": "Person", "properties": {"name": "John"}}"#,
-        )
-        .unwrap();
+        let e = Entity::from_json_str(model(), r#"{"id": "x", "schema": "Person", "properties": {"name": "John"}}"#)
+            .unwrap();
         assert_eq!(e.get("name"), ["John"]);
     }
 

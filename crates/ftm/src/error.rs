@@ -18,11 +18,7 @@ pub enum FtmError {
     #[error(
         "property `{prop}` of schema `{schema}` is a reverse stub and cannot be written; set `{reverse}` on the other entity instead"
     )]
-    StubProperty {
-        schema: String,
-        prop: String,
-        reverse: String,
-    },
+    StubProperty { schema: String, prop: String, reverse: String },
     /// A property value that is not a string (`{"name": [1]}`).
     #[error("property `{prop}` has a value that is not a string: {value}")]
     NonStringValue { prop: String, value: String },

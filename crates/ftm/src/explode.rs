@@ -41,20 +41,13 @@ pub fn explode_lenient(entity: &Entity, dataset: &str) -> Option<Vec<Statement>>
 fn explode_with(entity: &Entity, dataset: &str, strict: bool) -> Result<Option<Vec<Statement>>> {
     let raw_id = entity.id.as_deref().unwrap_or_default();
     let Some(id) = strip_namespace(raw_id) else {
-        return if strict {
-            Err(FtmError::MissingId(format!("{raw_id:?}")))
-        } else {
-            Ok(None)
-        };
+        return if strict { Err(FtmError::MissingId(format!("{raw_id:?}"))) } else { Ok(None) };
     };
     let schema = &entity.schema.name;
     let mut seen = HashSet::new();
     let mut statements = Vec::new();
     for (name, values) in entity.properties() {
-        let prop = entity
-            .schema
-            .property(name)
-            .expect("entities only hold schema properties");
+        let prop = entity.schema.property(name).expect("entities only hold schema properties");
         if prop.stub {
             if !strict {
                 continue;
@@ -62,11 +55,7 @@ fn explode_with(entity: &Entity, dataset: &str, strict: bool) -> Result<Option<V
             return Err(FtmError::StubProperty {
                 schema: schema.clone(),
                 prop: name.to_string(),
-                reverse: format!(
-                    "{}:{}",
-                    prop.range.as_deref().unwrap_or("?"),
-                    prop.reverse.as_deref().unwrap_or("?")
-                ),
+                reverse: format!("{}:{}", prop.range.as_deref().unwrap_or("?"), prop.reverse.as_deref().unwrap_or("?")),
             });
         }
         for value in values {
@@ -75,10 +64,7 @@ fn explode_with(entity: &Entity, dataset: &str, strict: bool) -> Result<Option<V
                     continue;
                 };
                 if strict && target == id {
-                    return Err(FtmError::SelfReference {
-                        id: id.to_string(),
-                        prop: name.to_string(),
-                    });
+                    return Err(FtmError::SelfReference { id: id.to_string(), prop: name.to_string() });
                 }
                 target
             } else if value.is_empty() {
@@ -130,10 +116,7 @@ mod tests {
             r#"{"id": "o1.sig", "schema": "Ownership", "properties": {"owner": [" p1.sig "], "asset": ["a_b", "c1"]}}"#,
         );
         let stmts = explode(&e, "ds").unwrap();
-        let values: Vec<_> = stmts
-            .iter()
-            .map(|s| (s.entity_id.as_str(), s.prop.as_str(), s.value.as_str()))
-            .collect();
+        let values: Vec<_> = stmts.iter().map(|s| (s.entity_id.as_str(), s.prop.as_str(), s.value.as_str())).collect();
         assert_eq!(values[..2], [("o1", "owner", "p1"), ("o1", "asset", "c1")]);
         assert_eq!(stmts.len(), 3);
     }
@@ -141,16 +124,10 @@ mod tests {
     #[test]
     fn refusals() {
         let no_id = entity(r#"{"id": "a_b", "schema": "Person", "properties": {"name": ["x"]}}"#);
-        assert_eq!(
-            explode(&no_id, "ds").unwrap_err(),
-            FtmError::MissingId("\"a_b\"".into())
-        );
+        assert_eq!(explode(&no_id, "ds").unwrap_err(), FtmError::MissingId("\"a_b\"".into()));
         let stub = entity(r#"{"id": "p1", "schema": "Person", "properties": {"ownershipOwner": ["o1"]}}"#);
         let err = explode(&stub, "ds").unwrap_err();
-        assert!(
-            matches!(err, FtmError::StubProperty { ref prop, .. } if prop == "ownershipOwner"),
-            "{err}"
-        );
+        assert!(matches!(err, FtmError::StubProperty { ref prop, .. } if prop == "ownershipOwner"), "{err}");
         assert!(err.to_string().contains("Ownership:owner"), "{err}");
         let selfref = entity(r#"{"id": "c1", "schema": "Company", "properties": {"parent": ["c1.x"]}}"#);
         assert!(matches!(explode(&selfref, "ds"), Err(FtmError::SelfReference { .. })));

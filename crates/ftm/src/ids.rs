@@ -35,11 +35,7 @@ fn is_spaced(c: char) -> bool {
 /// FtM's `sanitize_text`: Unicode NFC, delete or space out unsafe characters, strip Python
 /// whitespace. `None` when nothing is left. TAB, LF, CR and NBSP survive inside the text.
 pub fn sanitize_text(text: &str) -> Option<String> {
-    let cleaned: String = text
-        .nfc()
-        .filter(|c| !is_deleted(*c))
-        .map(|c| if is_spaced(c) { ' ' } else { c })
-        .collect();
+    let cleaned: String = text.nfc().filter(|c| !is_deleted(*c)).map(|c| if is_spaced(c) { ' ' } else { c }).collect();
     let stripped = python_strip(&cleaned);
     (!stripped.is_empty()).then(|| stripped.to_string())
 }
@@ -52,9 +48,7 @@ pub fn is_entity_id(id: &str) -> bool {
         (Some(first), Some(last)) => {
             first.is_ascii_alphanumeric()
                 && last.is_ascii_alphanumeric()
-                && bytes
-                    .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || *b == b'.' || *b == b'-')
+                && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'.' || *b == b'-')
         }
         _ => false,
     }

@@ -251,12 +251,7 @@ impl Resolver {
             }
             own.insert(schema.clone(), props);
         }
-        Ok(Resolver {
-            raw,
-            own,
-            resolved: BTreeMap::new(),
-            ancestors: BTreeMap::new(),
-        })
+        Ok(Resolver { raw, own, resolved: BTreeMap::new(), ancestors: BTreeMap::new() })
     }
 
     /// Resolves inheritance for `name` (parents first), detecting cycles through `path`.
@@ -265,10 +260,7 @@ impl Resolver {
             return Ok(());
         }
         if path.iter().any(|p| p == name) {
-            return Err(FtmError::Model(format!(
-                "inheritance cycle: {} -> {name}",
-                path.join(" -> ")
-            )));
+            return Err(FtmError::Model(format!("inheritance cycle: {} -> {name}", path.join(" -> "))));
         }
         let parents = strip_all(self.raw[name].extends.clone());
         path.push(name.to_string());
@@ -331,10 +323,7 @@ impl Resolver {
                     max_length: PropertyType::Entity.max_length(),
                     format: None,
                 });
-                self.resolved
-                    .get_mut(range)
-                    .unwrap()
-                    .insert(rname.to_string(), stub.clone());
+                self.resolved.get_mut(range).unwrap().insert(rname.to_string(), stub.clone());
                 stubs.push(stub);
             }
         }
@@ -362,10 +351,7 @@ impl Resolver {
     fn temporal_extent(&self, name: &str) -> Option<TemporalExtent> {
         let raw = &self.raw[name];
         if let Some(t) = &raw.temporal_extent {
-            return Some(TemporalExtent {
-                start: strip_all(t.start.clone()),
-                end: strip_all(t.end.clone()),
-            });
+            return Some(TemporalExtent { start: strip_all(t.start.clone()), end: strip_all(t.end.clone()) });
         }
         raw.extends.iter().find_map(|p| self.temporal_extent(p.trim()))
     }
@@ -401,31 +387,15 @@ impl Resolver {
             schemata: self.ancestors[name].clone(),
             descendants: descendants.get(name).cloned().unwrap_or_default(),
         };
-        let edge_props = schema
-            .edge
-            .iter()
-            .flat_map(|e| [&e.source, &e.target].into_iter().chain(&e.caption));
-        let listed = schema
-            .featured
-            .iter()
-            .chain(&schema.required)
-            .chain(&schema.caption)
-            .chain(edge_props);
+        let edge_props = schema.edge.iter().flat_map(|e| [&e.source, &e.target].into_iter().chain(&e.caption));
+        let listed = schema.featured.iter().chain(&schema.required).chain(&schema.caption).chain(edge_props);
         for prop in listed {
             if schema.property(prop).is_none() {
-                return Err(FtmError::Model(format!(
-                    "{name}: listed property `{prop}` does not exist"
-                )));
+                return Err(FtmError::Model(format!("{name}: listed property `{prop}` does not exist")));
             }
         }
-        if let Some(p) = schema
-            .caption
-            .iter()
-            .find(|p| schema.property(p).unwrap().type_ == PropertyType::Entity)
-        {
-            return Err(FtmError::Model(format!(
-                "{name}: caption property `{p}` is an entity reference"
-            )));
+        if let Some(p) = schema.caption.iter().find(|p| schema.property(p).unwrap().type_ == PropertyType::Entity) {
+            return Err(FtmError::Model(format!("{name}: caption property `{p}` is an entity reference")));
         }
         Ok(schema)
     }
@@ -480,18 +450,9 @@ mod tests {
     #[test]
     fn inheritance_first_parent_wins() {
         let m = model();
-        assert_eq!(
-            m.schema("Company").unwrap().property("name").unwrap().qname,
-            "Thing:name"
-        );
-        assert_eq!(
-            m.schema("Event").unwrap().property("summary").unwrap().qname,
-            "Interval:summary"
-        );
-        assert_eq!(
-            m.schema("CallForTenders").unwrap().property("summary").unwrap().qname,
-            "Thing:summary"
-        );
+        assert_eq!(m.schema("Company").unwrap().property("name").unwrap().qname, "Thing:name");
+        assert_eq!(m.schema("Event").unwrap().property("summary").unwrap().qname, "Interval:summary");
+        assert_eq!(m.schema("CallForTenders").unwrap().property("summary").unwrap().qname, "Thing:summary");
         let person = m.schema("Person").unwrap();
         assert!(person.is_a("LegalEntity") && person.is_a("Thing") && !person.is_a("Company"));
         assert_eq!(

@@ -115,14 +115,8 @@ impl Statement {
     /// Recomputes `id` from `dataset`, `entity_id`, `prop`, `value`, `external` and `lang`, as the
     /// lakehouse does on every write (a carried-over id is never trusted).
     pub fn rekey(&mut self) {
-        self.id = make_key(
-            &self.dataset,
-            &self.entity_id,
-            &self.prop,
-            &self.value,
-            self.external,
-            self.lang.as_deref(),
-        );
+        self.id =
+            make_key(&self.dataset, &self.entity_id, &self.prop, &self.value, self.external, self.lang.as_deref());
     }
 
     /// Whether this is the entity checksum statement (`prop = "id"`).
@@ -142,53 +136,28 @@ mod tests {
 
     #[test]
     fn key_vectors() {
-        assert_eq!(
-            sha1_hex("jtest.p1.name.Alice"),
-            "11b4d110c8555610bb98d6b0c055be19d99631c4"
-        );
-        assert_eq!(
-            make_key("jtest", "p1", "name", "Alice", false, None),
-            "11b4d110c8555610bb98d6b0c055be19d99631c4"
-        );
+        assert_eq!(sha1_hex("jtest.p1.name.Alice"), "11b4d110c8555610bb98d6b0c055be19d99631c4");
+        assert_eq!(make_key("jtest", "p1", "name", "Alice", false, None), "11b4d110c8555610bb98d6b0c055be19d99631c4");
         assert_eq!(
             make_key("jtest", "p1", "nationality", "de", false, None),
             "9ca237e4a4aa491b5fa658560ee36140c9e7038c"
         );
         assert_eq!(
-            make_key(
-                "donations",
-                "f9c295f21b233ac878fbac4d271bb6fd13d7952a",
-                "name",
-                "Frau Lina Dachner",
-                false,
-                None
-            ),
+            make_key("donations", "f9c295f21b233ac878fbac4d271bb6fd13d7952a", "name", "Frau Lina Dachner", false, None),
             "7ade7c2ff14092d15253a3a36871da26b5070216"
         );
-        assert_eq!(
-            make_key("ds", "e1", "name", "Foo", false, Some("eng")),
-            sha1_hex("ds.e1.name.Foo@eng")
-        );
+        assert_eq!(make_key("ds", "e1", "name", "Foo", false, Some("eng")), sha1_hex("ds.e1.name.Foo@eng"));
         assert!(make_key("ds", "e1", "name", "Foo", false, Some("eng")).starts_with("0fc1a509"));
         assert!(make_key("ds", "e1", "name", "Foo", true, Some("eng")).starts_with("4ad4c9b7"));
-        assert_eq!(
-            make_key("ds", "e1", "name", "Foo", true, None),
-            sha1_hex("ds.e1.name.Foo.ext")
-        );
+        assert_eq!(make_key("ds", "e1", "name", "Foo", true, None), sha1_hex("ds.e1.name.Foo.ext"));
     }
 
     #[test]
     fn checksum_vector() {
         // Dataset `jtest`, Person `p1` with name=Alice, nationality=de (storage-format.md §3.3).
-        let ids = [
-            "9ca237e4a4aa491b5fa658560ee36140c9e7038c",
-            "11b4d110c8555610bb98d6b0c055be19d99631c4",
-        ];
+        let ids = ["9ca237e4a4aa491b5fa658560ee36140c9e7038c", "11b4d110c8555610bb98d6b0c055be19d99631c4"];
         let value = entity_checksum("Person", ids.iter().copied().chain(ids.iter().copied()));
         assert_eq!(value, "2677cee572e5ca1b407ad25c138de71b75d033ee");
-        assert_eq!(
-            make_key("jtest", "p1", "id", &value, false, None),
-            "61a4ba497aa3526b566109bdd2e40f0895c8c056"
-        );
+        assert_eq!(make_key("jtest", "p1", "id", &value, false, None), "61a4ba497aa3526b566109bdd2e40f0895c8c056");
     }
 }

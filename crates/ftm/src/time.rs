@@ -13,11 +13,7 @@ pub type Timestamp = DateTime<Utc>;
 /// Python `isoformat()` of a UTC time: `YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00`.
 pub fn isoformat(ts: &Timestamp) -> String {
     let ts = truncate_micros(ts);
-    let format = if ts.nanosecond() == 0 {
-        SecondsFormat::Secs
-    } else {
-        SecondsFormat::Micros
-    };
+    let format = if ts.nanosecond() == 0 { SecondsFormat::Secs } else { SecondsFormat::Micros };
     ts.to_rfc3339_opts(format, false)
 }
 
@@ -47,9 +43,7 @@ pub fn parse_iso(text: &str) -> Option<Timestamp> {
             return Some(truncate_micros(&ts.and_utc()));
         }
     }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .map(|d| d.and_hms_opt(0, 0, 0).unwrap().and_utc())
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().map(|d| d.and_hms_opt(0, 0, 0).unwrap().and_utc())
 }
 
 #[cfg(test)]
@@ -74,10 +68,7 @@ mod tests {
         assert_eq!(parse_iso("2024-01-01 10:00:00"), Some(utc));
         assert_eq!(parse_iso("2024-01-01T10:00"), Some(utc));
         assert_eq!(parse_iso(" 2024-01-01T10:00:00Z "), Some(utc));
-        assert_eq!(
-            isoformat(&parse_iso("2024-01-01T10:00:00.1234567Z").unwrap()),
-            "2024-01-01T10:00:00.123456+00:00"
-        );
+        assert_eq!(isoformat(&parse_iso("2024-01-01T10:00:00.1234567Z").unwrap()), "2024-01-01T10:00:00.123456+00:00");
         for bad in ["", "yesterday", "2024-13-01", "2024-01-01T25:00"] {
             assert_eq!(parse_iso(bad), None, "{bad}");
         }

@@ -29,27 +29,14 @@ fn reference_statements() -> Vec<Statement> {
     let mut reader = csv::Reader::from_path(reference().join("exports/statements.csv")).unwrap();
     let headers = reader.headers().unwrap().clone();
     let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
-    let (id, entity_id, prop, prop_type, schema, value) = (
-        col("id"),
-        col("entity_id"),
-        col("prop"),
-        col("prop_type"),
-        col("schema"),
-        col("value"),
-    );
+    let (id, entity_id, prop, prop_type, schema, value) =
+        (col("id"), col("entity_id"), col("prop"), col("prop_type"), col("schema"), col("value"));
     let (dataset, origin, first_seen, last_seen) = (col("dataset"), col("origin"), col("first_seen"), col("last_seen"));
     reader
         .records()
         .map(|r| {
             let r = r.unwrap();
-            let mut s = Statement::new(
-                &r[dataset],
-                &r[entity_id],
-                &r[schema],
-                &r[prop],
-                &r[prop_type],
-                &r[value],
-            );
+            let mut s = Statement::new(&r[dataset], &r[entity_id], &r[schema], &r[prop], &r[prop_type], &r[value]);
             assert_eq!(s.id, &r[id], "reference id differs from make_key");
             s.origin = Some(r[origin].to_string());
             s.first_seen = parse_iso(&r[first_seen]);
@@ -62,14 +49,7 @@ fn reference_statements() -> Vec<Statement> {
 type Row = (String, String, String, String, String, String);
 
 fn row(s: &Statement) -> Row {
-    (
-        s.id.clone(),
-        s.entity_id.clone(),
-        s.prop.clone(),
-        s.prop_type.clone(),
-        s.schema.clone(),
-        s.value.clone(),
-    )
+    (s.id.clone(), s.entity_id.clone(), s.prop.clone(), s.prop_type.clone(), s.schema.clone(), s.value.clone())
 }
 
 #[test]
@@ -110,10 +90,7 @@ fn aggregate_gives_the_reference_entities() {
     assert_eq!(groups.len(), expected.len());
     for want in &expected {
         let id = want["id"].as_str().unwrap();
-        let got = aggregate(model(), groups[id].iter().copied())
-            .unwrap()
-            .unwrap()
-            .to_json();
+        let got = aggregate(model(), groups[id].iter().copied()).unwrap().unwrap().to_json();
         for key in ["id", "schema", "caption", "properties", "referents", "datasets"] {
             assert_eq!(got[key], want[key], "{id}: {key}");
         }

@@ -9,7 +9,9 @@
 //! (stop reading once N statements are exploded; default all), `--batch N` (statements per
 //! append, default 1,000,000 like the reference's `--bulk-size`), `--shards N` (default 0),
 //! `--lookups N` (default 1,000), `--lake DIR` (keep the lake there; default a temp folder that
-//! is removed). Prints one line per phase: wall time, throughput and peak RSS of that phase.
+//! is removed), `--phases import,merge,get,scan` (a subset re-runs phases on a kept `--lake`; the
+//! input is still read for the entity ids). Prints one line per phase: wall time, throughput and
+//! peak RSS of that phase.
 
 use std::io::BufRead;
 use std::time::Instant;
@@ -26,6 +28,7 @@ struct Args {
     shards: u32,
     lookups: usize,
     lake: Option<String>,
+    phases: Vec<String>,
 }
 
 fn parse_args() -> Args {
@@ -36,6 +39,7 @@ fn parse_args() -> Args {
         shards: 0,
         lookups: 1000,
         lake: None,
+        phases: ["import", "merge", "get", "scan"].map(String::from).to_vec(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -47,6 +51,7 @@ fn parse_args() -> Args {
             "--shards" => args.shards = value().parse().expect("--shards N"),
             "--lookups" => args.lookups = value().parse().expect("--lookups N"),
             "--lake" => args.lake = Some(value()),
+            "--phases" => args.phases = value().split(',').map(String::from).collect(),
             "--bench" => {}
             other => panic!("unknown option {other}"),
         }
@@ -85,10 +90,7 @@ fn report(phase: &str, started: Instant, items: usize, unit: &str) {
 async fn main() {
     let args = parse_args();
     let temp = tempfile::tempdir().unwrap();
-    let root = args
-        .lake
-        .clone()
-        .unwrap_or_else(|| temp.path().to_string_lossy().into_owned());
+    let root = args.lake.clone().unwrap_or_else(|| temp.path().to_string_lossy().into_owned());
     let store = StatementStore::new(
         Location::parse(&root).unwrap(),
         DatasetName::new("bench").unwrap(),
@@ -96,23 +98,54 @@ async fn main() {
         &Settings::default(),
     )
     .unwrap();
+    let phase = |name: &str| args.phases.iter().any(|p| p == name);
 
+    let ids = import(&store, &args, phase("import")).await;
+    if phase("merge") {
+        let started = Instant::now();
+        let merged = store.merge(&MergeOptions::default()).await.unwrap();
+        report("merge", started, merged.rows_read as usize, "rows");
+    }
+    if phase("get") {
+        let started = Instant::now();
+        let step = (ids.len() / args.lookups.max(1)).max(1);
+        let mut found = 0;
+        for id in ids.iter().step_by(step).take(args.lookups) {
+            found += usize::from(store.get(id).await.unwrap().is_some());
+        }
+        report("get", started, found, "entities");
+    }
+    if phase("scan") {
+        let started = Instant::now();
+        let mut stream = store.scan(&Filter::default()).await.unwrap();
+        let mut rows = 0;
+        while let Some(entity) = stream.next().await.unwrap() {
+            rows += entity.len();
+        }
+        report("scan", started, rows, "statements");
+    }
+}
+
+/// Reads the input (entity ids for lookups) and, with `append`, writes it to the store in
+/// batches; returns the entity ids.
+async fn import(store: &StatementStore, args: &Args, append: bool) -> Vec<String> {
     reset_peak();
     let started = Instant::now();
     let file = std::io::BufReader::new(std::fs::File::open(&args.input).expect("open --input"));
     let mut batch = Vec::with_capacity(args.batch.min(1 << 22));
-    let (mut total, mut ids) = (0usize, Vec::new());
-    let mut append_secs = 0.0;
+    let (mut total, mut ids, mut append_secs) = (0usize, Vec::new(), 0.0);
     for line in file.lines() {
         let entity = ftm::Entity::from_json_str(ftm::model(), &line.unwrap()).expect("valid entity");
         let mut statements = ftm::explode(&entity, "bench").expect("explodable entity");
-        for s in &mut statements {
-            s.origin = Some("bulk".into());
-        }
         ids.push(statements[0].entity_id.clone());
         total += statements.len();
-        batch.extend(statements);
-        if batch.len() >= args.batch {
+        if append {
+            for s in &mut statements {
+                s.origin = Some("bulk".into());
+            }
+            batch.extend(statements);
+        }
+        if batch.len() >= args.batch || (total >= args.statements && !batch.is_empty()) {
             let t = Instant::now();
             store.append(std::mem::take(&mut batch)).await.unwrap();
             append_secs += t.elapsed().as_secs_f64();
@@ -121,37 +154,16 @@ async fn main() {
             break;
         }
     }
-    let t = Instant::now();
-    store.append(batch).await.unwrap();
-    append_secs += t.elapsed().as_secs_f64();
-    println!(
-        "input      {total} statements of {} entities from {}",
-        ids.len(),
-        args.input
-    );
-    println!(
-        "append     {append_secs:>9.3} s (store only)  {:>12.0} statements/s",
-        total as f64 / append_secs
-    );
-    report("import", started, total, "statements");
-
-    let started = Instant::now();
-    let merged = store.merge(&MergeOptions::default()).await.unwrap();
-    report("merge", started, merged.rows_read as usize, "rows");
-
-    let started = Instant::now();
-    let step = (ids.len() / args.lookups.max(1)).max(1);
-    let mut found = 0;
-    for id in ids.iter().step_by(step).take(args.lookups) {
-        found += usize::from(store.get(id).await.unwrap().is_some());
+    if !batch.is_empty() {
+        let t = Instant::now();
+        store.append(batch).await.unwrap();
+        append_secs += t.elapsed().as_secs_f64();
     }
-    report("get", started, found, "entities");
-
-    let started = Instant::now();
-    let mut stream = store.scan(&Filter::default()).await.unwrap();
-    let mut rows = 0;
-    while let Some(entity) = stream.next().await.unwrap() {
-        rows += entity.len();
+    println!("input      {total} statements of {} entities from {}", ids.len(), args.input);
+    if append {
+        println!("append     {append_secs:>9.3} s (store only)  {:>12.0} statements/s", total as f64 / append_secs);
+        report("import", started, total, "statements");
     }
-    report("scan", started, rows, "statements");
+    reset_peak();
+    ids
 }

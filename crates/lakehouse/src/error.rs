@@ -13,20 +13,12 @@ pub enum Error {
     InvalidOrigin { origin: String, reason: &'static str },
     /// A `LAKEHOUSE_*` environment variable whose value does not parse.
     #[error("Invalid setting {var}={value:?}: {reason}")]
-    InvalidSetting {
-        var: String,
-        value: String,
-        reason: &'static str,
-    },
+    InvalidSetting { var: String, value: String, reason: &'static str },
     /// A fence marker stayed held through every retry.
     #[error(
         "Write fence busy: `{marker}` of dataset `{dataset}` is held (since {since}). If no process is writing, run `ftm-lakehouse -d {dataset} maintenance unlock`"
     )]
-    Locked {
-        marker: String,
-        dataset: String,
-        since: String,
-    },
+    Locked { marker: String, dataset: String, since: String },
     /// Stored data that does not have the expected shape.
     #[error("corrupt statement data: {0}")]
     Corrupt(String),
@@ -50,11 +42,7 @@ pub enum Error {
     InvalidQuery(String),
     /// A line of user input that cannot be imported.
     #[error("{input} line {line}: {message}")]
-    Input {
-        input: String,
-        line: usize,
-        message: String,
-    },
+    Input { input: String, line: usize, message: String },
     /// One entity has more statements than a writer may buffer.
     #[error("an entity with {rows} statements exceeds LAKEHOUSE_MAX_BUFFER_ROWS={max}")]
     BufferFull { rows: usize, max: usize },

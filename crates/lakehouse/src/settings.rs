@@ -66,11 +66,7 @@ fn parse_bool(var: &str, value: &str) -> Result<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" | "t" | "y" => Ok(true),
         "0" | "false" | "no" | "off" | "f" | "n" | "" => Ok(false),
-        _ => Err(Error::InvalidSetting {
-            var: var.to_string(),
-            value: value.to_string(),
-            reason: "not a boolean",
-        }),
+        _ => Err(Error::InvalidSetting { var: var.to_string(), value: value.to_string(), reason: "not a boolean" }),
     }
 }
 
@@ -89,10 +85,7 @@ impl Settings {
     /// [`Error::InvalidSetting`] naming the variable whose value does not parse or is out of range.
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Settings> {
         let vars: HashMap<String, String> = vars.into_iter().map(|(k, v)| (k.to_ascii_uppercase(), v)).collect();
-        let get = |name: &str| {
-            vars.get(&format!("LAKEHOUSE_{name}"))
-                .map(|v| (format!("LAKEHOUSE_{name}"), v.clone()))
-        };
+        let get = |name: &str| vars.get(&format!("LAKEHOUSE_{name}")).map(|v| (format!("LAKEHOUSE_{name}"), v.clone()));
         let mut s = Settings::default();
         if let Some((_, v)) = get("URI") {
             s.uri = v;
@@ -118,11 +111,7 @@ impl Settings {
         if let Some((k, v)) = get("WORKERS") {
             s.workers = parse(&k, &v)?;
             if s.workers == 0 {
-                return Err(Error::InvalidSetting {
-                    var: k,
-                    value: v,
-                    reason: "must be at least 1",
-                });
+                return Err(Error::InvalidSetting { var: k, value: v, reason: "must be at least 1" });
             }
         }
         s.public_url_prefix = get("PUBLIC_URL_PREFIX").map(|(_, v)| v).filter(|v| !v.is_empty());
@@ -157,10 +146,7 @@ mod tests {
     #[test]
     fn bad_values_name_the_variable() {
         let err = Settings::from_vars(vars(&[("LAKEHOUSE_WORKERS", "0")])).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "Invalid setting LAKEHOUSE_WORKERS=\"0\": must be at least 1"
-        );
+        assert_eq!(err.to_string(), "Invalid setting LAKEHOUSE_WORKERS=\"0\": must be at least 1");
         let err = Settings::from_vars(vars(&[("LAKEHOUSE_MAX_BUFFER_ROWS", "lots")])).unwrap_err();
         assert!(err.to_string().contains("LAKEHOUSE_MAX_BUFFER_ROWS"), "{err}");
     }

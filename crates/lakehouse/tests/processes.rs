@@ -18,9 +18,7 @@ const ROWS: usize = 200;
 fn store(dir: &str) -> StatementStore {
     let root = Location::local(dir).unwrap();
     let fence = Fence::new(root.object_store().unwrap(), "ds", 20).with_backoff(Duration::from_millis(50));
-    StatementStore::new(root, DatasetName::new("ds").unwrap(), 4, &Settings::default())
-        .unwrap()
-        .with_fence(fence)
+    StatementStore::new(root, DatasetName::new("ds").unwrap(), 4, &Settings::default()).unwrap().with_fence(fence)
 }
 
 async fn child(dir: &str, n: &str) {
@@ -65,8 +63,6 @@ async fn two_processes_append_at_once() {
     let origins: std::collections::BTreeSet<String> =
         s.partitions().await.unwrap().into_iter().map(|p| p.origin).collect();
     assert_eq!(origins.len(), 2);
-    let log = std::fs::read_dir(dir.path().join("statements/_delta_log"))
-        .unwrap()
-        .count();
+    let log = std::fs::read_dir(dir.path().join("statements/_delta_log")).unwrap().count();
     assert_eq!(log, 3, "one create and one append commit per writer");
 }

@@ -22,10 +22,7 @@ async fn reads_the_reference_statements_and_entities() {
     let (_dir, store) = reference_store();
     assert!(store.exists().await.unwrap());
     let parts = store.partitions().await.unwrap();
-    assert!(
-        parts.iter().all(|p| p.is_clean()),
-        "the reference merged every partition"
-    );
+    assert!(parts.iter().all(|p| p.is_clean()), "the reference merged every partition");
 
     let mut csv = Vec::new();
     let rows = store.export_csv(&Filter::default(), &mut csv).await.unwrap();
@@ -49,17 +46,10 @@ async fn reads_the_reference_statements_and_entities() {
 #[tokio::test]
 async fn entity_lookup_on_the_reference_lake() {
     let (_dir, store) = reference_store();
-    let person = store
-        .get("f9c295f21b233ac878fbac4d271bb6fd13d7952a")
-        .await
-        .unwrap()
-        .unwrap();
+    let person = store.get("f9c295f21b233ac878fbac4d271bb6fd13d7952a").await.unwrap().unwrap();
     assert_eq!(person.schema.name, "Person");
     assert_eq!(person.caption, "Frau Lina Dachner");
-    let statements = store
-        .get_statements("f9c295f21b233ac878fbac4d271bb6fd13d7952a")
-        .await
-        .unwrap();
+    let statements = store.get_statements("f9c295f21b233ac878fbac4d271bb6fd13d7952a").await.unwrap();
     assert_eq!(statements.len(), 4, "three properties and the checksum statement");
     let stats = store.stats().await.unwrap();
     let reference = std::fs::read_to_string(testkit::reference_dataset().join("exports/statistics.json")).unwrap();

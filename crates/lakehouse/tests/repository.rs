@@ -35,19 +35,9 @@ async fn delete_hides_then_optimize_past_grace_reaps() {
     let dir = tempfile::tempdir().unwrap();
     let repo = repo(dir.path()).await;
     let input = std::fs::File::open(testkit::fixtures().join("donations.ftm.json")).unwrap();
-    let options = ImportOptions {
-        write: WriteOptions::origin("bulk"),
-        lenient: false,
-    };
-    let metrics = import_entities(
-        &repo,
-        std::io::BufReader::new(input),
-        "donations.ftm.json",
-        &options,
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let options = ImportOptions { write: WriteOptions::origin("bulk"), lenient: false };
+    let metrics =
+        import_entities(&repo, std::io::BufReader::new(input), "donations.ftm.json", &options, |_| {}).await.unwrap();
     assert_eq!((metrics.items, metrics.statements, metrics.flushed), (474, 2857, 0));
     assert_eq!(repo.journal().count().await.unwrap(), 2857);
     // Reads flush first.
@@ -56,55 +46,24 @@ async fn delete_hides_then_optimize_past_grace_reaps() {
     assert_eq!(repo.journal().count().await.unwrap(), 0);
     assert_eq!(ids(&repo).await.len(), 474);
 
-    assert_eq!(
-        repo.delete_entity(PERSON, None).await.unwrap(),
-        4,
-        "three properties and the checksum"
-    );
+    assert_eq!(repo.delete_entity(PERSON, None).await.unwrap(), 4, "three properties and the checksum");
     assert!(repo.get(PERSON, true).await.unwrap().is_none());
     assert!(!ids(&repo).await.contains(&PERSON.to_string()));
     let mut csv = Vec::new();
-    repo.statements()
-        .export_csv(&Filter::default(), &mut csv)
-        .await
-        .unwrap();
+    repo.statements().export_csv(&Filter::default(), &mut csv).await.unwrap();
     let own_rows = format!("\"{PERSON}\",\"{PERSON}\""); // entity_id, canonical_id
-    assert!(
-        !String::from_utf8(csv).unwrap().contains(&own_rows),
-        "no row of the deleted entity"
-    );
-    let physical: u64 = repo
-        .statements()
-        .partitions()
-        .await
-        .unwrap()
-        .iter()
-        .map(|p| p.rows)
-        .sum();
+    assert!(!String::from_utf8(csv).unwrap().contains(&own_rows), "no row of the deleted entity");
+    let physical: u64 = repo.statements().partitions().await.unwrap().iter().map(|p| p.rows).sum();
     assert_eq!(physical, 2857 + 4, "tombstones are rows");
 
     // Within the grace period the tombstones stay; past it they go with what they shadowed.
     let kept = optimize(&repo, &OptimizeOptions::default()).await.unwrap();
     assert_eq!(kept.merge.rows_written, 2857, "2853 live rows and 4 tombstones");
-    let reaped = optimize(
-        &repo,
-        &OptimizeOptions {
-            force: true,
-            grace_period_days: Some(0),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(reaped.merge.rows_written, 2853);
-    let physical: u64 = repo
-        .statements()
-        .partitions()
+    let reaped = optimize(&repo, &OptimizeOptions { force: true, grace_period_days: Some(0), ..Default::default() })
         .await
-        .unwrap()
-        .iter()
-        .map(|p| p.rows)
-        .sum();
+        .unwrap();
+    assert_eq!(reaped.merge.rows_written, 2853);
+    let physical: u64 = repo.statements().partitions().await.unwrap().iter().map(|p| p.rows).sum();
     assert_eq!(physical, 2853);
     assert!(repo.get(PERSON, true).await.unwrap().is_none());
 }
@@ -118,21 +77,13 @@ async fn statements_are_rekeyed_under_the_dataset() {
     s.lang = Some("deu".into());
     s.id = "carried-over".into();
     writer.add_statement(s).await.unwrap();
-    assert!(
-        writer
-            .add_statement(ftm::Statement::new("x", "p1", "Person", "colour", "", "red"))
-            .await
-            .is_err()
-    );
+    assert!(writer.add_statement(ftm::Statement::new("x", "p1", "Person", "colour", "", "red")).await.is_err());
     writer.close().await.unwrap();
     repo.flush().await.unwrap();
     let rows = repo.statements().get_statements("p1").await.unwrap();
     assert_eq!(rows.len(), 1);
     let s = &rows[0];
-    assert_eq!(
-        (s.dataset.as_str(), s.prop_type.as_str(), s.lang.as_deref()),
-        ("donations", "country", None)
-    );
+    assert_eq!((s.dataset.as_str(), s.prop_type.as_str(), s.lang.as_deref()), ("donations", "country", None));
     assert_eq!(s.id, ftm::make_key("donations", "p1", "nationality", "de", false, None));
     assert_eq!(s.origin.as_deref(), Some("api"));
 }

@@ -11,11 +11,7 @@ pub async fn flush(ctx: &Context, all: bool, dataset_given: bool) -> Result<()> 
     if all && dataset_given {
         bail!("Use either `-d <dataset>` or `--all`, not both.");
     }
-    let datasets = if all {
-        ctx.catalog.datasets().await?
-    } else {
-        vec![ctx.dataset()?.name().clone()]
-    };
+    let datasets = if all { ctx.catalog.datasets().await? } else { vec![ctx.dataset()?.name().clone()] };
     let mut total = 0;
     for name in datasets {
         let repo = EntityRepository::open(&ctx.catalog.dataset(name.clone(), None)?).await?;
@@ -41,15 +37,7 @@ pub async fn flush(ctx: &Context, all: bool, dataset_given: bool) -> Result<()> 
 pub async fn optimize(ctx: &Context, retention_hours: u32, force: bool) -> Result<()> {
     let repo = EntityRepository::open(&ctx.dataset()?).await?;
     let bar = progress("optimize");
-    let metrics = run_optimize(
-        &repo,
-        &OptimizeOptions {
-            retention_hours,
-            force,
-            grace_period_days: None,
-        },
-    )
-    .await;
+    let metrics = run_optimize(&repo, &OptimizeOptions { retention_hours, force, grace_period_days: None }).await;
     bar.finish_and_clear();
     let metrics = metrics?;
     if metrics.skipped {

@@ -53,10 +53,9 @@ pub async fn make(ctx: &Context, args: &MakeArgs) -> Result<()> {
     }
     let index = dataset.versions().read(INDEX).await?;
     match index {
-        Some(bytes) => eprintln!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::from_slice::<serde_json::Value>(&bytes)?)?
-        ),
+        Some(bytes) => {
+            eprintln!("{}", serde_json::to_string_pretty(&serde_json::from_slice::<serde_json::Value>(&bytes)?)?)
+        }
         None => eprint!("{}", repo.config().to_yaml()),
     }
     eprintln!("Exports in {}", dataset.location());

@@ -28,11 +28,7 @@ pub async fn import(ctx: &Context, args: &ImportArgs, records: Records) -> Resul
     let options = import_options(args)?;
     let repo = EntityRepository::open(&ctx.dataset()?).await?;
     let (reader, source) = input(&args.input)?;
-    let bar = progress(if records == Records::Entities {
-        "entities"
-    } else {
-        "statements"
-    });
+    let bar = progress(if records == Records::Entities { "entities" } else { "statements" });
     let tick = |n| bar.set_position(n);
     let result: lakehouse::Result<ImportMetrics> = match records {
         Records::Entities => import_entities(&repo, reader, &source, &options, tick).await,
@@ -40,15 +36,8 @@ pub async fn import(ctx: &Context, args: &ImportArgs, records: Records) -> Resul
     };
     bar.finish_and_clear();
     let m = result?;
-    let flushed = if m.flushed > 0 {
-        format!("; flushed {} statements", m.flushed)
-    } else {
-        String::new()
-    };
-    eprintln!(
-        "Imported {} records ({} statements, {} skipped){flushed}.",
-        m.items, m.statements, m.skipped
-    );
+    let flushed = if m.flushed > 0 { format!("; flushed {} statements", m.flushed) } else { String::new() };
+    eprintln!("Imported {} records ({} statements, {} skipped){flushed}.", m.items, m.statements, m.skipped);
     Ok(())
 }
 

@@ -16,9 +16,7 @@ pub async fn iterate(ctx: &Context, out: &str, query: Option<&str>) -> Result<()
     let repo = EntityRepository::open(&ctx.dataset()?).await?;
     let shards = repo.config().shards();
     let mut stream = repo.query(&query.filter, true).await?;
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(output(out)?);
+    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(output(out)?);
     let mut header = false;
     while let Some(rows) = stream.next().await? {
         if !header {

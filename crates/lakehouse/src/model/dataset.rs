@@ -32,16 +32,10 @@ impl DatasetName {
     pub fn new(name: &str) -> Result<DatasetName> {
         if !is_slug(name) {
             let reason = " (use lowercase ASCII letters and digits separated by single underscores)";
-            return Err(Error::InvalidDatasetName {
-                name: name.to_string(),
-                reason,
-            });
+            return Err(Error::InvalidDatasetName { name: name.to_string(), reason });
         }
         if RESERVED_NAMES.contains(&name) {
-            return Err(Error::InvalidDatasetName {
-                name: name.to_string(),
-                reason: " (reserved)",
-            });
+            return Err(Error::InvalidDatasetName { name: name.to_string(), reason: " (reserved)" });
         }
         Ok(DatasetName(name.to_string()))
     }
@@ -79,19 +73,11 @@ mod tests {
 
     #[test]
     fn invalid_names() {
-        for bad in [
-            "", "_a", "a_", "a__b", "A", "my-ds", "a.b", "my ds", "ä", "é", "ß", "a\n", "../x",
-        ] {
+        for bad in ["", "_a", "a_", "a__b", "A", "my-ds", "a.b", "my ds", "ä", "é", "ß", "a\n", "../x"] {
             let err = DatasetName::new(bad).unwrap_err();
-            assert!(
-                err.to_string().starts_with(&format!("Invalid dataset name: '{bad}'")),
-                "{err}"
-            );
+            assert!(err.to_string().starts_with(&format!("Invalid dataset name: '{bad}'")), "{err}");
         }
-        assert_eq!(
-            DatasetName::new("catalog").unwrap_err().to_string(),
-            "Invalid dataset name: 'catalog' (reserved)"
-        );
+        assert_eq!(DatasetName::new("catalog").unwrap_err().to_string(), "Invalid dataset name: 'catalog' (reserved)");
         assert!(DatasetName::new("default").is_err());
     }
 }

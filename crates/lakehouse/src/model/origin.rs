@@ -36,10 +36,7 @@ pub fn validate_origin(origin: &str) -> Result<&str> {
         None
     };
     match reason {
-        Some(reason) => Err(Error::InvalidOrigin {
-            origin: origin.to_string(),
-            reason,
-        }),
+        Some(reason) => Err(Error::InvalidOrigin { origin: origin.to_string(), reason }),
         None => Ok(origin),
     }
 }
@@ -54,19 +51,7 @@ mod tests {
             assert_eq!(validate_origin(ok).unwrap(), ok);
         }
         let long = "x".repeat(256);
-        for bad in [
-            "",
-            ".",
-            "..",
-            "a..b",
-            "a/b",
-            "a\\b",
-            "a\nb",
-            "a\u{7f}",
-            "it's",
-            "\"q\"",
-            long.as_str(),
-        ] {
+        for bad in ["", ".", "..", "a..b", "a/b", "a\\b", "a\nb", "a\u{7f}", "it's", "\"q\"", long.as_str()] {
             assert!(validate_origin(bad).is_err(), "{bad:?}");
         }
         assert_eq!(

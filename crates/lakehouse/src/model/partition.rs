@@ -23,13 +23,7 @@ pub enum Bucket {
 
 impl Bucket {
     /// Every bucket, in the order the rule tests them.
-    pub const ALL: [Bucket; 5] = [
-        Bucket::Page,
-        Bucket::Mention,
-        Bucket::Document,
-        Bucket::Interval,
-        Bucket::Thing,
-    ];
+    pub const ALL: [Bucket; 5] = [Bucket::Page, Bucket::Mention, Bucket::Document, Bucket::Interval, Bucket::Thing];
 
     /// The bucket of `schema`.
     pub fn of(schema: &Schema) -> Bucket {

@@ -32,21 +32,16 @@ pub fn open_artifact(dataset: &Dataset, config: &DatasetConfig, name: &str) -> R
     let file = match File::open(&path) {
         Ok(file) => BufReader::new(file),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::NotFound(format!(
-                "{} (run `make` or `export` first)",
-                path.display()
-            )));
+            return Err(Error::NotFound(format!("{} (run `make` or `export` first)", path.display())));
         }
         Err(e) => return Err(Error::Io(path.display().to_string(), e)),
     };
     match codec {
         None => Ok(Box::new(file)),
         Some("gz") => Ok(Box::new(flate2::read::MultiGzDecoder::new(file))),
-        Some("zst") => Ok(Box::new(
-            zstd::Decoder::with_buffer(file).map_err(|e| Error::Io(path.display().to_string(), e))?,
-        )),
-        Some(other) => Err(Error::InvalidConfig(format!(
-            "compression `{other}` is not supported yet (use gz or zst)"
-        ))),
+        Some("zst") => {
+            Ok(Box::new(zstd::Decoder::with_buffer(file).map_err(|e| Error::Io(path.display().to_string(), e))?))
+        }
+        Some(other) => Err(Error::InvalidConfig(format!("compression `{other}` is not supported yet (use gz or zst)"))),
     }
 }

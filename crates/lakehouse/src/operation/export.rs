@@ -48,16 +48,7 @@ pub const STATISTICS: &str = "exports/statistics.json";
 /// The dataset index (never compressed).
 pub const INDEX: &str = "index.json";
 
-const DOCUMENT_COLUMNS: [&str; 8] = [
-    "id",
-    "checksum",
-    "name",
-    "mimetype",
-    "path",
-    "size",
-    "updated_at",
-    "public_url",
-];
+const DOCUMENT_COLUMNS: [&str; 8] = ["id", "checksum", "name", "mimetype", "path", "size", "updated_at", "public_url"];
 
 /// Options of an export.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -150,12 +141,7 @@ impl Artifact {
                 )));
             }
         };
-        Ok(Artifact {
-            key,
-            tmp,
-            path,
-            encoder,
-        })
+        Ok(Artifact { key, tmp, path, encoder })
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
@@ -213,9 +199,7 @@ fn first<'a>(entity: &'a EntityRecord, prop: &str) -> Option<&'a String> {
 
 /// The file name rule: first `fileName`, else the caption.
 fn file_name(entity: &EntityRecord) -> String {
-    first(entity, "fileName")
-        .cloned()
-        .unwrap_or_else(|| entity.caption.clone())
+    first(entity, "fileName").cloned().unwrap_or_else(|| entity.caption.clone())
 }
 
 /// A MIME type, lower-cased and without parameters; `None` for the octet-stream default.
@@ -234,36 +218,22 @@ impl Document {
         if !schema.is_a("Document") || schema.name == "Folder" {
             return None;
         }
-        let checksum = entity
-            .properties
-            .get("contentHash")?
-            .iter()
-            .map(|c| c.to_ascii_lowercase())
-            .find(|c| is_checksum(c))?;
+        let checksum =
+            entity.properties.get("contentHash")?.iter().map(|c| c.to_ascii_lowercase()).find(|c| is_checksum(c))?;
         let name = file_name(entity);
         let mimetype = entity
             .properties
             .get("mimeType")
             .and_then(|values| values.iter().find_map(|v| normalise_mime(v)))
-            .or_else(|| {
-                mime_guess::from_path(&name)
-                    .first()
-                    .map(|m| m.essence_str().to_string())
-            })
+            .or_else(|| mime_guess::from_path(&name).first().map(|m| m.essence_str().to_string()))
             .unwrap_or_else(|| "application/octet-stream".to_string());
         Some(Document {
             id: entity.id.clone(),
             checksum,
             name,
             mimetype,
-            parents: entity
-                .properties
-                .get("parent")
-                .map(|p| p.iter().cloned().collect())
-                .unwrap_or_default(),
-            size: first(entity, "fileSize")
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0),
+            parents: entity.properties.get("parent").map(|p| p.iter().cloned().collect()).unwrap_or_default(),
+            size: first(entity, "fileSize").and_then(|s| s.trim().parse().ok()).unwrap_or(0),
             updated_at: entity.last_change,
             crawl: entity.origin.contains("crawl"),
         })
@@ -294,20 +264,12 @@ fn public_prefix(repo: &EntityRepository) -> Option<String> {
     repo.config()
         .public_url_prefix()
         .map(str::to_string)
-        .or_else(|| {
-            repo.dataset()
-                .settings()
-                .public_url_prefix
-                .as_ref()
-                .map(|p| p.replace("${dataset}", name))
-        })
+        .or_else(|| repo.dataset().settings().public_url_prefix.as_ref().map(|p| p.replace("${dataset}", name)))
         .map(|p| p.trim_end_matches('/').to_string())
 }
 
 fn csv_writer() -> csv::Writer<Vec<u8>> {
-    csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new())
+    csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new())
 }
 
 /// Exports the dataset (see the module docs).
@@ -318,10 +280,7 @@ fn csv_writer() -> csv::Writer<Vec<u8>> {
 pub async fn export(repo: &EntityRepository, options: &ExportOptions) -> Result<ExportMetrics> {
     repo.flush().await?;
     if !options.force && is_fresh(repo, EXPORT_LAST_RUN, &[STATEMENTS_UPDATED, JOURNAL_UPDATED]).await? {
-        return Ok(ExportMetrics {
-            skipped: true,
-            ..Default::default()
-        });
+        return Ok(ExportMetrics { skipped: true, ..Default::default() });
     }
     let dataset = repo.dataset();
     let mut job = Job::start("ExportJob", dataset);
@@ -336,10 +295,7 @@ pub async fn export(repo: &EntityRepository, options: &ExportOptions) -> Result<
     job.done = 1;
     match &result {
         Ok(metrics) => {
-            job.fields.insert(
-                "result".into(),
-                metrics.as_ref().map_or(Value::Null, ExportMetrics::to_json),
-            );
+            job.fields.insert("result".into(), metrics.as_ref().map_or(Value::Null, ExportMetrics::to_json));
             job.finish(dataset, None).await?;
             dataset.tags().set(EXPORT_LAST_RUN, job.started()).await?;
         }
@@ -386,10 +342,7 @@ async fn sweep(repo: &EntityRepository, started: Timestamp) -> Result<Option<Exp
         if entity.schema.is_a("Folder") && !folders.contains_key(&entity.id) {
             folders.insert(
                 entity.id.clone(),
-                Folder {
-                    name: file_name(&entity),
-                    parent: first(&entity, "parent").cloned(),
-                },
+                Folder { name: file_name(&entity), parent: first(&entity, "parent").cloned() },
             );
             folder_order.push(entity.id.clone());
         }
@@ -412,21 +365,15 @@ async fn sweep(repo: &EntityRepository, started: Timestamp) -> Result<Option<Exp
     let mut parents = csv_writer();
     parents.write_record(["id", "name", "path"]).map_err(csv_error)?;
     for id in &folder_order {
-        parents
-            .write_record([id.as_str(), &folders[id].name, &folder_path(&folders, id)])
-            .map_err(csv_error)?;
+        parents.write_record([id.as_str(), &folders[id].name, &folder_path(&folders, id)]).map_err(csv_error)?;
     }
     metrics.parents = folder_order.len() as u64;
     let (mut all, mut crawl) = (csv_writer(), csv_writer());
     all.write_record(DOCUMENT_COLUMNS).map_err(csv_error)?;
     crawl.write_record(DOCUMENT_COLUMNS).map_err(csv_error)?;
     for doc in &documents {
-        let mut paths: Vec<String> = doc
-            .parents
-            .iter()
-            .filter(|p| folders.contains_key(*p))
-            .map(|p| folder_path(&folders, p))
-            .collect();
+        let mut paths: Vec<String> =
+            doc.parents.iter().filter(|p| folders.contains_key(*p)).map(|p| folder_path(&folders, p)).collect();
         if paths.is_empty() {
             paths.push(String::new());
         }
@@ -437,16 +384,7 @@ async fn sweep(repo: &EntityRepository, started: Timestamp) -> Result<Option<Exp
             .unwrap_or_default();
         let updated = doc.updated_at.map(|t| iso_z(&t)).unwrap_or_default();
         for path in paths {
-            let row = [
-                doc.id.as_str(),
-                c,
-                &doc.name,
-                &doc.mimetype,
-                &path,
-                &doc.size.to_string(),
-                &updated,
-                &url,
-            ];
+            let row = [doc.id.as_str(), c, &doc.name, &doc.mimetype, &path, &doc.size.to_string(), &updated, &url];
             all.write_record(row).map_err(csv_error)?;
             if doc.crawl {
                 crawl.write_record(row).map_err(csv_error)?;
@@ -517,9 +455,9 @@ fn clean(value: Value) -> Option<Value> {
     match value {
         Value::Null => None,
         Value::String(s) if s.is_empty() => None,
-        Value::Object(map) => Some(Value::Object(
-            map.into_iter().filter_map(|(k, v)| clean(v).map(|v| (k, v))).collect(),
-        )),
+        Value::Object(map) => {
+            Some(Value::Object(map.into_iter().filter_map(|(k, v)| clean(v).map(|v| (k, v))).collect()))
+        }
         Value::Array(items) => Some(Value::Array(items.into_iter().filter_map(clean).collect())),
         other => Some(other),
     }
@@ -555,10 +493,7 @@ async fn write_index(repo: &EntityRepository) -> Result<()> {
     let dataset = repo.dataset();
     let config: &DatasetConfig = repo.config();
     let mut fields: BTreeMap<String, Value> = config.as_map().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    fields.insert(
-        "uri".into(),
-        Value::String(dataset.location().url().as_str().trim_end_matches('/').to_string()),
-    );
+    fields.insert("uri".into(), Value::String(dataset.location().url().as_str().trim_end_matches('/').to_string()));
     let root = dataset.location().path();
     let codec = config.compression();
     let resources: Vec<Value> = match public_prefix(repo) {

@@ -42,11 +42,7 @@ pub struct ImportMetrics {
 }
 
 fn input_error(source: &str, line: usize, error: impl std::fmt::Display) -> Error {
-    Error::Input {
-        input: source.to_string(),
-        line,
-        message: error.to_string(),
-    }
+    Error::Input { input: source.to_string(), line, message: error.to_string() }
 }
 
 /// Counts one item's outcome (`Ok(true)` written, `Ok(false)` skipped); returns the error that
@@ -188,9 +184,9 @@ pub async fn import_statements(
         let time = |i: usize, name: &str| -> Result<Option<ftm::time::Timestamp>> {
             match get(i) {
                 None => Ok(None),
-                Some(v) => parse_iso(v)
-                    .map(Some)
-                    .ok_or_else(|| input_error(source, line, format!("bad `{name}` {v:?}"))),
+                Some(v) => {
+                    parse_iso(v).map(Some).ok_or_else(|| input_error(source, line, format!("bad `{name}` {v:?}")))
+                }
             }
         };
         let parsed = (|| -> Result<Option<Statement>> {

@@ -29,14 +29,7 @@ pub fn run_id(now: DateTime<Utc>) -> String {
     let hi = (seconds << 28) | ((fraction >> 12) << 16) | (0x7 << 12) | (fraction & 0xfff);
     let lo = (0b10 << 62) | (counter << 48) | random;
     let hex = format!("{hi:016x}{lo:016x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
 }
 
 /// ISO time with `Z`, fraction only when non-zero (spec `exports-and-operations.md` §2.1).
@@ -112,10 +105,7 @@ impl Job {
         out.insert("errors".into(), u64::from(exc.is_some() && stopped.is_some()).into());
         out.insert("running".into(), stopped.is_none().into());
         out.insert("exc".into(), exc.unwrap_or("None").into());
-        out.insert(
-            "took".into(),
-            iso_duration(stopped.unwrap_or(self.started) - self.started).into(),
-        );
+        out.insert("took".into(), iso_duration(stopped.unwrap_or(self.started) - self.started).into());
         out.insert("dataset".into(), self.dataset.clone().into());
         for (k, v) in &self.fields {
             out.insert(k.clone(), v.clone());
@@ -161,10 +151,7 @@ mod tests {
         let later = run_id(t + chrono::Duration::milliseconds(1));
         assert!(later > id && id.as_str() > "06b011f2-54f6-7c39-8000-a9061faa7032");
         assert_eq!(iso_duration(chrono::Duration::microseconds(158_709)), "PT0.158709S");
-        assert_eq!(
-            iso_duration(chrono::Duration::seconds(125) + chrono::Duration::microseconds(30)),
-            "PT2M5.00003S"
-        );
+        assert_eq!(iso_duration(chrono::Duration::seconds(125) + chrono::Duration::microseconds(30)), "PT2M5.00003S");
         assert_eq!(iso_z(&t), "2026-11-21T04:33:43.289510Z");
     }
 }

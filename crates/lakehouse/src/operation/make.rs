@@ -30,13 +30,7 @@ pub struct MakeOptions {
 
 impl Default for MakeOptions {
     fn default() -> Self {
-        MakeOptions {
-            flush: true,
-            optimize: true,
-            exports: true,
-            force_optimize: false,
-            force_exports: false,
-        }
+        MakeOptions { flush: true, optimize: true, exports: true, force_optimize: false, force_exports: false }
     }
 }
 
@@ -64,10 +58,7 @@ pub async fn make(repo: &EntityRepository, options: &MakeOptions) -> Result<Make
         return Ok(metrics);
     }
     if options.optimize {
-        let opts = OptimizeOptions {
-            force: options.force_optimize,
-            ..OptimizeOptions::default()
-        };
+        let opts = OptimizeOptions { force: options.force_optimize, ..OptimizeOptions::default() };
         metrics.optimize = Some(optimize(repo, &opts).await?);
     }
     repo.flush().await?;
@@ -77,16 +68,9 @@ pub async fn make(repo: &EntityRepository, options: &MakeOptions) -> Result<Make
     let dataset = repo.dataset();
     let mut job = Job::start("MakeJob", dataset);
     job.begin(dataset).await?;
-    let exported = export(
-        repo,
-        &ExportOptions {
-            force: options.force_exports,
-        },
-    )
-    .await;
+    let exported = export(repo, &ExportOptions { force: options.force_exports }).await;
     job.done = 1;
-    job.finish(dataset, exported.as_ref().err().map(ToString::to_string).as_deref())
-        .await?;
+    job.finish(dataset, exported.as_ref().err().map(ToString::to_string).as_deref()).await?;
     metrics.export = Some(exported?);
     dataset.tags().set(MAKE_LAST_RUN, job.started()).await?;
     Ok(metrics)

@@ -43,19 +43,14 @@ pub async fn optimize(repo: &EntityRepository, options: &OptimizeOptions) -> Res
     let store = repo.statements();
     let dirty = store.partitions().await?.iter().any(|p| !p.is_clean());
     if !dirty && !options.force {
-        return Ok(OptimizeMetrics {
-            skipped: true,
-            ..Default::default()
-        });
+        return Ok(OptimizeMetrics { skipped: true, ..Default::default() });
     }
     let dataset = repo.dataset();
     let mut job = Job::start("OptimizeJob", dataset);
-    job.fields
-        .insert("retention_hours".into(), options.retention_hours.into());
+    job.fields.insert("retention_hours".into(), options.retention_hours.into());
     job.begin(dataset).await?;
     let result = run(repo, options, &mut job).await;
-    job.finish(dataset, result.as_ref().err().map(ToString::to_string).as_deref())
-        .await?;
+    job.finish(dataset, result.as_ref().err().map(ToString::to_string).as_deref()).await?;
     let metrics = result?;
     let tags = dataset.tags();
     tags.set(OPTIMIZE_LAST_RUN, job.started()).await?;
@@ -65,12 +60,8 @@ pub async fn optimize(repo: &EntityRepository, options: &OptimizeOptions) -> Res
 
 async fn run(repo: &EntityRepository, options: &OptimizeOptions, job: &mut Job) -> Result<OptimizeMetrics> {
     let store = repo.statements();
-    let merge = store
-        .merge(&MergeOptions {
-            grace_period_days: options.grace_period_days,
-            force: options.force,
-        })
-        .await?;
+    let merge =
+        store.merge(&MergeOptions { grace_period_days: options.grace_period_days, force: options.force }).await?;
     job.done = 1;
     let compacted = store.compact().await?;
     let vacuumed = store.vacuum(options.retention_hours).await?;

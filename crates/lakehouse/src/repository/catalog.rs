@@ -92,12 +92,7 @@ impl Dataset {
     /// [`Error::Storage`] if its folder cannot be created.
     pub fn new(name: DatasetName, location: Location, settings: Settings) -> Result<Dataset> {
         let store = location.object_store()?;
-        Ok(Dataset {
-            name,
-            location,
-            settings,
-            store,
-        })
+        Ok(Dataset { name, location, settings, store })
     }
 
     /// The name.
@@ -142,10 +137,7 @@ impl Dataset {
         let text = String::from_utf8_lossy(&bytes);
         let mut config = DatasetConfig::from_yaml(&text)
             .map_err(|e| Error::InvalidConfig(format!("{}/{CONFIG_KEY}: {e}", self.location)))?;
-        config.set(
-            "uri",
-            Value::String(self.location.url().as_str().trim_end_matches('/').to_string()),
-        );
+        config.set("uri", Value::String(self.location.url().as_str().trim_end_matches('/').to_string()));
         Ok(Some(config))
     }
 
@@ -216,10 +208,7 @@ mod tests {
         let config = ds.ensure().await.unwrap();
         assert_eq!((config.name(), config.shards()), ("donations", 0));
         std::fs::create_dir_all(dir.path().join("not_a_dataset")).unwrap();
-        assert_eq!(
-            catalog.datasets().await.unwrap(),
-            [DatasetName::new("donations").unwrap()]
-        );
+        assert_eq!(catalog.datasets().await.unwrap(), [DatasetName::new("donations").unwrap()]);
         let update: Map<String, Value> = serde_norway::from_str("shards: 4\ntitle: Spenden\n").unwrap();
         let config = ds.configure(&update).await.unwrap();
         assert_eq!((config.shards(), config.title()), (4, "Spenden"));

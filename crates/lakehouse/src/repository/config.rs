@@ -66,9 +66,7 @@ impl DatasetConfig {
             "children": [], "deprecated": false, "name": name, "resources": [], "shards": 0,
             "stats": empty_stats(), "tags": [], "title": name, "uri": uri,
         });
-        DatasetConfig {
-            data: data.as_object().cloned().unwrap_or_default(),
-        }
+        DatasetConfig { data: data.as_object().cloned().unwrap_or_default() }
     }
 
     /// Parses `config.yml` text.
@@ -90,14 +88,10 @@ impl DatasetConfig {
             && !shards.is_null()
             && shards.as_u64().is_none_or(|n| n > u64::from(u32::MAX))
         {
-            return Err(Error::InvalidConfig(format!(
-                "`shards` must be a non-negative integer, got {shards}"
-            )));
+            return Err(Error::InvalidConfig(format!("`shards` must be a non-negative integer, got {shards}")));
         }
         if let Some(codec) = self.data.get("compression").filter(|v| !v.is_null()) {
-            let name = codec
-                .as_str()
-                .ok_or_else(|| Error::InvalidConfig(format!("`compression` {codec}")))?;
+            let name = codec.as_str().ok_or_else(|| Error::InvalidConfig(format!("`compression` {codec}")))?;
             canonical_codec(name)?;
         }
         Ok(())
@@ -147,35 +141,22 @@ impl DatasetConfig {
 
     /// `title`, defaulting to the name.
     pub fn title(&self) -> &str {
-        self.data
-            .get("title")
-            .and_then(Value::as_str)
-            .unwrap_or_else(|| self.name())
+        self.data.get("title").and_then(Value::as_str).unwrap_or_else(|| self.name())
     }
 
     /// `shards` (0 = a single shard).
     pub fn shards(&self) -> u32 {
-        self.data
-            .get("shards")
-            .and_then(Value::as_u64)
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or(0)
+        self.data.get("shards").and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
     }
 
     /// The canonical export codec (`gz`, `zst`, …), if any.
     pub fn compression(&self) -> Option<&'static str> {
-        self.data
-            .get("compression")
-            .and_then(Value::as_str)
-            .and_then(|c| canonical_codec(c).ok())
+        self.data.get("compression").and_then(Value::as_str).and_then(|c| canonical_codec(c).ok())
     }
 
     /// `public_url_prefix`, if any.
     pub fn public_url_prefix(&self) -> Option<&str> {
-        self.data
-            .get("public_url_prefix")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
+        self.data.get("public_url_prefix").and_then(Value::as_str).filter(|s| !s.is_empty())
     }
 }
 
@@ -198,15 +179,9 @@ mod tests {
             serde_norway::from_str("name: other\nuri: s3://x\ntitle: Donations\ncompression: zstd\nsummary: ''\n")
                 .unwrap();
         config.merge(&update).unwrap();
-        assert_eq!(
-            (config.name(), config.title(), config.compression()),
-            ("ds", "Donations", Some("zst"))
-        );
+        assert_eq!((config.name(), config.title(), config.compression()), ("ds", "Donations", Some("zst")));
         let text = config.to_yaml();
-        assert!(
-            text.contains("compression: zst\n") && !text.contains("summary"),
-            "{text}"
-        );
+        assert!(text.contains("compression: zst\n") && !text.contains("summary"), "{text}");
         let bad: Map<String, Value> = serde_norway::from_str("compression: rar\n").unwrap();
         assert!(config.merge(&bad).is_err());
         assert!(DatasetConfig::from_yaml("shards: -1\n").is_err());

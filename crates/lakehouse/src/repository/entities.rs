@@ -69,12 +69,7 @@ pub struct WriteOptions {
 impl WriteOptions {
     /// Options for `origin`, nothing else set.
     pub fn origin(origin: &str) -> WriteOptions {
-        WriteOptions {
-            origin: origin.to_string(),
-            override_origin: false,
-            role: None,
-            last_seen: None,
-        }
+        WriteOptions { origin: origin.to_string(), override_origin: false, role: None, last_seen: None }
     }
 }
 
@@ -109,12 +104,7 @@ impl<'a> BulkWriter<'a> {
         if s.first_seen.is_none() {
             s.first_seen = s.last_seen;
         }
-        let key = (
-            s.id.clone(),
-            s.origin.clone().unwrap_or_default(),
-            s.fragment.clone(),
-            s.role.clone(),
-        );
+        let key = (s.id.clone(), s.origin.clone().unwrap_or_default(), s.fragment.clone(), s.role.clone());
         match self.index.get(&key) {
             Some(&i) => self.buffer[i] = s,
             None => {
@@ -172,10 +162,7 @@ impl<'a> BulkWriter<'a> {
 
     async fn add_exploded(&mut self, entity: &Entity, statements: Vec<Statement>) -> Result<usize> {
         if statements.len() > self.max_rows {
-            return Err(Error::BufferFull {
-                rows: statements.len(),
-                max: self.max_rows,
-            });
+            return Err(Error::BufferFull { rows: statements.len(), max: self.max_rows });
         }
         let origin = self.origin_for(context_str(entity, "origin"))?;
         let fragment = context_str(entity, "fragment").unwrap_or_default();
@@ -205,10 +192,9 @@ impl<'a> BulkWriter<'a> {
             s.prop_type = ftm::statement::BASE_ID.to_string();
             s.lang = None;
         } else {
-            let prop = schema.property(&s.prop).ok_or_else(|| ftm::FtmError::UnknownProperty {
-                schema: s.schema.clone(),
-                prop: s.prop.clone(),
-            })?;
+            let prop = schema
+                .property(&s.prop)
+                .ok_or_else(|| ftm::FtmError::UnknownProperty { schema: s.schema.clone(), prop: s.prop.clone() })?;
             s.prop_type = prop.type_.name().to_string();
             if !prop.type_.keeps_lang() {
                 s.lang = None;
@@ -249,12 +235,7 @@ impl EntityRepository {
         let config = dataset.ensure().await?;
         let store = dataset.statements(&config)?;
         let journal = JournalStore::open(&dataset.settings().journal_uri, dataset.name()).await?;
-        Ok(EntityRepository {
-            dataset: dataset.clone(),
-            config,
-            store,
-            journal,
-        })
+        Ok(EntityRepository { dataset: dataset.clone(), config, store, journal })
     }
 
     /// The dataset.
@@ -323,26 +304,17 @@ impl EntityRepository {
         let mut moved = 0u64;
         let drained = self
             .journal
-            .drain(
-                self.dataset.settings().journal_drain_rows,
-                async |batch: Vec<Statement>| {
-                    moved += self.append(batch).await?;
-                    progress(moved);
-                    Ok(())
-                },
-            )
+            .drain(self.dataset.settings().journal_drain_rows, async |batch: Vec<Statement>| {
+                moved += self.append(batch).await?;
+                progress(moved);
+                Ok(())
+            })
             .await?;
         let Some(_) = drained else {
-            return Ok(FlushMetrics {
-                statements: 0,
-                skipped: true,
-            });
+            return Ok(FlushMetrics { statements: 0, skipped: true });
         };
         self.tags().set(JOURNAL_FLUSHED, started).await?;
-        Ok(FlushMetrics {
-            statements: moved,
-            skipped: false,
-        })
+        Ok(FlushMetrics { statements: moved, skipped: false })
     }
 
     /// Flushes when the journal holds writes newer than the last flush.

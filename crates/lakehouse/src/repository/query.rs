@@ -48,9 +48,7 @@ fn query_error(message: String) -> Error {
 
 fn single(key: &str, values: &[String]) -> Result<usize> {
     match values {
-        [value] => value
-            .parse()
-            .map_err(|_| query_error(format!("`{key}` must be an integer, got {value:?}"))),
+        [value] => value.parse().map_err(|_| query_error(format!("`{key}` must be an integer, got {value:?}"))),
         _ => Err(query_error(format!("`{key}` takes a single value"))),
     }
 }
@@ -82,11 +80,7 @@ pub fn parse_query(q: &str) -> Result<Query> {
                         return Err(query_error(format!("Invalid schema: `{v}`")));
                     }
                 }
-                let target = if key == "filter:schema" {
-                    &mut query.filter.schema
-                } else {
-                    &mut query.filter.schemata
-                };
+                let target = if key == "filter:schema" { &mut query.filter.schema } else { &mut query.filter.schemata };
                 target.extend(values);
             }
             "filter:id" | "filter:_id" | "filter:entity_id" => query.filter.entity_ids.extend(values),
@@ -96,10 +90,7 @@ pub fn parse_query(q: &str) -> Result<Query> {
                 if !model.qnames().values().any(|p| p.name == prop) {
                     return Err(query_error(format!("Invalid prop: `{prop}`")));
                 }
-                query.filter.properties.push(PropertyFilter {
-                    prop: prop.to_string(),
-                    values,
-                });
+                query.filter.properties.push(PropertyFilter { prop: prop.to_string(), values });
             }
             k if k.starts_with("filter:") || k.starts_with("exclude:") || k.starts_with("empty:") || k == "sort" => {
                 return Err(query_error(format!(
@@ -120,45 +111,21 @@ mod tests {
     fn parses_the_supported_keys() {
         let q = parse_query("filter:schema=Person&filter:schema=Organization&filter:properties.name=Frau%20Lina&limit=2&offset=1&other=x").unwrap();
         assert_eq!(q.filter.schema, ["Person", "Organization"]);
-        assert_eq!(
-            q.filter.properties,
-            [PropertyFilter {
-                prop: "name".into(),
-                values: vec!["Frau Lina".into()]
-            }]
-        );
+        assert_eq!(q.filter.properties, [PropertyFilter { prop: "name".into(), values: vec!["Frau Lina".into()] }]);
         assert_eq!((q.limit, q.offset), (Some(2), 1));
         let q = parse_query("filter:schemata=LegalEntity&filter:context.origin=bulk&filter:id=a").unwrap();
-        assert_eq!(
-            (
-                q.filter.schemata.len(),
-                q.filter.origins.len(),
-                q.filter.entity_ids.len()
-            ),
-            (1, 1, 1)
-        );
+        assert_eq!((q.filter.schemata.len(), q.filter.origins.len(), q.filter.entity_ids.len()), (1, 1, 1));
         assert_eq!(parse_query("").unwrap(), Query::default());
     }
 
     #[test]
     fn refuses_clearly() {
-        assert_eq!(
-            parse_query("filter:schema=Foo").unwrap_err().to_string(),
-            "Invalid query: Invalid schema: `Foo`"
-        );
+        assert_eq!(parse_query("filter:schema=Foo").unwrap_err().to_string(), "Invalid query: Invalid schema: `Foo`");
         assert!(
-            parse_query("filter:properties.colour=red")
-                .unwrap_err()
-                .to_string()
-                .contains("Invalid prop: `colour`")
+            parse_query("filter:properties.colour=red").unwrap_err().to_string().contains("Invalid prop: `colour`")
         );
         assert!(parse_query("limit=x").is_err());
         assert!(parse_query("limit=1&limit=2").is_err());
-        assert!(
-            parse_query("sort=properties.name")
-                .unwrap_err()
-                .to_string()
-                .contains("not supported yet")
-        );
+        assert!(parse_query("sort=properties.name").unwrap_err().to_string().contains("not supported yet"));
     }
 }

@@ -74,14 +74,8 @@ pub fn merged_order(a: &Statement, b: &Statement) -> Ordering {
 /// Dedupes the rows of one entity (all rows must share `entity_id`). Rows of different
 /// buckets or origins never collapse into each other.
 pub fn dedupe_entity(rows: Vec<Statement>, tombstones: Tombstones) -> Vec<Statement> {
-    let buckets: Vec<&'static str> = rows
-        .iter()
-        .map(|s| {
-            ftm::model()
-                .get(&s.schema)
-                .map_or("", |schema| Bucket::of(schema).as_str())
-        })
-        .collect();
+    let buckets: Vec<&'static str> =
+        rows.iter().map(|s| ftm::model().get(&s.schema).map_or("", |schema| Bucket::of(schema).as_str())).collect();
     // Latest emission per fragment group (bucket, origin, prop, fragment, role).
     let mut latest: HashMap<FragmentGroup, Option<Timestamp>> = HashMap::new();
     for (s, bucket) in rows.iter().zip(&buckets) {
@@ -111,11 +105,8 @@ pub fn dedupe_entity(rows: Vec<Statement>, tombstones: Tombstones) -> Vec<Statem
             }
         }
     }
-    let mut keep: Vec<(usize, Option<Timestamp>)> = order
-        .iter()
-        .map(|k| groups[k])
-        .filter(|(winner, _)| *winner != usize::MAX)
-        .collect();
+    let mut keep: Vec<(usize, Option<Timestamp>)> =
+        order.iter().map(|k| groups[k]).filter(|(winner, _)| *winner != usize::MAX).collect();
     keep.sort_unstable_by_key(|(i, _)| *i);
     let mut slots: Vec<Option<Statement>> = rows.into_iter().map(Some).collect();
     let mut out: Vec<Statement> = keep
@@ -154,22 +145,14 @@ mod tests {
 
     /// `(value, first_seen, last_seen)` of each row, sorted by value (merged order sorts by id).
     fn values(rows: &[Statement]) -> Vec<(&str, Option<Timestamp>, Option<Timestamp>)> {
-        let mut out: Vec<_> = rows
-            .iter()
-            .map(|s| (s.value.as_str(), s.first_seen, s.last_seen))
-            .collect();
+        let mut out: Vec<_> = rows.iter().map(|s| (s.value.as_str(), s.first_seen, s.last_seen)).collect();
         out.sort();
         out
     }
 
     #[test]
     fn duplicates_collapse_and_first_seen_folds() {
-        let rows = vec![
-            row("name", "A", 3),
-            row("name", "A", 1),
-            row("name", "A", 2),
-            row("name", "B", 5),
-        ];
+        let rows = vec![row("name", "A", 3), row("name", "A", 1), row("name", "A", 2), row("name", "B", 5)];
         let out = dedupe_entity(rows, Tombstones::Drop);
         assert_eq!(values(&out), [("A", ts(1), ts(3)), ("B", ts(5), ts(5))]);
     }
@@ -179,10 +162,7 @@ mod tests {
         let mut dead = row("name", "A", 4);
         dead.deleted_at = ts(4);
         let rows = vec![row("name", "A", 1), dead.clone(), row("name", "B", 2)];
-        assert_eq!(
-            values(&dedupe_entity(rows.clone(), Tombstones::Drop)),
-            [("B", ts(2), ts(2))]
-        );
+        assert_eq!(values(&dedupe_entity(rows.clone(), Tombstones::Drop)), [("B", ts(2), ts(2))]);
         let kept = dedupe_entity(rows.clone(), Tombstones::KeepAfter(ts(3).unwrap()));
         assert_eq!(kept.len(), 2);
         assert!(kept.iter().any(|s| s.deleted_at == ts(4) && s.first_seen == ts(1)));
@@ -207,18 +187,9 @@ mod tests {
             s.fragment = "f1".into();
             s
         };
-        let rows = vec![
-            frag("Old", 1),
-            frag("Both", 1),
-            frag("Both", 2),
-            frag("New", 2),
-            row("name", "Plain", 1),
-        ];
+        let rows = vec![frag("Old", 1), frag("Both", 1), frag("Both", 2), frag("New", 2), row("name", "Plain", 1)];
         let out = dedupe_entity(rows, Tombstones::Drop);
-        assert_eq!(
-            values(&out),
-            [("Both", ts(1), ts(2)), ("New", ts(2), ts(2)), ("Plain", ts(1), ts(1))]
-        );
+        assert_eq!(values(&out), [("Both", ts(1), ts(2)), ("New", ts(2), ts(2)), ("Plain", ts(1), ts(1))]);
         assert_eq!(out[0].value, "Plain", "merged order: the \"\" fragment sorts first");
     }
 

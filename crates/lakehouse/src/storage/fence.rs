@@ -63,12 +63,7 @@ impl Fence {
     /// A fence over `store` (rooted at the dataset) for the dataset called `dataset` (used in
     /// messages), retrying `max_retries` times.
     pub fn new(store: Arc<dyn ObjectStore>, dataset: &str, max_retries: u32) -> Fence {
-        Fence {
-            store,
-            dataset: dataset.to_string(),
-            max_retries,
-            backoff: Duration::from_secs(1),
-        }
+        Fence { store, dataset: dataset.to_string(), max_retries, backoff: Duration::from_secs(1) }
     }
 
     /// Sets the backoff unit (1 s by default; tests use milliseconds).
@@ -105,10 +100,7 @@ impl Fence {
 
     /// Creates `name` if absent; `false` if it exists.
     async fn try_create(&self, name: &str) -> Result<bool> {
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
+        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
         match self.store.put_opts(&Path::from(name), now_json(), opts).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
@@ -173,16 +165,10 @@ impl Fence {
         let lock = Path::from(LOCK);
         for attempt in 1..=self.max_retries + 1 {
             if !self.exists(&lock).await? {
-                let opts = PutOptions {
-                    mode: PutMode::Create,
-                    ..Default::default()
-                };
+                let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
                 self.store.put_opts(&marker, now_json(), opts).await?;
                 if !self.exists(&lock).await? {
-                    return Ok(AppendGuard {
-                        fence: self.clone(),
-                        marker,
-                    });
+                    return Ok(AppendGuard { fence: self.clone(), marker });
                 }
                 self.store.delete(&marker).await?;
             }
@@ -270,10 +256,7 @@ mod tests {
         assert!(content.starts_with('"') && content.ends_with("+00:00\""), "{content}");
         assert!(dir.path().join(LOCK_MERGE).exists());
         let err = f.maintenance().await.err().unwrap();
-        assert!(
-            err.to_string().contains("`.LOCK`") && err.to_string().contains("maintenance unlock"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("`.LOCK`") && err.to_string().contains("maintenance unlock"), "{err}");
         assert!(f.append().await.is_err());
         guard.release().await.unwrap();
         assert!(!dir.path().join(LOCK).exists());

@@ -31,10 +31,7 @@ impl Location {
                 .and_then(|u| u.to_file_path().ok())
                 .ok_or_else(|| Error::InvalidUri(uri.to_string(), "not a valid file:// URL"))?
         } else if uri.contains("://") {
-            return Err(Error::InvalidUri(
-                uri.to_string(),
-                "only local paths and file:// URLs are supported yet",
-            ));
+            return Err(Error::InvalidUri(uri.to_string(), "only local paths and file:// URLs are supported yet"));
         } else {
             std::path::absolute(uri).map_err(|_| Error::InvalidUri(uri.to_string(), "not a usable path"))?
         };
@@ -48,9 +45,7 @@ impl Location {
 
     /// The child location `name` (a dataset of a catalog, the table of a dataset).
     pub fn child(&self, name: &str) -> Location {
-        Location {
-            path: self.path.join(name),
-        }
+        Location { path: self.path.join(name) }
     }
 
     /// The local folder.

@@ -107,11 +107,7 @@ pub fn to_batch(rows: &[Row]) -> Result<RecordBatch> {
         strings(rows, |r| Some(&r.statement.value)),
         strings(rows, |r| r.statement.original_value.as_deref()),
         strings(rows, |r| r.statement.lang.as_deref()),
-        Arc::new(
-            rows.iter()
-                .map(|r| Some(r.statement.external))
-                .collect::<BooleanArray>(),
-        ),
+        Arc::new(rows.iter().map(|r| Some(r.statement.external)).collect::<BooleanArray>()),
         times(rows, |r| r.statement.first_seen),
         times(rows, |r| r.statement.last_seen),
         strings(rows, |r| Some(&r.statement.fragment)),
@@ -142,18 +138,9 @@ pub fn file_schema() -> SchemaRef {
 /// # Errors
 /// As [`to_batch`].
 pub fn to_file_batch(statements: &[Statement]) -> Result<RecordBatch> {
-    let rows: Vec<Row> = statements
-        .iter()
-        .map(|statement| Row {
-            shard: "",
-            bucket: "",
-            statement,
-        })
-        .collect();
+    let rows: Vec<Row> = statements.iter().map(|statement| Row { shard: "", bucket: "", statement }).collect();
     let batch = to_batch(&rows)?;
-    let keep: Vec<usize> = (0..COLUMNS.len())
-        .filter(|i| !PARTITION_COLUMNS.contains(&COLUMNS[*i].0))
-        .collect();
+    let keep: Vec<usize> = (0..COLUMNS.len()).filter(|i| !PARTITION_COLUMNS.contains(&COLUMNS[*i].0)).collect();
     Ok(batch.project(&keep)?)
 }
 
@@ -161,11 +148,7 @@ fn string_column(batch: &RecordBatch, name: &str) -> Result<Option<StringArray>>
     let Some(col) = batch.column_by_name(name) else {
         return Ok(None);
     };
-    let utf8 = if col.data_type() == &DataType::Utf8 {
-        col.clone()
-    } else {
-        cast(col, &DataType::Utf8)?
-    };
+    let utf8 = if col.data_type() == &DataType::Utf8 { col.clone() } else { cast(col, &DataType::Utf8)? };
     utf8.as_string_opt::<i32>()
         .cloned()
         .map(Some)
@@ -178,11 +161,7 @@ fn time_column(batch: &RecordBatch, name: &str) -> Result<Option<TimestampMicros
         return Ok(None);
     };
     let target = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    let micros = if col.data_type() == &target {
-        col.clone()
-    } else {
-        cast(col, &target)?
-    };
+    let micros = if col.data_type() == &target { col.clone() } else { cast(col, &target)? };
     micros
         .as_primitive_opt::<TimestampMicrosecondType>()
         .cloned()
@@ -195,8 +174,7 @@ fn get_str(col: Option<&StringArray>, i: usize) -> Option<String> {
 }
 
 fn get_time(col: Option<&TimestampMicrosecondArray>, i: usize) -> Option<Timestamp> {
-    col.filter(|c| c.is_valid(i))
-        .and_then(|c| Timestamp::from_timestamp_micros(c.value(i)))
+    col.filter(|c| c.is_valid(i)).and_then(|c| Timestamp::from_timestamp_micros(c.value(i)))
 }
 
 /// Reads statements from a batch of table or file columns, by name. A missing column reads as
@@ -208,20 +186,13 @@ fn get_time(col: Option<&TimestampMicrosecondArray>, i: usize) -> Option<Timesta
 pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Statement>> {
     let required =
         |name: &str| string_column(batch, name)?.ok_or_else(|| Error::Corrupt(format!("column `{name}` is missing")));
-    let (id, entity_id, prop, value) = (
-        required("id")?,
-        required("entity_id")?,
-        required("prop")?,
-        required("value")?,
-    );
+    let (id, entity_id, prop, value) = (required("id")?, required("entity_id")?, required("prop")?, required("value")?);
     let (dataset, schema) = (string_column(batch, "dataset")?, required("schema")?);
     let optional = |name: &str| string_column(batch, name);
     let (origin, source, prop_type) = (optional("origin")?, optional("source")?, optional("prop_type")?);
     let (original_value, lang) = (optional("original_value")?, optional("lang")?);
     let (fragment, role) = (optional("fragment")?, optional("role")?);
-    let external = batch
-        .column_by_name("external")
-        .and_then(|c| c.as_boolean_opt().cloned());
+    let external = batch.column_by_name("external").and_then(|c| c.as_boolean_opt().cloned());
     let time = |name: &str| time_column(batch, name);
     let (first_seen, last_seen, deleted_at) = (time("first_seen")?, time("last_seen")?, time("deleted_at")?);
     let (dataset, origin, source, prop_type) = (dataset.as_ref(), origin.as_ref(), source.as_ref(), prop_type.as_ref());
@@ -297,15 +268,7 @@ fn profile(large: bool, row_group_rows: usize) -> WriterProperties {
         .set_data_page_size_limit(if large { 16 << 20 } else { 2 << 20 })
         .set_dictionary_page_size_limit(1 << 20)
         .set_max_row_group_row_count(Some(row_group_rows));
-    for name in [
-        "id",
-        "entity_id",
-        "schema",
-        "dataset",
-        "lang",
-        "first_seen",
-        "last_seen",
-    ] {
+    for name in ["id", "entity_id", "schema", "dataset", "lang", "first_seen", "last_seen"] {
         builder = builder.set_column_statistics_enabled(ColumnPath::from(name), chunk);
     }
     for name in ["prop", "fragment"] {
@@ -319,9 +282,7 @@ fn profile(large: bool, row_group_rows: usize) -> WriterProperties {
     if large {
         builder = builder.set_column_dictionary_enabled(value, false);
     } else {
-        builder = builder
-            .set_column_bloom_filter_enabled(value.clone(), true)
-            .set_column_bloom_filter_fpp(value, 0.01);
+        builder = builder.set_column_bloom_filter_enabled(value.clone(), true).set_column_bloom_filter_fpp(value, 0.01);
     }
     builder.build()
 }
@@ -360,24 +321,12 @@ mod tests {
         s.first_seen = parse_iso("2024-01-01T00:00:00.000001Z");
         s.last_seen = parse_iso("2024-01-02");
         s.role = Some("analyst".into());
-        let batch = to_batch(&[Row {
-            shard: "0",
-            bucket: "thing",
-            statement: &s,
-        }])
-        .unwrap();
+        let batch = to_batch(&[Row { shard: "0", bucket: "thing", statement: &s }]).unwrap();
         assert_eq!(batch.schema().fields().len(), 19);
         assert_eq!(from_batch(&batch).unwrap(), vec![s.clone()]);
         let mut no_origin = s;
         no_origin.origin = None;
-        assert!(
-            to_batch(&[Row {
-                shard: "0",
-                bucket: "thing",
-                statement: &no_origin
-            }])
-            .is_err()
-        );
+        assert!(to_batch(&[Row { shard: "0", bucket: "thing", statement: &no_origin }]).is_err());
     }
 
     #[test]

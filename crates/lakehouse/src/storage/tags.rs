@@ -28,11 +28,7 @@ pub struct TagStore {
 /// Validates a key: relative, non-empty segments, no `.`/`..` segments.
 pub(crate) fn check_key(key: &str) -> Result<&str> {
     let ok = !key.is_empty() && key.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..");
-    if ok && !key.chars().any(char::is_control) {
-        Ok(key)
-    } else {
-        Err(Error::InvalidKey(key.to_string()))
-    }
+    if ok && !key.chars().any(char::is_control) { Ok(key) } else { Err(Error::InvalidKey(key.to_string())) }
 }
 
 pub(crate) async fn read(store: &dyn ObjectStore, path: &Path) -> Result<Option<Bytes>> {
@@ -46,10 +42,7 @@ pub(crate) async fn read(store: &dyn ObjectStore, path: &Path) -> Result<Option<
 impl TagStore {
     /// The tags of `tenant` in the dataset whose root `store` is.
     pub fn new(store: Arc<dyn ObjectStore>, tenant: &str) -> TagStore {
-        TagStore {
-            store,
-            tenant: tenant.to_string(),
-        }
+        TagStore { store, tenant: tenant.to_string() }
     }
 
     fn path(&self, key: &str) -> Result<Path> {
@@ -92,9 +85,7 @@ impl TagStore {
     /// # Errors
     /// [`Error::InvalidKey`]; [`Error::Storage`].
     pub async fn set_raw(&self, key: &str, value: &str) -> Result<()> {
-        self.store
-            .put(&self.path(key)?, PutPayload::from(value.as_bytes().to_vec()))
-            .await?;
+        self.store.put(&self.path(key)?, PutPayload::from(value.as_bytes().to_vec())).await?;
         Ok(())
     }
 
@@ -136,10 +127,7 @@ mod tests {
     #[tokio::test]
     async fn set_get_and_freshness() {
         let dir = tempfile::tempdir().unwrap();
-        let tags = TagStore::new(
-            Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap()),
-            LAKEHOUSE_TENANT,
-        );
+        let tags = TagStore::new(Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap()), LAKEHOUSE_TENANT);
         let t1 = parse_iso("2026-11-21T04:18:41.493270+00:00").unwrap();
         let t2 = parse_iso("2026-11-21T05:00:00+00:00").unwrap();
         assert_eq!(tags.get("journal/last_updated").await.unwrap(), None);
@@ -147,32 +135,13 @@ mod tests {
         let raw = std::fs::read_to_string(dir.path().join("tags/lakehouse/journal/last_updated")).unwrap();
         assert_eq!(raw, "\"2026-11-21T04:18:41.493270+00:00\"");
         assert_eq!(tags.get("journal/last_updated").await.unwrap(), Some(t1));
-        assert!(
-            !tags
-                .is_latest("exports/statements", &["journal/last_updated"])
-                .await
-                .unwrap()
-        );
+        assert!(!tags.is_latest("exports/statements", &["journal/last_updated"]).await.unwrap());
         tags.set("exports/statements", t2).await.unwrap();
-        assert!(
-            tags.is_latest("exports/statements", &["journal/last_updated", "never/set"])
-                .await
-                .unwrap()
-        );
+        assert!(tags.is_latest("exports/statements", &["journal/last_updated", "never/set"]).await.unwrap());
         tags.set("journal/last_updated", t2).await.unwrap();
-        assert!(
-            !tags
-                .is_latest("exports/statements", &["journal/last_updated"])
-                .await
-                .unwrap()
-        );
-        tags.set_raw("diffs/entities.ftm.json-current", "20261121T042429673175Z:8")
-            .await
-            .unwrap();
-        assert_eq!(
-            tags.get_raw("diffs/entities.ftm.json-current").await.unwrap().unwrap(),
-            "20261121T042429673175Z:8"
-        );
+        assert!(!tags.is_latest("exports/statements", &["journal/last_updated"]).await.unwrap());
+        tags.set_raw("diffs/entities.ftm.json-current", "20261121T042429673175Z:8").await.unwrap();
+        assert_eq!(tags.get_raw("diffs/entities.ftm.json-current").await.unwrap().unwrap(), "20261121T042429673175Z:8");
         assert_eq!(tags.get("diffs/entities.ftm.json-current").await.unwrap(), None);
         for bad in ["", "../x", "a//b", "/abs", "a/./b"] {
             assert!(tags.set(bad, t1).await.is_err(), "{bad}");

@@ -43,18 +43,11 @@ impl VersionStore {
     pub async fn write(&self, key: &str, bytes: Vec<u8>) -> Result<bool> {
         let path = Path::from(check_key(key)?);
         let checksum = format!("{:x}", Sha256::digest(&bytes));
-        if read(self.store.as_ref(), &path)
-            .await?
-            .is_some_and(|current| current.as_ref() == bytes.as_slice())
-        {
+        if read(self.store.as_ref(), &path).await?.is_some_and(|current| current.as_ref() == bytes.as_slice()) {
             return Ok(false);
         }
         let now = Utc::now();
-        let snapshot = Path::from(format!(
-            "versions/{}/{}/{key}",
-            now.format("%Y/%m"),
-            now.format(TS_FORMAT)
-        ));
+        let snapshot = Path::from(format!("versions/{}/{}/{key}", now.format("%Y/%m"), now.format(TS_FORMAT)));
         self.store.put(&snapshot, PutPayload::from(bytes.clone())).await?;
         self.store.put(&path, PutPayload::from(bytes)).await?;
         self.tags.set(&format!("{key}-{checksum}"), now).await?;
@@ -67,9 +60,7 @@ impl VersionStore {
     /// # Errors
     /// [`Error::InvalidKey`](crate::Error::InvalidKey); [`Error::Storage`](crate::Error::Storage).
     pub async fn read(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(read(self.store.as_ref(), &Path::from(check_key(key)?))
-            .await?
-            .map(|b| b.to_vec()))
+        Ok(read(self.store.as_ref(), &Path::from(check_key(key)?)).await?.map(|b| b.to_vec()))
     }
 }
 
@@ -104,18 +95,10 @@ mod tests {
         assert!(versions.write("config.yml", b"a: 1\n".to_vec()).await.unwrap());
         assert!(!versions.write("config.yml", b"a: 1\n".to_vec()).await.unwrap());
         assert!(versions.write("config.yml", b"a: 2\n".to_vec()).await.unwrap());
-        assert!(
-            versions.write("config.yml", b"a: 1\n".to_vec()).await.unwrap(),
-            "A -> B -> A is written"
-        );
+        assert!(versions.write("config.yml", b"a: 1\n".to_vec()).await.unwrap(), "A -> B -> A is written");
         assert_eq!(versions.read("config.yml").await.unwrap().unwrap(), b"a: 1\n");
         let all = files(dir.path());
-        assert_eq!(
-            all.iter()
-                .filter(|f| f.starts_with("versions/") && f.ends_with("/config.yml"))
-                .count(),
-            3
-        );
+        assert_eq!(all.iter().filter(|f| f.starts_with("versions/") && f.ends_with("/config.yml")).count(), 3);
         let sha = format!("{:x}", Sha256::digest(b"a: 1\n"));
         assert!(all.contains(&format!("tags/lakehouse/config.yml-{sha}")), "{all:?}");
         assert!(all.contains(&"tags/lakehouse/config.yml".to_string()));

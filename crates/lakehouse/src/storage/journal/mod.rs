@@ -160,14 +160,12 @@ pub(crate) fn statement_from_cells(cells: Vec<OwnedCell>) -> Statement {
 /// [`Error::Ftm`] for an unknown schema.
 pub(crate) fn buckets(statements: &[Statement]) -> Result<Vec<&'static str>> {
     let model = ftm::model();
-    statements
-        .iter()
-        .map(|s| Ok(crate::model::Bucket::of(model.schema(&s.schema)?).as_str()))
-        .collect()
+    statements.iter().map(|s| Ok(crate::model::Bucket::of(model.schema(&s.schema)?).as_str())).collect()
 }
 
 /// Splits a drained row stream into batches of at least `rows` rows that never split an
-/// entity (`(bucket, origin, entity_id)` run).
+/// entity's run of rows (same entity id and origin; rows arrive ordered by bucket, origin,
+/// entity id, and an entity's schemata may differ within one bucket).
 pub(crate) struct Batcher {
     rows: usize,
     batch: Vec<Statement>,
@@ -175,18 +173,13 @@ pub(crate) struct Batcher {
 
 impl Batcher {
     pub(crate) fn new(rows: usize) -> Batcher {
-        Batcher {
-            rows: rows.max(1),
-            batch: Vec::new(),
-        }
+        Batcher { rows: rows.max(1), batch: Vec::new() }
     }
 
     /// Adds a row; returns a full batch when `row` starts a new entity after the limit.
     pub(crate) fn push(&mut self, row: Statement) -> Option<Vec<Statement>> {
         let full = self.batch.len() >= self.rows
-            && self.batch.last().is_some_and(|last| {
-                last.entity_id != row.entity_id || last.origin != row.origin || last.schema != row.schema
-            });
+            && self.batch.last().is_some_and(|last| last.entity_id != row.entity_id || last.origin != row.origin);
         let out = full.then(|| std::mem::take(&mut self.batch));
         self.batch.push(row);
         out
@@ -201,11 +194,7 @@ impl Batcher {
 /// Name of a new segment of `table`, from the current UTC second and 4 random hex chars.
 pub(crate) fn segment_name(table: &str) -> String {
     let random = uuid::Uuid::new_v4().simple().to_string();
-    format!(
-        "{table}-seg-{}{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S"),
-        &random[..4]
-    )
+    format!("{table}-seg-{}{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"), &random[..4])
 }
 
 /// The journal of one dataset.
@@ -235,19 +224,10 @@ impl JournalStore {
             return Ok(JournalStore::Sqlite(sqlite::SqliteJournal::open(rest, table).await?));
         }
         let scheme = uri.split("://").next().unwrap_or_default();
-        if scheme
-            .split('+')
-            .next()
-            .is_some_and(|s| s == "postgresql" || s == "postgres")
-        {
-            return Ok(JournalStore::Postgres(
-                postgres::PostgresJournal::open(uri, table).await?,
-            ));
+        if scheme.split('+').next().is_some_and(|s| s == "postgresql" || s == "postgres") {
+            return Ok(JournalStore::Postgres(postgres::PostgresJournal::open(uri, table).await?));
         }
-        Err(Error::InvalidUri(
-            uri.to_string(),
-            "journal URIs are sqlite:///… or postgresql://…",
-        ))
+        Err(Error::InvalidUri(uri.to_string(), "journal URIs are sqlite:///… or postgresql://…"))
     }
 
     /// Whether the journal lives in process memory (gone when the process exits).

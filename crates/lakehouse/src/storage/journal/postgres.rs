@@ -66,14 +66,8 @@ impl PostgresJournal {
                 tracing_error(&e);
             }
         });
-        client
-            .execute(&create_table_sql(&table, "TIMESTAMP WITH TIME ZONE"), &[])
-            .await
-            .map_err(journal_error)?;
-        Ok(PostgresJournal {
-            client: tokio::sync::Mutex::new(client),
-            table,
-        })
+        client.execute(&create_table_sql(&table, "TIMESTAMP WITH TIME ZONE"), &[]).await.map_err(journal_error)?;
+        Ok(PostgresJournal { client: tokio::sync::Mutex::new(client), table })
     }
 
     pub(super) fn table(&self) -> &str {
@@ -93,9 +87,7 @@ impl PostgresJournal {
     }
 
     async fn tables(&self, client: &Client) -> Result<Vec<String>> {
-        Ok(std::iter::once(self.table.clone())
-            .chain(self.segments(client).await?)
-            .collect())
+        Ok(std::iter::once(self.table.clone()).chain(self.segments(client).await?).collect())
     }
 
     pub(super) async fn put(&self, statements: Vec<Statement>) -> Result<()> {
@@ -124,10 +116,7 @@ impl PostgresJournal {
         let client = self.client.lock().await;
         let mut total = 0u64;
         for t in self.tables(&client).await? {
-            let row = client
-                .query_one(&format!("SELECT count(*) FROM \"{t}\""), &[])
-                .await
-                .map_err(journal_error)?;
+            let row = client.query_one(&format!("SELECT count(*) FROM \"{t}\""), &[]).await.map_err(journal_error)?;
             total += row.get::<_, i64>(0) as u64;
         }
         Ok(total)
@@ -136,15 +125,9 @@ impl PostgresJournal {
     pub(super) async fn clear(&self) -> Result<()> {
         let client = self.client.lock().await;
         for segment in self.segments(&client).await? {
-            client
-                .execute(&format!("DROP TABLE IF EXISTS \"{segment}\""), &[])
-                .await
-                .map_err(journal_error)?;
+            client.execute(&format!("DROP TABLE IF EXISTS \"{segment}\""), &[]).await.map_err(journal_error)?;
         }
-        client
-            .execute(&format!("DELETE FROM \"{}\"", self.table), &[])
-            .await
-            .map_err(journal_error)?;
+        client.execute(&format!("DELETE FROM \"{}\"", self.table), &[]).await.map_err(journal_error)?;
         Ok(())
     }
 
@@ -152,10 +135,7 @@ impl PostgresJournal {
         let client = self.client.lock().await;
         let mut out = Vec::new();
         for t in self.tables(&client).await? {
-            let sql = format!(
-                "SELECT {} FROM \"{t}\" WHERE entity_id = $1 AND deleted_at IS NULL",
-                column_list()
-            );
+            let sql = format!("SELECT {} FROM \"{t}\" WHERE entity_id = $1 AND deleted_at IS NULL", column_list());
             for row in client.query(&sql, &[&entity_id]).await.map_err(journal_error)? {
                 out.push(read_row(&row)?);
             }
@@ -165,20 +145,14 @@ impl PostgresJournal {
 
     async fn rotate(&self, client: &mut Client) -> Result<()> {
         let tx = client.transaction().await.map_err(journal_error)?;
-        tx.batch_execute("SET LOCAL lock_timeout = '5s'")
-            .await
-            .map_err(journal_error)?;
+        tx.batch_execute("SET LOCAL lock_timeout = '5s'").await.map_err(journal_error)?;
         let has_rows = !tx
             .query(&format!("SELECT 1 FROM \"{}\" LIMIT 1", self.table), &[])
             .await
             .map_err(journal_error)?
             .is_empty();
         if has_rows {
-            let rename = format!(
-                "ALTER TABLE \"{}\" RENAME TO \"{}\"",
-                self.table,
-                segment_name(&self.table)
-            );
+            let rename = format!("ALTER TABLE \"{}\" RENAME TO \"{}\"", self.table, segment_name(&self.table));
             tx.batch_execute(&rename).await.map_err(journal_error)?;
             tx.batch_execute(&create_table_sql(&self.table, "TIMESTAMP WITH TIME ZONE"))
                 .await
@@ -194,19 +168,13 @@ impl PostgresJournal {
     ) -> Result<Option<u64>> {
         let mut client = self.client.lock().await;
         let key = i64::from(crc32fast::hash(self.table.as_bytes()));
-        let locked: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
-            .await
-            .map_err(journal_error)?
-            .get(0);
+        let locked: bool =
+            client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).await.map_err(journal_error)?.get(0);
         if !locked {
             return Ok(None);
         }
         let drained = self.drain_locked(&mut client, batch_rows, &mut sink).await;
-        client
-            .execute("SELECT pg_advisory_unlock($1)", &[&key])
-            .await
-            .map_err(journal_error)?;
+        client.execute("SELECT pg_advisory_unlock($1)", &[&key]).await.map_err(journal_error)?;
         drained.map(Some)
     }
 
@@ -219,10 +187,7 @@ impl PostgresJournal {
         self.rotate(client).await?;
         let mut total = 0u64;
         for segment in self.segments(client).await? {
-            let sql = format!(
-                "SELECT {} FROM \"{segment}\" ORDER BY bucket, origin, entity_id",
-                column_list()
-            );
+            let sql = format!("SELECT {} FROM \"{segment}\" ORDER BY bucket, origin, entity_id", column_list());
             let no_params: [&(dyn ToSql + Sync); 0] = [];
             let mut rows = pin!(client.query_raw(&sql, no_params).await.map_err(journal_error)?);
             let mut batcher = Batcher::new(batch_rows);
@@ -236,10 +201,7 @@ impl PostgresJournal {
                 total += batch.len() as u64;
                 sink(batch).await?;
             }
-            client
-                .execute(&format!("DROP TABLE IF EXISTS \"{segment}\""), &[])
-                .await
-                .map_err(journal_error)?;
+            client.execute(&format!("DROP TABLE IF EXISTS \"{segment}\""), &[]).await.map_err(journal_error)?;
         }
         Ok(total)
     }

@@ -114,12 +114,7 @@ impl SqliteJournal {
         .map_err(journal_error)?
         .map_err(journal_error)?;
         let flushing = flush_lock(&format!("{key}#{table}"));
-        Ok(SqliteJournal {
-            conn,
-            table,
-            memory,
-            flushing,
-        })
+        Ok(SqliteJournal { conn, table, memory, flushing })
     }
 
     pub(super) fn table(&self) -> &str {
@@ -185,10 +180,7 @@ impl SqliteJournal {
         self.with(move |conn, table| {
             let mut out = Vec::new();
             for t in std::iter::once(table.to_string()).chain(segments(conn, table)?) {
-                let sql = format!(
-                    "SELECT {} FROM \"{t}\" WHERE entity_id = ?1 AND deleted_at IS NULL",
-                    column_list()
-                );
+                let sql = format!("SELECT {} FROM \"{t}\" WHERE entity_id = ?1 AND deleted_at IS NULL", column_list());
                 let mut stmt = conn.prepare(&sql)?;
                 for row in stmt.query_map([&entity_id], read_row)? {
                     out.push(row?);
@@ -205,10 +197,7 @@ impl SqliteJournal {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let has_rows = tx.prepare(&format!("SELECT 1 FROM \"{table}\" LIMIT 1"))?.exists([])?;
             if has_rows {
-                tx.execute(
-                    &format!("ALTER TABLE \"{table}\" RENAME TO \"{}\"", segment_name(table)),
-                    [],
-                )?;
+                tx.execute(&format!("ALTER TABLE \"{table}\" RENAME TO \"{}\"", segment_name(table)), [])?;
                 tx.execute(&create_table_sql(table, "DATETIME"), [])?;
             }
             tx.commit()
@@ -231,10 +220,7 @@ impl SqliteJournal {
             let (conn, name) = (self.conn.clone(), segment.clone());
             let producer = tokio::task::spawn_blocking(move || -> rusqlite::Result<()> {
                 let conn = conn.lock().expect("journal connection");
-                let sql = format!(
-                    "SELECT {} FROM \"{name}\" ORDER BY bucket, origin, entity_id",
-                    column_list()
-                );
+                let sql = format!("SELECT {} FROM \"{name}\" ORDER BY bucket, origin, entity_id", column_list());
                 let mut stmt = conn.prepare(&sql)?;
                 let mut rows = stmt.query([])?;
                 let mut batcher = Batcher::new(batch_rows);
@@ -255,11 +241,8 @@ impl SqliteJournal {
                 sink(batch).await?;
             }
             producer.await.map_err(journal_error)?.map_err(journal_error)?;
-            self.with(move |conn, _| {
-                conn.execute(&format!("DROP TABLE IF EXISTS \"{segment}\""), [])
-                    .map(|_| ())
-            })
-            .await?;
+            self.with(move |conn, _| conn.execute(&format!("DROP TABLE IF EXISTS \"{segment}\""), []).map(|_| ()))
+                .await?;
         }
         Ok(Some(total))
     }

@@ -10,11 +10,7 @@ use super::*;
 pub(crate) fn backends(dir: &std::path::Path) -> Vec<String> {
     let postgres = std::env::var("LAKEHOUSE_TEST_POSTGRES_URI")
         .expect("LAKEHOUSE_TEST_POSTGRES_URI must name a PostgreSQL server: run `eval \"$(bash .ci/postgres.sh)\"`");
-    vec![
-        format!("sqlite:///{}/journal.db", dir.display()),
-        "sqlite:///:memory:".to_string(),
-        postgres,
-    ]
+    vec![format!("sqlite:///{}/journal.db", dir.display()), "sqlite:///:memory:".to_string(), postgres]
 }
 
 /// A dataset name no other test uses.
@@ -44,16 +40,9 @@ async fn put_count_read_clear() {
         full.role = Some("analyst".into());
         full.fragment = "f1".into();
         full.external = true;
-        journal
-            .put(vec![full.clone(), tomb, stmt("p2", "Person", "name", "Bob", "bulk")])
-            .await
-            .unwrap();
+        journal.put(vec![full.clone(), tomb, stmt("p2", "Person", "name", "Bob", "bulk")]).await.unwrap();
         assert_eq!(journal.count().await.unwrap(), 3, "{uri}");
-        assert_eq!(
-            journal.entity_rows("p1").await.unwrap(),
-            vec![full],
-            "{uri}: round trip, tombstone hidden"
-        );
+        assert_eq!(journal.entity_rows("p1").await.unwrap(), vec![full], "{uri}: round trip, tombstone hidden");
         journal.clear().await.unwrap();
         assert_eq!(journal.count().await.unwrap(), 0, "{uri}");
         let unknown = Statement::new("ds", "x", "Nope", "name", "name", "x");
@@ -78,12 +67,7 @@ async fn drain_orders_batches_and_keeps_entities_whole() {
         let mut batches: Vec<Vec<(String, String)>> = Vec::new();
         let drained = journal
             .drain(4, async |batch: Vec<Statement>| {
-                batches.push(
-                    batch
-                        .iter()
-                        .map(|s| (s.origin.clone().unwrap(), s.entity_id.clone()))
-                        .collect(),
-                );
+                batches.push(batch.iter().map(|s| (s.origin.clone().unwrap(), s.entity_id.clone())).collect());
                 Ok(())
             })
             .await
@@ -106,30 +90,16 @@ async fn failed_sink_keeps_the_segment() {
     let dir = tempfile::tempdir().unwrap();
     for uri in backends(dir.path()) {
         let journal = JournalStore::open(&uri, &unique_dataset()).await.unwrap();
-        journal
-            .put(
-                (0..5)
-                    .map(|i| stmt(&format!("e{i}"), "Person", "name", "x", "bulk"))
-                    .collect(),
-            )
-            .await
-            .unwrap();
+        journal.put((0..5).map(|i| stmt(&format!("e{i}"), "Person", "name", "x", "bulk")).collect()).await.unwrap();
         let mut calls = 0;
         let failed = journal
             .drain(2, async |_batch: Vec<Statement>| {
                 calls += 1;
-                if calls == 2 {
-                    Err(Error::Journal("sink down".into()))
-                } else {
-                    Ok(())
-                }
+                if calls == 2 { Err(Error::Journal("sink down".into())) } else { Ok(()) }
             })
             .await;
         assert!(failed.is_err(), "{uri}");
-        journal
-            .put(vec![stmt("late", "Person", "name", "x", "bulk")])
-            .await
-            .unwrap();
+        journal.put(vec![stmt("late", "Person", "name", "x", "bulk")]).await.unwrap();
         assert_eq!(journal.count().await.unwrap(), 6, "{uri}: the segment stays");
         let mut seen = 0;
         let again = journal

@@ -39,10 +39,7 @@ impl StatementStore {
     /// buckets' commits stay).
     pub async fn append(&self, mut statements: Vec<Statement>) -> Result<AppendMetrics> {
         if statements.is_empty() {
-            return Ok(AppendMetrics {
-                version: self.version().await?,
-                ..Default::default()
-            });
+            return Ok(AppendMetrics { version: self.version().await?, ..Default::default() });
         }
         pack(&mut statements, chrono::Utc::now())?;
         let model = ftm::model();
@@ -69,14 +66,8 @@ async fn write_buckets(mut table: DeltaTable, rows: &[(Bucket, String, &Statemen
     let mut metrics = AppendMetrics::default();
     for chunk in rows.chunk_by(|a, b| a.0 == b.0) {
         let bucket = chunk[0].0;
-        let batch_rows: Vec<Row> = chunk
-            .iter()
-            .map(|(b, shard, s)| Row {
-                shard,
-                bucket: b.as_str(),
-                statement: s,
-            })
-            .collect();
+        let batch_rows: Vec<Row> =
+            chunk.iter().map(|(b, shard, s)| Row { shard, bucket: b.as_str(), statement: s }).collect();
         table = table
             .write(vec![to_batch(&batch_rows)?])
             .with_writer_properties(writer_properties(bucket.is_large()))

@@ -45,10 +45,7 @@ impl StatementStore {
 
     async fn compact_locked(&self) -> Result<CompactMetrics> {
         let mut table = self.table().await?.expect("checked before locking");
-        let mut buckets: Vec<String> = StatementStore::partitions_of(&table)?
-            .into_iter()
-            .map(|p| p.bucket)
-            .collect();
+        let mut buckets: Vec<String> = StatementStore::partitions_of(&table)?.into_iter().map(|p| p.bucket).collect();
         buckets.sort();
         buckets.dedup();
         let mut metrics = CompactMetrics::default();

@@ -62,17 +62,8 @@ pub fn write_csv_header(out: &mut Vec<u8>) {
 /// Appends one statements.csv line for `s` to `out`.
 pub fn write_csv_row(out: &mut Vec<u8>, s: &Statement) {
     let time = |t: Option<ftm::time::Timestamp>| t.map(|t| isoformat(&t));
-    for (i, field) in [
-        &s.id,
-        &s.entity_id,
-        &s.canonical_id,
-        &s.prop,
-        &s.prop_type,
-        &s.schema,
-        &s.value,
-    ]
-    .into_iter()
-    .enumerate()
+    for (i, field) in
+        [&s.id, &s.entity_id, &s.canonical_id, &s.prop, &s.prop_type, &s.schema, &s.value].into_iter().enumerate()
     {
         if i > 0 {
             out.push(b',');

@@ -43,10 +43,7 @@ fn in_list(column: &str, values: impl IntoIterator<Item = String>) -> Expr {
 impl Filter {
     /// A filter for one entity id.
     pub fn entity(id: &str) -> Filter {
-        Filter {
-            entity_ids: vec![id.to_string()],
-            ..Filter::default()
-        }
+        Filter { entity_ids: vec![id.to_string()], ..Filter::default() }
     }
 
     /// The schema names the schema filter accepts (each filter schema and its descendants).
@@ -88,11 +85,7 @@ impl Filter {
         }
         for p in &self.properties {
             let prop = col("prop").eq(lit(p.prop.clone()));
-            out.push(if p.values.is_empty() {
-                prop
-            } else {
-                prop.and(in_list("value", p.values.iter().cloned()))
-            });
+            out.push(if p.values.is_empty() { prop } else { prop.and(in_list("value", p.values.iter().cloned())) });
         }
         Ok(out)
     }
@@ -104,23 +97,20 @@ impl Filter {
             let mut names: Vec<&str> = rows.iter().map(|s| s.schema.as_str()).collect();
             names.sort_unstable();
             names.dedup();
-            let merged = names
-                .iter()
-                .filter_map(|n| model.get(n))
-                .try_fold(None, |acc, s| match acc {
-                    None => Some(Some(s)),
-                    Some(a) => model.merge_schema(a, s).ok().map(Some),
-                });
+            let merged = names.iter().filter_map(|n| model.get(n)).try_fold(None, |acc, s| match acc {
+                None => Some(Some(s)),
+                Some(a) => model.merge_schema(a, s).ok().map(Some),
+            });
             merged.flatten().is_some_and(|s| {
                 (self.schemata.is_empty() || self.schemata.iter().any(|f| s.is_a(f)))
                     && (self.schema.is_empty() || self.schema.contains(&s.name))
             })
         };
         schema_ok
-            && self.properties.iter().all(|p| {
-                rows.iter()
-                    .any(|s| s.prop == p.prop && (p.values.is_empty() || p.values.contains(&s.value)))
-            })
+            && self
+                .properties
+                .iter()
+                .all(|p| rows.iter().any(|s| s.prop == p.prop && (p.values.is_empty() || p.values.contains(&s.value))))
     }
 }
 
@@ -134,18 +124,12 @@ mod tests {
             Statement::new("ds", "e1", "Person", "name", "name", "Alice"),
             Statement::new("ds", "e1", "LegalEntity", "country", "country", "de"),
         ];
-        let by_schema = |s: &str| Filter {
-            schemata: vec![s.into()],
-            ..Filter::default()
-        };
+        let by_schema = |s: &str| Filter { schemata: vec![s.into()], ..Filter::default() };
         assert!(by_schema("LegalEntity").matches(&rows));
         assert!(by_schema("Person").matches(&rows));
         assert!(!by_schema("Company").matches(&rows));
         let by_prop = |p: &str, v: &[&str]| Filter {
-            properties: vec![PropertyFilter {
-                prop: p.into(),
-                values: v.iter().map(|s| s.to_string()).collect(),
-            }],
+            properties: vec![PropertyFilter { prop: p.into(), values: v.iter().map(|s| s.to_string()).collect() }],
             ..Filter::default()
         };
         assert!(by_prop("country", &["de", "fr"]).matches(&rows));
@@ -153,10 +137,7 @@ mod tests {
         assert!(!by_prop("country", &["fr"]).matches(&rows));
         assert!(Filter::default().matches(&rows));
         assert!(by_schema("Nope").schema_names().is_err());
-        let exact = |s: &str| Filter {
-            schema: vec![s.into()],
-            ..Filter::default()
-        };
+        let exact = |s: &str| Filter { schema: vec![s.into()], ..Filter::default() };
         assert!(exact("Person").matches(&rows));
         assert!(!exact("LegalEntity").matches(&rows));
         assert!(by_schema("LegalEntity").schema_names().unwrap().contains("Company"));

@@ -76,16 +76,11 @@ impl StatementStore {
     }
 
     async fn merge_locked(&self, options: &MergeOptions) -> Result<MergeMetrics> {
-        let mut table = self
-            .table()
-            .await?
-            .ok_or_else(|| Error::Corrupt("statement table vanished".into()))?;
+        let mut table = self.table().await?.ok_or_else(|| Error::Corrupt("statement table vanished".into()))?;
         let days = options.grace_period_days.unwrap_or(self.grace_period_days);
         let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
-        let selected: Vec<Partition> = StatementStore::partitions_of(&table)?
-            .into_iter()
-            .filter(|p| options.force || !p.is_clean())
-            .collect();
+        let selected: Vec<Partition> =
+            StatementStore::partitions_of(&table)?.into_iter().filter(|p| options.force || !p.is_clean()).collect();
         let mut files = StatementStore::files_by_partition(&table)?;
         let ctx = self.session(&table).await?;
         let store = self.table_store()?;
@@ -122,10 +117,7 @@ impl StatementStore {
                     metrics.files_added += 1;
                 }
             }
-            let operation = DeltaOperation::Optimize {
-                predicate: None,
-                target_size: 0,
-            };
+            let operation = DeltaOperation::Optimize { predicate: None, target_size: 0 };
             CommitBuilder::from(CommitProperties::default())
                 .with_actions(actions)
                 .build(Some(table.snapshot()?), table.log_store(), operation)
@@ -146,11 +138,7 @@ async fn write_merged(
     part: &Partition,
     mut stream: EntityStream,
 ) -> Result<(Option<Add>, u64)> {
-    let folder = part
-        .files
-        .first()
-        .and_then(|f| f.rsplit_once('/'))
-        .map(|(dir, _)| dir.to_string());
+    let folder = part.files.first().and_then(|f| f.rsplit_once('/')).map(|(dir, _)| dir.to_string());
     let folder = folder.ok_or_else(|| Error::Corrupt(format!("partition {part:?} has no files")))?;
     let name = format!("{folder}/{MERGED_PREFIX}{}.zstd.parquet", uuid::Uuid::now_v7());
     let path = Path::parse(&name).map_err(|e| Error::Corrupt(format!("bad file path {name:?}: {e}")))?;
@@ -177,14 +165,11 @@ async fn write_merged(
         return Ok((None, 0));
     }
     let size = store.head(&path).await?.size;
-    let partition_values: HashMap<String, Option<String>> = [
-        ("shard", &part.shard),
-        ("bucket", &part.bucket),
-        ("origin", &part.origin),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), Some(v.clone())))
-    .collect();
+    let partition_values: HashMap<String, Option<String>> =
+        [("shard", &part.shard), ("bucket", &part.bucket), ("origin", &part.origin)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Some(v.clone())))
+            .collect();
     let add = Add {
         path: name,
         partition_values,

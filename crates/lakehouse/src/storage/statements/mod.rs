@@ -70,9 +70,7 @@ pub struct Partition {
 impl Partition {
     /// Whether every file was written by merge (deduped and sorted, spec `storage-format.md` §2.6).
     pub fn is_clean(&self) -> bool {
-        self.files
-            .iter()
-            .all(|f| f.rsplit('/').next().is_some_and(|name| name.starts_with(MERGED_PREFIX)))
+        self.files.iter().all(|f| f.rsplit('/').next().is_some_and(|name| name.starts_with(MERGED_PREFIX)))
     }
 }
 
@@ -207,9 +205,7 @@ impl StatementStore {
         for file in table.snapshot()?.log_data().iter() {
             let values = file.partition_values_map();
             let value = |k: &str| values.get(k).cloned().flatten().unwrap_or_default();
-            out.entry((value("shard"), value("bucket"), value("origin")))
-                .or_default()
-                .push(file);
+            out.entry((value("shard"), value("bucket"), value("origin"))).or_default().push(file);
         }
         Ok(out)
     }

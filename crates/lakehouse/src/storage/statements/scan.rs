@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use deltalake::DeltaTable;
 use deltalake::datafusion::execution::SendableRecordBatchStream;
+use deltalake::datafusion::execution::memory_pool::FairSpillPool;
 use deltalake::datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use deltalake::datafusion::prelude::{DataFrame, Expr, JoinType, SessionConfig, SessionContext, col, lit};
 use deltalake::datafusion::scalar::ScalarValue;
@@ -45,13 +46,7 @@ impl EntityStream {
         tombstones: Tombstones,
         filter: Filter,
     ) -> EntityStream {
-        EntityStream {
-            batches,
-            pending: Vec::new(),
-            ready: VecDeque::new(),
-            tombstones,
-            filter,
-        }
+        EntityStream { batches, pending: Vec::new(), ready: VecDeque::new(), tombstones, filter }
     }
 
     fn complete(&mut self) {
@@ -116,10 +111,11 @@ impl StatementStore {
     /// A DataFusion session over `table`'s snapshot, registered as `statements`, with plain
     /// `Utf8` columns and this store's memory budget.
     pub(super) async fn session(&self, table: &DeltaTable) -> Result<SessionContext> {
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_limit(self.memory_limit, 1.0)
-            .build_arc()?;
-        let config = SessionConfig::new().with_batch_size(8192);
+        // A fair pool: every spilling operator (one sorter per input partition) gets an even share,
+        // so one sorter cannot starve another's merge of its spilled runs.
+        let pool = Arc::new(FairSpillPool::new(self.memory_limit));
+        let runtime = RuntimeEnvBuilder::new().with_memory_pool(pool).build_arc()?;
+        let config = SessionConfig::new().with_batch_size(8192).with_sort_spill_reservation_bytes(64 << 20);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let mut scan_config = DeltaScanConfig::new().with_wrap_partition_values(false);
         scan_config.schema_force_view_types = false;
@@ -153,15 +149,8 @@ impl StatementStore {
             return Ok(EntityStream::empty());
         };
         let ctx = self.session(&table).await?;
-        let df = self
-            .select(&ctx, filter, semi)
-            .await?
-            .sort(vec![col("entity_id").sort(true, false)])?;
-        Ok(EntityStream::new(
-            Some(df.execute_stream().await?),
-            tombstones,
-            filter.clone(),
-        ))
+        let df = self.select(&ctx, filter, semi).await?.sort(vec![col("entity_id").sort(true, false)])?;
+        Ok(EntityStream::new(Some(df.execute_stream().await?), tombstones, filter.clone()))
     }
 
     /// Live statements of the entities `filter` selects, one entity at a time, by entity id.
@@ -198,13 +187,9 @@ impl StatementStore {
     /// [`Error::Query`](crate::Error::Query).
     pub async fn get_changed_entity_ids(&self, since: Timestamp) -> Result<Vec<String>> {
         let micros = ScalarValue::TimestampMicrosecond(Some(since.timestamp_micros()), Some("UTC".into()));
-        let touched = col("first_seen")
-            .gt_eq(lit(micros.clone()))
-            .or(col("deleted_at").gt_eq(lit(micros)));
+        let touched = col("first_seen").gt_eq(lit(micros.clone())).or(col("deleted_at").gt_eq(lit(micros)));
         let just_before = since - chrono::Duration::microseconds(1);
-        let mut stream = self
-            .stream(&Filter::default(), Some(touched), Tombstones::KeepAfter(just_before))
-            .await?;
+        let mut stream = self.stream(&Filter::default(), Some(touched), Tombstones::KeepAfter(just_before)).await?;
         let mut changed = Vec::new();
         while let Some(rows) = stream.next().await? {
             let new = |s: &Statement| s.deleted_at.is_none() && s.first_seen.is_some_and(|t| t >= since);

@@ -86,11 +86,7 @@ impl GroupCounter {
                 count,
             })
             .collect();
-        StatsGroup {
-            total: schemata.iter().map(|s| s.count).sum(),
-            countries,
-            schemata,
-        }
+        StatsGroup { total: schemata.iter().map(|s| s.count).sum(), countries, schemata }
     }
 }
 
@@ -127,10 +123,9 @@ impl StatsBuilder {
                 _ => {}
             }
         }
-        for (group, applies) in [
-            (&mut self.things, schema.is_a("Thing")),
-            (&mut self.intervals, schema.is_a("Interval")),
-        ] {
+        for (group, applies) in
+            [(&mut self.things, schema.is_a("Thing")), (&mut self.intervals, schema.is_a("Interval"))]
+        {
             if applies {
                 *group.schemata.entry(schema.name.clone()).or_default() += 1;
                 for code in &countries {
@@ -144,12 +139,8 @@ impl StatsBuilder {
     pub fn finish(self) -> DatasetStats {
         let things = self.things.finish();
         let intervals = self.intervals.finish();
-        let countries: BTreeSet<String> = things
-            .countries
-            .iter()
-            .chain(&intervals.countries)
-            .map(|c| c.code.clone())
-            .collect();
+        let countries: BTreeSet<String> =
+            things.countries.iter().chain(&intervals.countries).map(|c| c.code.clone()).collect();
         DatasetStats {
             things,
             intervals,

@@ -11,18 +11,13 @@ use super::*;
 use crate::storage::fence::{Fence, LOCK};
 
 fn settings() -> Settings {
-    Settings {
-        lock_max_retries: 3,
-        ..Settings::default()
-    }
+    Settings { lock_max_retries: 3, ..Settings::default() }
 }
 
 fn store(dir: &FsPath, shards: u32) -> StatementStore {
     let root = Location::local(dir).unwrap();
     let fence = Fence::new(root.object_store().unwrap(), "ds", 3).with_backoff(Duration::from_millis(10));
-    StatementStore::new(root, DatasetName::new("ds").unwrap(), shards, &settings())
-        .unwrap()
-        .with_fence(fence)
+    StatementStore::new(root, DatasetName::new("ds").unwrap(), shards, &settings()).unwrap().with_fence(fence)
 }
 
 fn ts(text: &str) -> Option<Timestamp> {
@@ -57,17 +52,7 @@ async fn live(store: &StatementStore) -> Vec<Statement> {
 type Summary = (String, String, String, Option<Timestamp>, Option<Timestamp>);
 
 fn summary(rows: &[Statement]) -> BTreeSet<Summary> {
-    rows.iter()
-        .map(|s| {
-            (
-                s.entity_id.clone(),
-                s.prop.clone(),
-                s.value.clone(),
-                s.first_seen,
-                s.last_seen,
-            )
-        })
-        .collect()
+    rows.iter().map(|s| (s.entity_id.clone(), s.prop.clone(), s.value.clone(), s.first_seen, s.last_seen)).collect()
 }
 
 fn data_files(dir: &FsPath) -> Vec<PathBuf> {
@@ -124,27 +109,9 @@ async fn append_merge_compact_vacuum_keeps_the_live_rows() {
     store.append(second).await.unwrap();
 
     let expected = BTreeSet::from([
-        (
-            "c1".into(),
-            "name".into(),
-            "New Name".into(),
-            ts("2024-02-01"),
-            ts("2024-02-01"),
-        ),
-        (
-            "o1".into(),
-            "role".into(),
-            "owner".into(),
-            ts("2024-01-01"),
-            ts("2024-01-01"),
-        ),
-        (
-            "p1".into(),
-            "name".into(),
-            "Alice".into(),
-            ts("2024-01-02"),
-            ts("2024-03-01"),
-        ),
+        ("c1".into(), "name".into(), "New Name".into(), ts("2024-02-01"), ts("2024-02-01")),
+        ("o1".into(), "role".into(), "owner".into(), ts("2024-01-01"), ts("2024-01-01")),
+        ("p1".into(), "name".into(), "Alice".into(), ts("2024-01-02"), ts("2024-03-01")),
     ]);
     assert_eq!(summary(&live(&store).await), expected, "dirty reads dedupe");
     assert!(store.partitions().await.unwrap().iter().all(|p| !p.is_clean()));
@@ -158,24 +125,12 @@ async fn append_merge_compact_vacuum_keeps_the_live_rows() {
     assert_eq!(parts.iter().map(|p| p.rows).sum::<u64>(), 4);
 
     // A zero grace period reaps the recent tombstone too.
-    let forced = store
-        .merge(&MergeOptions {
-            grace_period_days: Some(0),
-            force: true,
-        })
-        .await
-        .unwrap();
+    let forced = store.merge(&MergeOptions { grace_period_days: Some(0), force: true }).await.unwrap();
     assert_eq!(forced.rows_written, 3);
 
     // Compaction merges small part files; vacuum then deletes everything unreferenced.
-    store
-        .append(vec![stmt("p3", "Person", "name", "Carol", "2024-01-01")])
-        .await
-        .unwrap();
-    store
-        .append(vec![stmt("p3", "Person", "name", "Carol", "2024-01-05")])
-        .await
-        .unwrap();
+    store.append(vec![stmt("p3", "Person", "name", "Carol", "2024-01-01")]).await.unwrap();
+    store.append(vec![stmt("p3", "Person", "name", "Carol", "2024-01-05")]).await.unwrap();
     let before = live(&store).await;
     store.compact().await.unwrap();
     assert_eq!(summary(&live(&store).await), summary(&before));
@@ -202,10 +157,7 @@ async fn lookups_filters_and_changes() {
     store.append(vec![other]).await.unwrap();
 
     let alice = store.get("p1").await.unwrap().unwrap();
-    assert_eq!(
-        (alice.schema.name.as_str(), alice.caption.as_str()),
-        ("Person", "Alice")
-    );
+    assert_eq!((alice.schema.name.as_str(), alice.caption.as_str()), ("Person", "Alice"));
     assert_eq!(store.get_statements("p2").await.unwrap().len(), 1);
     assert!(store.get("nobody").await.unwrap().is_none());
 
@@ -221,38 +173,11 @@ async fn lookups_filters_and_changes() {
         }
     };
     assert_eq!(ids(Filter::default()).await, ["c1", "p1", "p2"]);
-    assert_eq!(
-        ids(Filter {
-            schemata: vec!["LegalEntity".into()],
-            ..Filter::default()
-        })
-        .await,
-        ["c1", "p1", "p2"]
-    );
-    assert_eq!(
-        ids(Filter {
-            schemata: vec!["Company".into()],
-            ..Filter::default()
-        })
-        .await,
-        ["c1"]
-    );
-    let prop = PropertyFilter {
-        prop: "nationality".into(),
-        values: vec!["de".into()],
-    };
-    assert_eq!(
-        ids(Filter {
-            properties: vec![prop],
-            ..Filter::default()
-        })
-        .await,
-        ["p1"]
-    );
-    let crawl = Filter {
-        origins: vec!["crawl".into()],
-        ..Filter::default()
-    };
+    assert_eq!(ids(Filter { schemata: vec!["LegalEntity".into()], ..Filter::default() }).await, ["c1", "p1", "p2"]);
+    assert_eq!(ids(Filter { schemata: vec!["Company".into()], ..Filter::default() }).await, ["c1"]);
+    let prop = PropertyFilter { prop: "nationality".into(), values: vec!["de".into()] };
+    assert_eq!(ids(Filter { properties: vec![prop], ..Filter::default() }).await, ["p1"]);
+    let crawl = Filter { origins: vec!["crawl".into()], ..Filter::default() };
     let mut stream = store.scan(&crawl).await.unwrap();
     let c1 = stream.next().await.unwrap().unwrap();
     assert_eq!(c1.len(), 1);
@@ -261,10 +186,7 @@ async fn lookups_filters_and_changes() {
     let since = ts("2024-01-15").unwrap();
     assert_eq!(store.get_changed_entity_ids(since).await.unwrap(), ["c1"]);
     let bob = store.get_statements("p2").await.unwrap();
-    store
-        .append(vec![tombstone(&bob[0], ts("2024-03-01").unwrap())])
-        .await
-        .unwrap();
+    store.append(vec![tombstone(&bob[0], ts("2024-03-01").unwrap())]).await.unwrap();
     assert_eq!(store.get_changed_entity_ids(since).await.unwrap(), ["c1", "p2"]);
     assert!(store.get("p2").await.unwrap().is_none());
 
@@ -284,16 +206,12 @@ async fn lookups_filters_and_changes() {
 async fn concurrent_appends_both_land() {
     let dir = tempfile::tempdir().unwrap();
     let a = store(dir.path(), 0);
-    a.append(vec![stmt("seed", "Person", "name", "Seed", "2024-01-01")])
-        .await
-        .unwrap();
+    a.append(vec![stmt("seed", "Person", "name", "Seed", "2024-01-01")]).await.unwrap();
     let tasks: Vec<_> = (0..2)
         .map(|n| {
             let s = store(dir.path(), 0);
             tokio::spawn(async move {
-                let rows = (0..50)
-                    .map(|i| stmt(&format!("w{n}e{i}"), "Person", "name", "X", "2024-01-01"))
-                    .collect();
+                let rows = (0..50).map(|i| stmt(&format!("w{n}e{i}"), "Person", "name", "X", "2024-01-01")).collect();
                 s.append(rows).await.unwrap()
             })
         })
@@ -308,9 +226,7 @@ async fn concurrent_appends_both_land() {
 async fn maintenance_waits_for_an_append_in_flight() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path(), 0);
-    s.append(vec![stmt("p1", "Person", "name", "A", "2024-01-01")])
-        .await
-        .unwrap();
+    s.append(vec![stmt("p1", "Person", "name", "A", "2024-01-01")]).await.unwrap();
     let in_flight = s.fence().append().await.unwrap();
     let merging = {
         let root = Location::local(dir.path()).unwrap();
@@ -328,25 +244,15 @@ async fn maintenance_waits_for_an_append_in_flight() {
 async fn stale_lock_is_a_clear_error_until_unlocked() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path(), 0);
-    s.append(vec![stmt("p1", "Person", "name", "A", "2024-01-01")])
-        .await
-        .unwrap();
+    s.append(vec![stmt("p1", "Person", "name", "A", "2024-01-01")]).await.unwrap();
     std::fs::write(dir.path().join(LOCK), "\"2024-01-01T00:00:00+00:00\"").unwrap();
-    let err = s
-        .append(vec![stmt("p2", "Person", "name", "B", "2024-01-01")])
-        .await
-        .unwrap_err();
+    let err = s.append(vec![stmt("p2", "Person", "name", "B", "2024-01-01")]).await.unwrap_err();
     let message = err.to_string();
-    assert!(
-        message.contains("`.LOCK`") && message.contains("maintenance unlock"),
-        "{message}"
-    );
+    assert!(message.contains("`.LOCK`") && message.contains("maintenance unlock"), "{message}");
     assert!(s.merge(&MergeOptions::default()).await.is_err());
     assert!(s.unlock().await.unwrap());
     assert!(!s.unlock().await.unwrap());
-    s.append(vec![stmt("p2", "Person", "name", "B", "2024-01-01")])
-        .await
-        .unwrap();
+    s.append(vec![stmt("p2", "Person", "name", "B", "2024-01-01")]).await.unwrap();
     assert_eq!(live(&s).await.len(), 2, "nothing stored was lost");
 }
 
@@ -355,9 +261,7 @@ async fn destroy_drops_the_log_only() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path(), 0);
     assert!(!s.destroy().await.unwrap());
-    s.append(vec![stmt("p1", "Person", "name", "A", "2024-01-01")])
-        .await
-        .unwrap();
+    s.append(vec![stmt("p1", "Person", "name", "A", "2024-01-01")]).await.unwrap();
     assert!(s.destroy().await.unwrap());
     assert!(!s.exists().await.unwrap());
     assert_eq!(data_files(dir.path()).len(), 1, "data files stay");

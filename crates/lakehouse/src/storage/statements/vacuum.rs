@@ -39,9 +39,6 @@ impl StatementStore {
             .await;
         guard.release().await?;
         let (table, metrics) = result?;
-        Ok(VacuumMetrics {
-            files_deleted: metrics.files_deleted,
-            version: table.version(),
-        })
+        Ok(VacuumMetrics { files_deleted: metrics.files_deleted, version: table.version() })
     }
 }
