@@ -19,6 +19,7 @@ mod compact;
 mod export;
 mod filter;
 mod merge;
+mod merged;
 mod scan;
 mod stats;
 mod vacuum;

@@ -1,6 +1,7 @@
 //! Reads: live statements grouped per entity, through DataFusion over the Delta snapshot.
 //!
-//! Every read is one query over the table (partition columns included) with the filter's row
+//! A full scan of a merged table (every partition one sorted `merged-*` file) merges the files
+//! in order without sorting ([`merged`](super::merged)). Every other read is one query over the table (partition columns included) with the filter's row
 //! predicate and semi joins, sorted by `entity_id`. DataFusion sorts within a memory budget and
 //! spills beyond it, so a full scan holds one entity's rows at a time in this process. Each
 //! entity's rows then go through the dedupe rules and lose their tombstones.
@@ -19,6 +20,7 @@ use ftm::time::Timestamp;
 use ftm::{EntityRecord, Statement};
 use futures::StreamExt;
 
+use super::merged::PartitionMerge;
 use super::{Filter, StatementStore};
 use crate::error::Result;
 use crate::storage::dedupe::{Tombstones, dedupe_entity};
@@ -30,6 +32,7 @@ const TABLE: &str = "statements";
 /// Live statements, one entity at a time, in `entity_id` order.
 pub struct EntityStream {
     batches: Option<SendableRecordBatchStream>,
+    merge: Option<PartitionMerge>,
     pending: Vec<Statement>,
     ready: VecDeque<Vec<Statement>>,
     tombstones: Tombstones,
@@ -46,7 +49,7 @@ impl EntityStream {
         tombstones: Tombstones,
         filter: Filter,
     ) -> EntityStream {
-        EntityStream { batches, pending: Vec::new(), ready: VecDeque::new(), tombstones, filter }
+        EntityStream { batches, merge: None, pending: Vec::new(), ready: VecDeque::new(), tombstones, filter }
     }
 
     fn complete(&mut self) {
@@ -69,6 +72,16 @@ impl EntityStream {
         loop {
             if let Some(entity) = self.ready.pop_front() {
                 return Ok(Some(entity));
+            }
+            if let Some(merge) = self.merge.as_mut() {
+                match merge.next()? {
+                    Some(rows) => {
+                        self.pending = rows;
+                        self.complete();
+                        continue;
+                    }
+                    None => return Ok(None),
+                }
             }
             let Some(batches) = self.batches.as_mut() else {
                 return Ok(None);
@@ -148,6 +161,17 @@ impl StatementStore {
         let Some(table) = self.table().await? else {
             return Ok(EntityStream::empty());
         };
+        let partitions = StatementStore::partitions_of(&table)?;
+        let selected: Vec<_> = partitions
+            .into_iter()
+            .filter(|p| filter.origins.is_empty() || filter.origins.contains(&p.origin))
+            .collect();
+        let whole = filter.entity_ids.is_empty() && filter.entity_predicates()?.is_empty() && semi.is_none();
+        if whole && PartitionMerge::applies(&selected) {
+            let mut stream = EntityStream::new(None, tombstones, filter.clone());
+            stream.merge = Some(PartitionMerge::open(self.table_location().path(), &selected)?);
+            return Ok(stream);
+        }
         let ctx = self.session(&table).await?;
         let df = self.select(&ctx, filter, semi).await?.sort(vec![col("entity_id").sort(true, false)])?;
         Ok(EntityStream::new(Some(df.execute_stream().await?), tombstones, filter.clone()))
