@@ -48,7 +48,7 @@ impl StatementStore {
             let bucket = Bucket::of(model.schema(&s.schema)?);
             rows.push((bucket, shard(&s.entity_id, self.shards), s));
         }
-        rows.sort_by(|(ba, _, a), (bb, _, b)| {
+        rows.sort_unstable_by(|(ba, _, a), (bb, _, b)| {
             (ba, &a.origin, &a.entity_id, &a.id)
                 .cmp(&(bb, &b.origin, &b.entity_id, &b.id))
                 .then_with(|| b.last_seen.cmp(&a.last_seen))
