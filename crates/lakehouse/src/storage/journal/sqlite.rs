@@ -23,6 +23,11 @@ use crate::error::{Error, Result};
 
 type Shared = Arc<Mutex<Connection>>;
 
+/// Rows the reading thread hands over at a time during a drain.
+const CHUNK_ROWS: usize = 10_000;
+/// Chunks the reading thread may run ahead of the appends (320,000 rows).
+const READ_AHEAD_CHUNKS: usize = 32;
+
 /// The SQLite journal of one dataset.
 pub struct SqliteJournal {
     conn: Shared,
@@ -216,27 +221,35 @@ impl SqliteJournal {
         self.rotate().await?;
         let mut total = 0u64;
         for segment in self.with(|conn, table| segments(conn, table)).await? {
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Statement>>(1);
+            // The reading thread hands over small chunks; batches are assembled here, so at most
+            // one batch is held while the previous one is being appended.
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Statement>>(READ_AHEAD_CHUNKS);
             let (conn, name) = (self.conn.clone(), segment.clone());
             let producer = tokio::task::spawn_blocking(move || -> rusqlite::Result<()> {
                 let conn = conn.lock().expect("journal connection");
                 let sql = format!("SELECT {} FROM \"{name}\" ORDER BY bucket, origin, entity_id", column_list());
                 let mut stmt = conn.prepare(&sql)?;
                 let mut rows = stmt.query([])?;
-                let mut batcher = Batcher::new(batch_rows);
+                let mut chunk = Vec::with_capacity(CHUNK_ROWS);
                 while let Some(row) = rows.next()? {
-                    if let Some(batch) = batcher.push(read_row(row)?)
-                        && tx.blocking_send(batch).is_err()
-                    {
+                    chunk.push(read_row(row)?);
+                    if chunk.len() >= CHUNK_ROWS && tx.blocking_send(std::mem::take(&mut chunk)).is_err() {
                         return Ok(());
                     }
                 }
-                if let Some(batch) = batcher.finish() {
-                    let _ = tx.blocking_send(batch);
-                }
+                let _ = tx.blocking_send(chunk);
                 Ok(())
             });
-            while let Some(batch) = rx.recv().await {
+            let mut batcher = Batcher::new(batch_rows);
+            while let Some(chunk) = rx.recv().await {
+                for row in chunk {
+                    if let Some(batch) = batcher.push(row) {
+                        total += batch.len() as u64;
+                        sink(batch).await?;
+                    }
+                }
+            }
+            if let Some(batch) = batcher.finish() {
                 total += batch.len() as u64;
                 sink(batch).await?;
             }
