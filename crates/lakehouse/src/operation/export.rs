@@ -33,6 +33,7 @@ use sha2::{Digest, Sha256};
 use super::artifacts::{ENTITIES, STATEMENTS, artifact_key};
 use super::jobs::{Job, iso_z};
 use crate::error::{Error, Result};
+use crate::repository::config::clean_dump;
 use crate::repository::entities::{JOURNAL_UPDATED, STATEMENTS_UPDATED};
 use crate::repository::{DatasetConfig, EntityRepository};
 use crate::storage::statements::{Filter, StatsBuilder, write_csv_header, write_csv_row};
@@ -450,19 +451,6 @@ const INDEX_ORDER: [&str; 29] = [
     "compression",
 ];
 
-/// Drops null and empty-string values recursively (the "clean dump", spec §2.3).
-fn clean(value: Value) -> Option<Value> {
-    match value {
-        Value::Null => None,
-        Value::String(s) if s.is_empty() => None,
-        Value::Object(map) => {
-            Some(Value::Object(map.into_iter().filter_map(|(k, v)| clean(v).map(|v| (k, v))).collect()))
-        }
-        Value::Array(items) => Some(Value::Array(items.into_iter().filter_map(clean).collect())),
-        other => Some(other),
-    }
-}
-
 /// A resource entry for an artifact that exists.
 fn resource(root: &std::path::Path, key: &str, prefix: &str) -> Option<Value> {
     let path = root.join(key);
@@ -519,7 +507,7 @@ async fn write_index(repo: &EntityRepository) -> Result<()> {
         }
     }
     index.extend(fields);
-    let index = clean(Value::Object(index)).unwrap_or_default();
+    let index = clean_dump(Value::Object(index), false).unwrap_or_default();
     let mut bytes = serde_json::to_vec(&index).expect("index serialises");
     bytes.push(b'\n');
     dataset.versions().write(INDEX, bytes).await?;

@@ -30,18 +30,22 @@ fn empty_stats() -> Value {
     json!({"countries": [], "entity_count": 0, "intervals": group, "things": group})
 }
 
-/// Sorts object keys recursively and drops null and empty-string values (also in lists).
-fn clean(value: Value) -> Option<Value> {
+/// The reference's "clean dump" (spec `exports-and-operations.md` §2.3): drops null and
+/// empty-string values recursively (also in lists), keeps `false`, `0` and `[]`; with
+/// `sort_keys`, object keys are sorted too (as `config.yml` is written).
+pub fn clean_dump(value: Value, sort_keys: bool) -> Option<Value> {
     match value {
         Value::Null => None,
         Value::String(s) if s.is_empty() => None,
         Value::Object(map) => {
             let mut entries: Vec<(String, Value)> =
-                map.into_iter().filter_map(|(k, v)| clean(v).map(|v| (k, v))).collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
+                map.into_iter().filter_map(|(k, v)| clean_dump(v, sort_keys).map(|v| (k, v))).collect();
+            if sort_keys {
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+            }
             Some(Value::Object(entries.into_iter().collect()))
         }
-        Value::Array(items) => Some(Value::Array(items.into_iter().filter_map(clean).collect())),
+        Value::Array(items) => Some(Value::Array(items.into_iter().filter_map(|v| clean_dump(v, sort_keys)).collect())),
         other => Some(other),
     }
 }
@@ -99,7 +103,7 @@ impl DatasetConfig {
 
     /// The YAML text: sorted keys, no nulls or empty strings, a trailing blank line.
     pub fn to_yaml(&self) -> String {
-        let cleaned = clean(Value::Object(self.data.clone())).unwrap_or(Value::Object(Map::new()));
+        let cleaned = clean_dump(Value::Object(self.data.clone()), true).unwrap_or(Value::Object(Map::new()));
         let mut text = serde_norway::to_string(&cleaned).expect("JSON values serialise as YAML");
         text.push('\n');
         text

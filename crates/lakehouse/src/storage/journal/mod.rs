@@ -197,6 +197,11 @@ pub(crate) fn segment_name(table: &str) -> String {
     format!("{table}-seg-{}{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"), &random[..4])
 }
 
+/// A database error as a journal error.
+pub(crate) fn journal_error(e: impl std::fmt::Display) -> Error {
+    Error::Journal(e.to_string())
+}
+
 /// The journal of one dataset.
 pub enum JournalStore {
     Sqlite(sqlite::SqliteJournal),

@@ -15,19 +15,15 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Row};
 
 use super::{
-    Batcher, COLUMNS, Cell, Kind, OwnedCell, buckets, cells, column_list, create_table_sql, segment_name,
-    statement_from_cells,
+    Batcher, COLUMNS, Cell, Kind, OwnedCell, buckets, cells, column_list, create_table_sql, journal_error,
+    segment_name, statement_from_cells,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// The PostgreSQL journal of one dataset.
 pub struct PostgresJournal {
     client: tokio::sync::Mutex<Client>,
     table: String,
-}
-
-fn journal_error(e: impl std::fmt::Display) -> Error {
-    Error::Journal(e.to_string())
 }
 
 fn column_types() -> Vec<Type> {

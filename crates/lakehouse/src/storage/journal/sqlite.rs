@@ -16,10 +16,10 @@ use rusqlite::types::{ToSqlOutput, Value as SqlValue};
 use rusqlite::{Connection, params_from_iter};
 
 use super::{
-    Batcher, COLUMNS, Cell, Kind, OwnedCell, buckets, cells, column_list, create_table_sql, segment_name,
-    statement_from_cells,
+    Batcher, COLUMNS, Cell, Kind, OwnedCell, buckets, cells, column_list, create_table_sql, journal_error,
+    segment_name, statement_from_cells,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 type Shared = Arc<Mutex<Connection>>;
 
@@ -34,10 +34,6 @@ pub struct SqliteJournal {
     table: String,
     memory: bool,
     flushing: Arc<tokio::sync::Mutex<()>>,
-}
-
-fn journal_error(e: impl std::fmt::Display) -> Error {
-    Error::Journal(e.to_string())
 }
 
 /// The process-wide in-memory database.
