@@ -1,10 +1,11 @@
 //! Reads: live statements grouped per entity, through DataFusion over the Delta snapshot.
 //!
 //! A full scan of a merged table (every partition one sorted `merged-*` file) merges the files
-//! in order without sorting ([`merged`](super::merged)). Every other read is one query over the table (partition columns included) with the filter's row
-//! predicate and semi joins, sorted by `entity_id`. DataFusion sorts within a memory budget and
-//! spills beyond it, so a full scan holds one entity's rows at a time in this process. Each
-//! entity's rows then go through the dedupe rules and lose their tombstones.
+//! in order without sorting ([`merged`](super::merged)). Every other read is one query over the
+//! table (partition columns included) with the filter's row predicate and semi joins, sorted by
+//! `entity_id`. DataFusion sorts within a memory budget (512 MiB, shared fairly between its
+//! sorters) and spills to temporary files beyond it, so a read holds one entity's rows at a time
+//! in this process. Each entity's rows then go through the dedupe rules and lose their tombstones.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
