@@ -6,12 +6,17 @@ use std::path::{Path, PathBuf};
 /// The compatibility fixtures folder: `$FTM_LAKEHOUSE_FIXTURES`, else `shared/fixtures` beside
 /// the checkout (where CI puts it).
 ///
+/// The checkout is found at run time from `CARGO_MANIFEST_DIR`, which cargo sets for every test
+/// process to the tested package (`crates/<name>`): a path compiled into this crate would go
+/// stale when a shared target folder serves several clones.
+///
 /// # Panics
 /// If the folder does not hold `donations.ftm.json`: the tests cannot run without it.
 pub fn fixtures() -> PathBuf {
+    let package = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_default();
     let dir = std::env::var_os("FTM_LAKEHOUSE_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"));
+        .unwrap_or_else(|| package.join("../../../shared/fixtures"));
     assert!(
         dir.join("donations.ftm.json").exists(),
         "fixtures not found at {}; set FTM_LAKEHOUSE_FIXTURES",

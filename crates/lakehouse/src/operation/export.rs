@@ -455,7 +455,9 @@ const INDEX_ORDER: [&str; 29] = [
 fn resource(root: &std::path::Path, key: &str, prefix: &str) -> Option<Value> {
     let path = root.join(key);
     let meta = std::fs::metadata(&path).ok()?;
-    let bytes = std::fs::read(&path).ok()?;
+    // Hash the stored bytes as a stream: exports can be far larger than memory.
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut File::open(&path).ok()?, &mut hasher).ok()?;
     let created: chrono::DateTime<Utc> = meta.modified().ok()?.into();
     let (mime, label) = if key.contains(".csv") {
         ("text/csv", "Comma-separated table")
@@ -467,7 +469,7 @@ fn resource(root: &std::path::Path, key: &str, prefix: &str) -> Option<Value> {
     Some(json!({
         "name": key.rsplit('/').next().unwrap_or(key),
         "url": format!("{prefix}/{key}"),
-        "checksum": format!("{:x}", Sha256::digest(&bytes)),
+        "checksum": format!("{:x}", hasher.finalize()),
         "timestamp": created.format("%Y-%m-%dT%H:%M:%S").to_string(),
         "mime_type": mime,
         "size": meta.len(),

@@ -54,6 +54,16 @@ pub const STATEMENTS_DIR: &str = "statements";
 /// Prefix of files written by merge: a partition whose files all carry it is deduped and sorted.
 pub const MERGED_PREFIX: &str = "merged-";
 
+/// `(shard, bucket, origin)` of a partition.
+type PartitionKey = (String, String, String);
+
+/// The partition key of a file, from the log's partition values (not from directory names).
+fn partition_key(file: &LogicalFileView) -> PartitionKey {
+    let values = file.partition_values_map();
+    let value = |k: &str| values.get(k).cloned().flatten().unwrap_or_default();
+    (value("shard"), value("bucket"), value("origin"))
+}
+
 /// One `(shard, bucket, origin)` partition of the current snapshot.
 #[derive(Debug, Clone)]
 pub struct Partition {
@@ -170,11 +180,9 @@ impl StatementStore {
     /// # Errors
     /// [`Error::Delta`] if the snapshot is not loaded.
     pub fn partitions_of(table: &DeltaTable) -> Result<Vec<Partition>> {
-        let mut parts: BTreeMap<(String, String, String), Partition> = BTreeMap::new();
+        let mut parts: BTreeMap<PartitionKey, Partition> = BTreeMap::new();
         for file in table.snapshot()?.log_data().iter() {
-            let values = file.partition_values_map();
-            let value = |k: &str| values.get(k).cloned().flatten().unwrap_or_default();
-            let key = (value("shard"), value("bucket"), value("origin"));
+            let key = partition_key(&file);
             let part = parts.entry(key.clone()).or_insert_with(|| Partition {
                 shard: key.0,
                 bucket: key.1,
@@ -202,12 +210,10 @@ impl StatementStore {
     }
 
     /// The files of the snapshot grouped by partition key, as log views (for removes).
-    fn files_by_partition(table: &DeltaTable) -> Result<HashMap<(String, String, String), Vec<LogicalFileView>>> {
-        let mut out: HashMap<_, Vec<LogicalFileView>> = HashMap::new();
+    fn files_by_partition(table: &DeltaTable) -> Result<HashMap<PartitionKey, Vec<LogicalFileView>>> {
+        let mut out: HashMap<PartitionKey, Vec<LogicalFileView>> = HashMap::new();
         for file in table.snapshot()?.log_data().iter() {
-            let values = file.partition_values_map();
-            let value = |k: &str| values.get(k).cloned().flatten().unwrap_or_default();
-            out.entry((value("shard"), value("bucket"), value("origin"))).or_default().push(file);
+            out.entry(partition_key(&file)).or_default().push(file);
         }
         Ok(out)
     }
