@@ -38,6 +38,11 @@ pub enum Command {
         #[arg(short = 'c', value_name = "YML")]
         config: String,
     },
+    /// Archive the files of a local folder, with a Document entity per file.
+    Crawl(CrawlArgs),
+    /// The file archive: get, head, ls, download.
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
     /// Read and write entities.
     #[command(subcommand)]
     Entities(RecordCommand),
@@ -55,6 +60,77 @@ pub enum Command {
     /// Flush, optimize and unlock the statement store.
     #[command(subcommand)]
     Maintenance(MaintenanceCommand),
+}
+
+/// Options of `crawl` (spec `archive-and-crawl.md` §2).
+#[derive(Debug, Args)]
+pub struct CrawlArgs {
+    /// The source folder (a path or `file://` URL), or one file.
+    pub uri: String,
+    /// Where the job record goes (`-`: a summary on stderr; a file: one JSON line).
+    #[arg(short = 'o', default_value = "-", value_name = "OUT")]
+    pub output: String,
+    /// Only paths matching this glob (`*` stays within a folder, `**/` spans folders).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Option<String>,
+    /// Skip paths matching this pattern (`*` crosses folders).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Option<String>,
+    /// Crawl only this sub-folder of the source.
+    #[arg(long, value_name = "FOLDER")]
+    pub prefix: Option<String>,
+    /// Skip paths that start with this string.
+    #[arg(long, value_name = "TEXT")]
+    pub exclude_prefix: Option<String>,
+    /// Write a Document entity per file (the default).
+    #[arg(long, overrides_with = "no_make_entities")]
+    pub make_entities: bool,
+    /// Archive the files only.
+    #[arg(long, overrides_with = "make_entities")]
+    pub no_make_entities: bool,
+    /// Files already archived: overwrite, skip-path or skip-checksum.
+    #[arg(long, default_value = "overwrite", value_name = "MODE")]
+    pub existing: String,
+}
+
+/// `archive …` (spec `archive-and-crawl.md` §4).
+#[derive(Debug, Subcommand)]
+pub enum ArchiveCommand {
+    /// Write the bytes of an archived file.
+    Get {
+        /// The file's SHA-256.
+        checksum: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Print every metadata record of a checksum as JSON lines.
+    Head {
+        /// The file's SHA-256.
+        checksum: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Print every metadata record as JSON lines (or only keys, or only checksums).
+    Ls {
+        #[command(flatten)]
+        output: Output,
+        /// Only the keys (paths), one per line.
+        #[arg(long, overrides_with = "no_keys")]
+        keys: bool,
+        #[arg(long, hide = true)]
+        no_keys: bool,
+        /// Only the checksums, one per record.
+        #[arg(long, overrides_with = "no_checksums")]
+        checksums: bool,
+        #[arg(long, hide = true)]
+        no_checksums: bool,
+    },
+    /// Write the archived files under their paths (from the documents export) into a folder.
+    Download {
+        /// The target folder.
+        #[arg(short = 'o', value_name = "TARGET")]
+        output: String,
+    },
 }
 
 /// Options of `make`.

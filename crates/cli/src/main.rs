@@ -20,7 +20,7 @@ use lakehouse::model::DatasetName;
 use lakehouse::operation::artifacts::{ENTITIES, STATEMENTS};
 
 use crate::cli::{Cli, Command, MaintenanceCommand, RecordCommand};
-use crate::commands::{Records, catalog, entities, import, maintenance, make, statements, stream};
+use crate::commands::{Records, archive, catalog, entities, import, maintenance, make, statements, stream};
 use crate::context::Context;
 
 fn main() -> ExitCode {
@@ -65,6 +65,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ls(o) => catalog::ls(&ctx, &o.output).await?,
         Command::Datasets(o) => catalog::datasets(&ctx, &o.output).await?,
         Command::Configure { config } => catalog::configure(&ctx, &config).await?,
+        Command::Crawl(args) => archive::crawl(&ctx, &args).await?,
+        Command::Archive(command) => archive::archive(&ctx, command).await?,
         Command::Entities(RecordCommand::Import(args)) => import(&ctx, &args, Records::Entities).await?,
         Command::Statements(RecordCommand::Import(args)) => import(&ctx, &args, Records::Statements).await?,
         Command::Entities(RecordCommand::Iterate { output, query }) => {

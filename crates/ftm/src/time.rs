@@ -17,6 +17,15 @@ pub fn isoformat(ts: &Timestamp) -> String {
     ts.to_rfc3339_opts(format, false)
 }
 
+/// The same time with `Z` (pydantic's spelling in job records, archive records and documents
+/// CSVs, spec `exports-and-operations.md` §2.1): `2026-11-21T04:21:32.060275Z`, the fraction only
+/// when non-zero.
+pub fn iso_z(ts: &Timestamp) -> String {
+    let ts = truncate_micros(ts);
+    let format = if ts.nanosecond() == 0 { SecondsFormat::Secs } else { SecondsFormat::Micros };
+    ts.to_rfc3339_opts(format, true)
+}
+
 /// Drops sub-microsecond precision, which Delta and the journal cannot store.
 pub fn truncate_micros(ts: &Timestamp) -> Timestamp {
     let nanos = ts.nanosecond() % 1_000_000_000;

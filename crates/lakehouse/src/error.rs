@@ -55,6 +55,15 @@ pub enum Error {
     /// Something that should exist does not.
     #[error("Not found: {0}")]
     NotFound(String),
+    /// A blob checksum that is not lowercase hex SHA-256 or SHA-1 (spec `archive-and-crawl.md` §1.1).
+    #[error("Invalid checksum: '{0}' (must be a lowercase hex SHA-256 digest of 64 characters, or SHA-1 of 40)")]
+    InvalidChecksum(String),
+    /// A file id, origin, key or path that could escape its folder (spec `archive-and-crawl.md` §1.2).
+    #[error("Invalid {kind} {name:?}: {reason}")]
+    InvalidName { kind: &'static str, name: String, reason: &'static str },
+    /// A crawl include or exclude pattern that does not parse.
+    #[error("Invalid pattern {pattern:?}: {reason}")]
+    InvalidPattern { pattern: String, reason: String },
     /// A tag or file key that is empty or escapes its folder.
     #[error("Invalid key {0:?}: keys are relative paths without empty, `.` or `..` segments")]
     InvalidKey(String),

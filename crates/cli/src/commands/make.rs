@@ -66,7 +66,7 @@ pub async fn make(ctx: &Context, args: &MakeArgs) -> Result<()> {
 pub async fn export(ctx: &Context, force: bool) -> Result<()> {
     let repo = EntityRepository::open(&ctx.dataset()?).await?;
     let bar = progress("export");
-    let metrics = run_export(&repo, &ExportOptions { force }).await;
+    let metrics = run_export(&repo, &ExportOptions { force, ..Default::default() }).await;
     bar.finish_and_clear();
     report_export(&metrics?);
     Ok(())

@@ -1,7 +1,9 @@
-//! Lakehouse rules on top of the FtM model: what a dataset name, an origin, a bucket and a shard
-//! are. Pure functions, no I/O.
+//! Lakehouse rules on top of the FtM model: what a dataset name, an origin, a bucket, a shard, an
+//! archived file and its MIME type are. Pure functions, no I/O.
 
 pub mod dataset;
+pub mod file;
+pub mod mime;
 pub mod origin;
 pub mod partition;
 

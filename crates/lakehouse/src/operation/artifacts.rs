@@ -1,9 +1,10 @@
-//! Published artifacts (exports) of a dataset: their keys with the dataset's codec, and reading
-//! them back decompressed (spec `exports-and-operations.md` §1.2; `entities stream`,
-//! `statements stream`).
+//! Published artifacts (exports) of a dataset: their keys with the dataset's codec, writing them
+//! through a `.tmp` file, and reading them back decompressed (spec `exports-and-operations.md`
+//! §1.2; `entities stream`, `statements stream`).
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::repository::{Dataset, DatasetConfig};
@@ -44,4 +45,90 @@ pub fn open_artifact(dataset: &Dataset, config: &DatasetConfig, name: &str) -> R
         }
         Some(other) => Err(Error::InvalidConfig(format!("compression `{other}` is not supported yet (use gz or zst)"))),
     }
+}
+
+/// An output file being assembled at `<path>.tmp`, compressed with the dataset codec.
+/// A finished artifact still at its `.tmp` path: (tmp, final path, key).
+pub(crate) type Finished = (PathBuf, PathBuf, String);
+
+pub(crate) struct Artifact {
+    key: String,
+    tmp: PathBuf,
+    path: PathBuf,
+    encoder: Encoder,
+}
+
+enum Encoder {
+    Plain(BufWriter<File>),
+    Gzip(flate2::write::GzEncoder<BufWriter<File>>),
+    Zstd(zstd::Encoder<'static, BufWriter<File>>),
+}
+
+impl Artifact {
+    /// Starts `name` (with the codec's suffix) under `root`, at `<path>.tmp`.
+    ///
+    /// # Errors
+    /// [`Error::Io`]; [`Error::InvalidConfig`] for a codec this build cannot write.
+    pub(crate) fn create(root: &std::path::Path, name: &str, codec: Option<&str>) -> Result<Artifact> {
+        let key = artifact_key(name, codec);
+        let path = root.join(&key);
+        let tmp = root.join(format!("{key}.tmp"));
+        let io = |e| Error::Io(tmp.display().to_string(), e);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::Io(parent.display().to_string(), e))?;
+        }
+        let file = BufWriter::with_capacity(1 << 16, File::create(&tmp).map_err(io)?);
+        let encoder = match codec {
+            None => Encoder::Plain(file),
+            Some("gz") => Encoder::Gzip(flate2::write::GzEncoder::new(file, flate2::Compression::default())),
+            Some("zst") => Encoder::Zstd(zstd::Encoder::new(file, 3).map_err(io)?),
+            Some(other) => {
+                return Err(Error::InvalidConfig(format!(
+                    "compression `{other}` is not supported yet (use gz or zst)"
+                )));
+            }
+        };
+        Ok(Artifact { key, tmp, path, encoder })
+    }
+
+    /// Appends bytes (compressed on the way).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        let result = match &mut self.encoder {
+            Encoder::Plain(w) => w.write_all(bytes),
+            Encoder::Gzip(w) => w.write_all(bytes),
+            Encoder::Zstd(w) => w.write_all(bytes),
+        };
+        result.map_err(|e| Error::Io(self.tmp.display().to_string(), e))
+    }
+
+    /// Completes the encoding; the file stays at `.tmp` until [`publish`] moves it: (tmp, path, key).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub(crate) fn finish(self) -> Result<Finished> {
+        let io = |e| Error::Io(self.tmp.display().to_string(), e);
+        let mut file = match self.encoder {
+            Encoder::Plain(w) => w,
+            Encoder::Gzip(w) => w.finish().map_err(io)?,
+            Encoder::Zstd(w) => w.finish().map_err(io)?,
+        };
+        file.flush().map_err(io)?;
+        Ok((self.tmp, self.path, self.key))
+    }
+}
+
+/// Moves finished artifacts into place; returns their keys.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub(crate) fn publish(files: Vec<Finished>) -> Result<Vec<String>> {
+    let mut keys = Vec::new();
+    for (tmp, path, key) in files {
+        std::fs::rename(&tmp, &path).map_err(|e| Error::Io(path.display().to_string(), e))?;
+        keys.push(key);
+    }
+    Ok(keys)
 }

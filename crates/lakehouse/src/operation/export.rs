@@ -21,17 +21,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::PathBuf;
 
 use chrono::Utc;
-use ftm::time::Timestamp;
+use ftm::time::{Timestamp, iso_z};
 use ftm::{EntityRecord, Statement};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::artifacts::{ENTITIES, STATEMENTS, artifact_key};
-use super::jobs::{Job, iso_z};
+use super::artifacts::{Artifact, ENTITIES, STATEMENTS, artifact_key, publish};
+use super::diff::{DiffCounts, Diffs, Op, Series, record_state};
+use super::jobs::Job;
 use crate::error::{Error, Result};
 use crate::repository::config::clean_dump;
 use crate::repository::entities::{JOURNAL_UPDATED, STATEMENTS_UPDATED};
@@ -49,13 +48,17 @@ pub const STATISTICS: &str = "exports/statistics.json";
 /// The dataset index (never compressed).
 pub const INDEX: &str = "index.json";
 
-const DOCUMENT_COLUMNS: [&str; 8] = ["id", "checksum", "name", "mimetype", "path", "size", "updated_at", "public_url"];
+/// The columns of the documents CSVs (spec §6.3).
+pub const DOCUMENT_COLUMNS: [&str; 8] =
+    ["id", "checksum", "name", "mimetype", "path", "size", "updated_at", "public_url"];
 
 /// Options of an export.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExportOptions {
     /// Export even when the artifacts are fresh.
     pub force: bool,
+    /// Write no diffs and keep the diff state (the reference's `make_diff=False`).
+    pub skip_diff: bool,
 }
 
 /// What an export wrote (the `result` of the `ExportJob`).
@@ -69,22 +72,31 @@ pub struct ExportMetrics {
     pub documents: u64,
     pub crawl_documents: u64,
     pub statistics: u64,
+    /// Diff entries (add, mod, del) of the entities, documents and crawl documents series.
+    pub diffs: [DiffCounts; 3],
 }
 
 impl ExportMetrics {
     /// The job `result` object (keys present only when counted, `parents` always).
     pub fn to_json(&self) -> Value {
         let mut out = Map::new();
-        out.insert("statements".into(), self.statements.into());
-        out.insert("entities".into(), self.entities.into());
-        out.insert("parents".into(), self.parents.into());
-        if self.documents > 0 {
-            out.insert("documents".into(), self.documents.into());
+        let diff = |name: &str, series: Series| {
+            let (add, modified, del) = self.diffs[series as usize];
+            [(format!("{name}_add"), add), (format!("{name}_mod"), modified), (format!("{name}_del"), del)]
+        };
+        let mut entries = vec![("statements".to_string(), self.statements), ("entities".to_string(), self.entities)];
+        entries.extend(diff("entities", Series::Entities));
+        entries.push(("parents".to_string(), self.parents));
+        entries.push(("documents".to_string(), self.documents));
+        entries.extend(diff("documents", Series::Documents));
+        entries.push(("crawl_documents".to_string(), self.crawl_documents));
+        entries.extend(diff("crawl_documents", Series::CrawlDocuments));
+        entries.push(("statistics".to_string(), self.statistics));
+        for (key, n) in entries {
+            if n > 0 || key == "parents" {
+                out.insert(key, n.into());
+            }
         }
-        if self.crawl_documents > 0 {
-            out.insert("crawl_documents".into(), self.crawl_documents.into());
-        }
-        out.insert("statistics".into(), self.statistics.into());
         Value::Object(out)
     }
 }
@@ -108,74 +120,6 @@ pub(crate) async fn is_fresh(repo: &EntityRepository, target: &str, dependencies
     Ok(any)
 }
 
-/// An output file being assembled at `<path>.tmp`, compressed with the dataset codec.
-struct Artifact {
-    key: String,
-    tmp: PathBuf,
-    path: PathBuf,
-    encoder: Encoder,
-}
-
-enum Encoder {
-    Plain(BufWriter<File>),
-    Gzip(flate2::write::GzEncoder<BufWriter<File>>),
-    Zstd(zstd::Encoder<'static, BufWriter<File>>),
-}
-
-impl Artifact {
-    fn create(root: &std::path::Path, name: &str, codec: Option<&str>) -> Result<Artifact> {
-        let key = artifact_key(name, codec);
-        let path = root.join(&key);
-        let tmp = root.join(format!("{key}.tmp"));
-        let io = |e| Error::Io(tmp.display().to_string(), e);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::Io(parent.display().to_string(), e))?;
-        }
-        let file = BufWriter::with_capacity(1 << 16, File::create(&tmp).map_err(io)?);
-        let encoder = match codec {
-            None => Encoder::Plain(file),
-            Some("gz") => Encoder::Gzip(flate2::write::GzEncoder::new(file, flate2::Compression::default())),
-            Some("zst") => Encoder::Zstd(zstd::Encoder::new(file, 3).map_err(io)?),
-            Some(other) => {
-                return Err(Error::InvalidConfig(format!(
-                    "compression `{other}` is not supported yet (use gz or zst)"
-                )));
-            }
-        };
-        Ok(Artifact { key, tmp, path, encoder })
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        let result = match &mut self.encoder {
-            Encoder::Plain(w) => w.write_all(bytes),
-            Encoder::Gzip(w) => w.write_all(bytes),
-            Encoder::Zstd(w) => w.write_all(bytes),
-        };
-        result.map_err(|e| Error::Io(self.tmp.display().to_string(), e))
-    }
-
-    /// Completes the encoding; the file stays at `.tmp` until [`Artifact::publish`].
-    fn finish(self) -> Result<(PathBuf, PathBuf, String)> {
-        let io = |e| Error::Io(self.tmp.display().to_string(), e);
-        let mut file = match self.encoder {
-            Encoder::Plain(w) => w,
-            Encoder::Gzip(w) => w.finish().map_err(io)?,
-            Encoder::Zstd(w) => w.finish().map_err(io)?,
-        };
-        file.flush().map_err(io)?;
-        Ok((self.tmp, self.path, self.key))
-    }
-}
-
-fn publish(files: Vec<(PathBuf, PathBuf, String)>) -> Result<Vec<String>> {
-    let mut keys = Vec::new();
-    for (tmp, path, key) in files {
-        std::fs::rename(&tmp, &path).map_err(|e| Error::Io(path.display().to_string(), e))?;
-        keys.push(key);
-    }
-    Ok(keys)
-}
-
 /// A document row's source, collected during the sweep.
 struct Document {
     id: String,
@@ -186,6 +130,8 @@ struct Document {
     size: u64,
     updated_at: Option<Timestamp>,
     crawl: bool,
+    /// Diff entries in the documents and crawl documents series.
+    ops: [Option<Op>; 2],
 }
 
 /// A registered folder: its name and first parent.
@@ -237,6 +183,7 @@ impl Document {
             size: first(entity, "fileSize").and_then(|s| s.trim().parse().ok()).unwrap_or(0),
             updated_at: entity.last_change,
             crawl: entity.origin.contains("crawl"),
+            ops: [None, None],
         })
     }
 }
@@ -269,7 +216,7 @@ fn public_prefix(repo: &EntityRepository) -> Option<String> {
         .map(|p| p.trim_end_matches('/').to_string())
 }
 
-fn csv_writer() -> csv::Writer<Vec<u8>> {
+pub(crate) fn csv_writer() -> csv::Writer<Vec<u8>> {
     csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new())
 }
 
@@ -285,10 +232,10 @@ pub async fn export(repo: &EntityRepository, options: &ExportOptions) -> Result<
     }
     let dataset = repo.dataset();
     let mut job = Job::start("ExportJob", dataset);
-    job.fields.insert("make_diff".into(), false.into());
+    job.fields.insert("make_diff".into(), (!options.skip_diff).into());
     job.fields.insert("result".into(), Value::Null);
     job.begin(dataset).await?;
-    let result = sweep(repo, job.started()).await;
+    let result = sweep(repo, job.started(), !options.skip_diff).await;
     let result = match result {
         Ok(metrics) => write_index(repo).await.map(|()| metrics),
         Err(e) => Err(e),
@@ -300,16 +247,19 @@ pub async fn export(repo: &EntityRepository, options: &ExportOptions) -> Result<
             job.finish(dataset, None).await?;
             dataset.tags().set(EXPORT_LAST_RUN, job.started()).await?;
         }
-        Err(e) => job.finish(dataset, Some(&e.to_string())).await?,
+        Err(e) => {
+            job.finish(dataset, Some(&e.to_string())).await?;
+        }
     }
     result.map(Option::unwrap_or_default)
 }
 
 /// The sweep; `None` when there is no statement table (then only the index is written).
-async fn sweep(repo: &EntityRepository, started: Timestamp) -> Result<Option<ExportMetrics>> {
-    if !repo.statements().exists().await? {
+async fn sweep(repo: &EntityRepository, started: Timestamp, make_diff: bool) -> Result<Option<ExportMetrics>> {
+    let Some(version) = repo.statements().version().await? else {
         return Ok(None);
-    }
+    };
+    let mut diffs = if make_diff { Some(Diffs::open(repo, started, version).await?) } else { None };
     let root = repo.dataset().location().path().to_path_buf();
     let codec = repo.config().compression();
     let mut statements = Artifact::create(&root, STATEMENTS, codec)?;
@@ -337,8 +287,14 @@ async fn sweep(repo: &EntityRepository, started: Timestamp) -> Result<Option<Exp
             Ok(None) | Err(ftm::FtmError::SchemaConflict(..)) => continue,
             Err(e) => return Err(e.into()),
         };
-        serde_json::to_writer(&mut lines, &entity.to_json()).expect("JSON values serialise");
+        let json = entity.to_json();
+        serde_json::to_writer(&mut lines, &json).expect("JSON values serialise");
         lines.push(b'\n');
+        if let Some(diffs) = diffs.as_mut()
+            && let Some(op) = diffs.op(Series::Entities, &entity)
+        {
+            diffs.entity(op, &json)?;
+        }
         stats.add(&entity);
         if entity.schema.is_a("Folder") && !folders.contains_key(&entity.id) {
             folders.insert(
@@ -347,7 +303,15 @@ async fn sweep(repo: &EntityRepository, started: Timestamp) -> Result<Option<Exp
             );
             folder_order.push(entity.id.clone());
         }
-        documents.extend(Document::of(&entity));
+        if let Some(mut doc) = Document::of(&entity) {
+            if let Some(diffs) = diffs.as_mut() {
+                doc.ops = [
+                    diffs.op(Series::Documents, &entity),
+                    doc.crawl.then(|| diffs.op(Series::CrawlDocuments, &entity)).flatten(),
+                ];
+            }
+            documents.push(doc);
+        }
         if buffer.len() >= 1 << 16 {
             statements.write(&buffer)?;
             buffer.clear();
@@ -390,6 +354,13 @@ async fn sweep(repo: &EntityRepository, started: Timestamp) -> Result<Option<Exp
             if doc.crawl {
                 crawl.write_record(row).map_err(csv_error)?;
             }
+            if let Some(diffs) = diffs.as_mut() {
+                for (series, op) in [Series::Documents, Series::CrawlDocuments].into_iter().zip(doc.ops) {
+                    if let Some(op) = op {
+                        diffs.document(series, op, &row)?;
+                    }
+                }
+            }
         }
         metrics.documents += 1;
         metrics.crawl_documents += u64::from(doc.crawl);
@@ -406,8 +377,20 @@ async fn sweep(repo: &EntityRepository, started: Timestamp) -> Result<Option<Exp
     let mut bytes = serde_json::to_vec(&stats).expect("stats serialise");
     bytes.push(b'\n');
     repo.dataset().versions().write(STATISTICS, bytes).await?;
+    let state = match diffs {
+        Some(diffs) => {
+            let outcome = diffs.finish()?;
+            files.extend(outcome.files);
+            metrics.diffs = outcome.counts;
+            Some(outcome.state)
+        }
+        None => None,
+    };
     publish(files)?;
     let tags = repo.dataset().tags();
+    if let Some(state) = state {
+        record_state(&tags, &state).await?;
+    }
     for key in [STATEMENTS, ENTITIES, PARENTS, DOCUMENTS, CRAWL_DOCUMENTS, STATISTICS] {
         tags.set(key, started).await?;
     }

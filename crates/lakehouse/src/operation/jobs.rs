@@ -15,6 +15,8 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use serde_json::{Map, Value};
 
+use ftm::time::iso_z;
+
 use crate::error::Result;
 use crate::repository::Dataset;
 
@@ -30,16 +32,6 @@ pub fn run_id(now: DateTime<Utc>) -> String {
     let lo = (0b10 << 62) | (counter << 48) | random;
     let hex = format!("{hi:016x}{lo:016x}");
     format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
-}
-
-/// ISO time with `Z`, fraction only when non-zero (spec `exports-and-operations.md` §2.1).
-pub fn iso_z(ts: &DateTime<Utc>) -> String {
-    let micros = ts.timestamp_subsec_micros();
-    if micros == 0 {
-        ts.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-    } else {
-        ts.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-    }
 }
 
 /// An ISO 8601 duration as Python's isodate writes it (`PT0.158709S`).
@@ -69,8 +61,12 @@ pub struct Job {
     run_id: String,
     dataset: String,
     started: DateTime<Utc>,
+    /// Units of work listed but not finished.
+    pub pending: u64,
     /// Units of work done.
     pub done: u64,
+    /// When the record was last saved while running.
+    last_updated: Option<DateTime<Utc>>,
     /// Job-specific fields, in order.
     pub fields: Map<String, Value>,
 }
@@ -84,7 +80,9 @@ impl Job {
             run_id: run_id(started),
             dataset: dataset.name().to_string(),
             started,
+            pending: 0,
             done: 0,
+            last_updated: None,
             fields: Map::new(),
         }
     }
@@ -99,8 +97,8 @@ impl Job {
         out.insert("run_id".into(), self.run_id.clone().into());
         out.insert("started".into(), iso_z(&self.started).into());
         out.insert("stopped".into(), stopped.map(|s| iso_z(&s)).into());
-        out.insert("last_updated".into(), Value::Null);
-        out.insert("pending".into(), 0.into());
+        out.insert("last_updated".into(), self.last_updated.map(|t| iso_z(&t)).into());
+        out.insert("pending".into(), self.pending.into());
         out.insert("done".into(), self.done.into());
         out.insert("errors".into(), u64::from(exc.is_some() && stopped.is_some()).into());
         out.insert("running".into(), stopped.is_none().into());
@@ -129,12 +127,23 @@ impl Job {
         self.save(dataset, self.record(None, None)).await
     }
 
-    /// Writes the final record, with the error message when the job failed.
+    /// Saves the running job's progress, `last_updated` set to now.
     ///
     /// # Errors
     /// [`Error::Storage`](crate::Error::Storage).
-    pub async fn finish(&self, dataset: &Dataset, error: Option<&str>) -> Result<()> {
-        self.save(dataset, self.record(Some(Utc::now()), error)).await
+    pub async fn update(&mut self, dataset: &Dataset) -> Result<()> {
+        self.last_updated = Some(Utc::now());
+        self.save(dataset, self.record(None, None)).await
+    }
+
+    /// Writes the final record, with the error message when the job failed, and returns it.
+    ///
+    /// # Errors
+    /// [`Error::Storage`](crate::Error::Storage).
+    pub async fn finish(&self, dataset: &Dataset, error: Option<&str>) -> Result<Value> {
+        let record = self.record(Some(Utc::now()), error);
+        self.save(dataset, record.clone()).await?;
+        Ok(record)
     }
 }
 

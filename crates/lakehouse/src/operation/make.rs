@@ -68,7 +68,7 @@ pub async fn make(repo: &EntityRepository, options: &MakeOptions) -> Result<Make
     let dataset = repo.dataset();
     let mut job = Job::start("MakeJob", dataset);
     job.begin(dataset).await?;
-    let exported = export(repo, &ExportOptions { force: options.force_exports }).await;
+    let exported = export(repo, &ExportOptions { force: options.force_exports, ..Default::default() }).await;
     job.done = 1;
     job.finish(dataset, exported.as_ref().err().map(ToString::to_string).as_deref()).await?;
     metrics.export = Some(exported?);

@@ -2,12 +2,18 @@
 //! an options struct and returns a metrics struct that the CLI prints and the API serialises.
 //!
 //! * [`artifacts`]: the published export files and reading them back;
+//! * [`crawl`]: a local folder into the archive, with a Document entity per file;
+//! * [`diff`]: what changed since the previous export, per series;
+//! * [`download`]: the archived files back under their paths, into a folder;
 //! * [`export`]: the published artifacts of a dataset, in one sweep;
 //! * [`import`]: entities (FtM JSON lines) and statements (CSV) into the journal;
 //! * [`make`]: flush, optimize and export: the main job;
 //! * [`optimize`]: merge, compact and vacuum the statement store.
 
 pub mod artifacts;
+pub mod crawl;
+pub mod diff;
+pub mod download;
 pub mod export;
 pub mod import;
 pub mod jobs;

@@ -1,15 +1,18 @@
 //! The repository layer: datasets and what they hold, built on the storage layer.
 //!
+//! * [`archive`]: source files added from paths, with their records and tags;
 //! * [`catalog`]: the lakehouse root, its datasets and their `config.yml`;
 //! * [`config`]: the dataset configuration model;
 //! * [`entities`]: writing entities through the journal and reading them back;
 //! * [`query`]: the `-q` query string.
 
+pub mod archive;
 pub mod catalog;
 pub mod config;
 pub mod entities;
 pub mod query;
 
+pub use archive::ArchiveRepository;
 pub use catalog::{Catalog, Dataset};
 pub use config::DatasetConfig;
 pub use entities::{BulkWriter, EntityRepository, FlushMetrics, WriteOptions};

@@ -1,10 +1,12 @@
 //! The storage layer: single-purpose stores over a dataset's folder (seed 001, "Layer 2").
 //!
+//! * [`archive`]: content-addressed source files and their metadata records;
 //! * [`statements`]: the Delta Lake statement table, partitioned by `(shard, bucket, origin)`;
 //! * [`fence`]: the dataset-wide write fence that orders appends and maintenance;
 //! * [`tags`]: freshness timestamps; [`versions`]: files written with dated snapshots;
 //! * [`location`]: where a dataset lives (a local folder today; object stores later).
 
+pub mod archive;
 pub mod dedupe;
 pub mod fence;
 pub mod journal;

@@ -211,10 +211,8 @@ impl StatementStore {
     /// # Errors
     /// [`Error::Query`](crate::Error::Query).
     pub async fn get_changed_entity_ids(&self, since: Timestamp) -> Result<Vec<String>> {
-        let micros = ScalarValue::TimestampMicrosecond(Some(since.timestamp_micros()), Some("UTC".into()));
-        let touched = col("first_seen").gt_eq(lit(micros.clone())).or(col("deleted_at").gt_eq(lit(micros)));
-        let just_before = since - chrono::Duration::microseconds(1);
-        let mut stream = self.stream(&Filter::default(), Some(touched), Tombstones::KeepAfter(just_before)).await?;
+        let touched = at_or_after("first_seen", since).or(at_or_after("deleted_at", since));
+        let mut stream = self.stream(&Filter::default(), Some(touched), keep_from(since)).await?;
         let mut changed = Vec::new();
         while let Some(rows) = stream.next().await? {
             let new = |s: &Statement| s.deleted_at.is_none() && s.first_seen.is_some_and(|t| t >= since);
@@ -225,4 +223,32 @@ impl StatementStore {
         }
         Ok(changed)
     }
+
+    /// The tombstone rows deleted at or after `since`, one group per entity, by entity id: the
+    /// candidates of a diff's `DEL` entries (spec `exports-and-operations.md` §8.3).
+    ///
+    /// # Errors
+    /// [`Error::Query`](crate::Error::Query).
+    pub async fn tombstones_since(&self, since: Timestamp) -> Result<Vec<Vec<Statement>>> {
+        let mut stream =
+            self.stream(&Filter::default(), Some(at_or_after("deleted_at", since)), keep_from(since)).await?;
+        let mut out = Vec::new();
+        while let Some(rows) = stream.next().await? {
+            let rows: Vec<Statement> = rows.into_iter().filter(|s| s.deleted_at.is_some_and(|t| t >= since)).collect();
+            if !rows.is_empty() {
+                out.push(rows);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `column >= since`, for a UTC microsecond timestamp column.
+fn at_or_after(column: &str, since: Timestamp) -> Expr {
+    col(column).gt_eq(lit(ScalarValue::TimestampMicrosecond(Some(since.timestamp_micros()), Some("UTC".into()))))
+}
+
+/// Keeps the tombstones deleted at or after `since`.
+fn keep_from(since: Timestamp) -> Tombstones {
+    Tombstones::KeepAfter(since - chrono::Duration::microseconds(1))
 }

@@ -1,0 +1,105 @@
+//! `crawl` and `archive get / head / ls / download` (spec `archive-and-crawl.md` §2–§4).
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use futures::StreamExt;
+use lakehouse::operation::crawl::{CrawlOptions, crawl as run_crawl};
+use lakehouse::operation::download::download_archive;
+use lakehouse::repository::{ArchiveRepository, EntityRepository};
+use serde_json::Value;
+
+use crate::cli::{ArchiveCommand, CrawlArgs};
+use crate::context::{Context, output, progress};
+
+/// A job record without its `null` fields, as the reference writes it to `-o FILE`.
+fn clean(job: &Value) -> Value {
+    match job {
+        Value::Object(map) => {
+            Value::Object(map.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// Writes a finished job: one clean JSON line to a file, or nothing more on stderr for `-`.
+fn write_job(out: &str, job: &Value) -> Result<()> {
+    if out != "-" {
+        let mut out = output(out)?;
+        writeln!(out, "{}", serde_json::to_string(&clean(job))?)?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// `crawl URI`.
+pub async fn crawl(ctx: &Context, args: &CrawlArgs) -> Result<()> {
+    let options = CrawlOptions {
+        uri: args.uri.clone(),
+        prefix: args.prefix.clone(),
+        exclude_prefix: args.exclude_prefix.clone(),
+        glob: args.include.clone(),
+        exclude_glob: args.exclude.clone(),
+        make_entities: !args.no_make_entities,
+        store_metadata: true,
+        existing: Some(args.existing.parse().map_err(|e: String| anyhow::anyhow!("--existing: {e}"))?),
+    };
+    let repo = EntityRepository::open(&ctx.dataset()?).await?;
+    let bar = progress("files");
+    let metrics = run_crawl(&repo, &options, |n| bar.set_position(n)).await;
+    bar.finish_and_clear();
+    let m = metrics?;
+    eprintln!(
+        "Crawled {}: archived {} files, skipped {}; wrote {} entities, flushed {} statements.",
+        args.uri, m.done, m.skipped, m.entities, m.flushed
+    );
+    write_job(&args.output, &m.job)
+}
+
+/// `archive …`.
+pub async fn archive(ctx: &Context, command: ArchiveCommand) -> Result<()> {
+    let dataset = ctx.dataset()?;
+    dataset.ensure().await?;
+    let archive = ArchiveRepository::new(&dataset);
+    match command {
+        ArchiveCommand::Get { checksum, output: o } => {
+            let mut blob = archive.open(&checksum).await?;
+            let mut out = output(&o.output)?;
+            while let Some(chunk) = blob.next().await {
+                out.write_all(&chunk?)?;
+            }
+            out.flush()?;
+        }
+        ArchiveCommand::Head { checksum, output: o } => {
+            let mut out = output(&o.output)?;
+            for file in archive.files(&checksum).await? {
+                writeln!(out, "{}", file.to_json())?;
+            }
+            out.flush()?;
+        }
+        ArchiveCommand::Ls { output: o, keys, checksums, .. } => {
+            let mut out = output(&o.output)?;
+            for file in archive.iterate_files().await? {
+                if keys {
+                    writeln!(out, "{}", file.key)?;
+                } else if checksums {
+                    writeln!(out, "{}", file.checksum)?;
+                } else {
+                    writeln!(out, "{}", file.to_json())?;
+                }
+            }
+            out.flush()?;
+        }
+        ArchiveCommand::Download { output: target } => {
+            let repo = EntityRepository::open(&dataset).await?;
+            std::fs::create_dir_all(&target).with_context(|| format!("cannot create {target}"))?;
+            let bar = progress("files");
+            let metrics = download_archive(&repo, Path::new(&target), |n| bar.set_position(n)).await;
+            bar.finish_and_clear();
+            let m = metrics?;
+            eprintln!("Downloaded {} files into {target} ({} already there).", m.done, m.skipped);
+        }
+    }
+    Ok(())
+}
