@@ -48,8 +48,14 @@ impl AgentClient {
             .step("connect", UnixStream::connect(&self.socket))
             .await?
             .map_err(|error| ZfsError::AgentUnreachable { socket: self.socket.clone(), error })?;
-        self.step("take the request", stream.write_all(request.to_line().as_bytes())).await?.map_err(|e| self.io(e))?;
-        let line = self.step("reply", read_line(&mut stream, MAX_LINE_BYTES)).await?.map_err(|e| self.io(e))?;
+        // An agent refusing the peer answers without reading, so sending may fail (broken pipe)
+        // while the refusal waits to be read: read the reply either way.
+        let sent = self.step("take the request", stream.write_all(request.to_line().as_bytes())).await?;
+        let line = match (sent, self.step("reply", read_line(&mut stream, MAX_LINE_BYTES)).await?) {
+            (_, Ok(line)) if !line.is_empty() => line,
+            (Err(error), _) | (Ok(()), Err(error)) => return Err(self.io(error)),
+            (Ok(()), Ok(line)) => line,
+        };
         match Reply::parse(&line)? {
             Reply::Ok => Ok(()),
             Reply::Error(error) => Err(ZfsError::CreateFailed(error)),
