@@ -5,6 +5,7 @@ pub mod entities;
 pub mod maintenance;
 pub mod make;
 pub mod statements;
+pub mod zfs;
 
 use std::io::Write;
 
