@@ -19,7 +19,7 @@ use lakehouse::Settings;
 use lakehouse::model::DatasetName;
 use lakehouse::operation::artifacts::{ENTITIES, STATEMENTS};
 
-use crate::cli::{Cli, Command, MaintenanceCommand, RecordCommand, ZfsCommand};
+use crate::cli::{Cli, Command, MaintenanceCommand, RecordCommand};
 use crate::commands::{Records, catalog, entities, import, maintenance, make, statements, stream, zfs};
 use crate::context::Context;
 
@@ -44,11 +44,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     let mut settings = Settings::from_env()?;
     // The `zfs` group needs no catalog (spec `interfaces.md` §1.1 step 3).
     let command = match cli.command {
-        Some(Command::Zfs(ZfsCommand::Init { dataset, pool })) => {
-            zfs::init(&settings, &dataset, pool).await?;
-            return Ok(ExitCode::SUCCESS);
-        }
-        Some(Command::Zfs(ZfsCommand::Agent(args))) => return zfs::agent(&settings, args).await,
+        Some(Command::Zfs(command)) => return zfs::run(&settings, command).await,
         command => command,
     };
     if let Some(uri) = &cli.uri {

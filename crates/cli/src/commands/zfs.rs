@@ -12,7 +12,7 @@ use lakehouse::storage::zfs::Zfs;
 use lakehouse::storage::zfs::validate::check_pool;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::cli::AgentArgs;
+use crate::cli::{AgentArgs, ZfsCommand};
 
 /// The agent's allowed peer uid when `--allowed-uid` is not given; read only by the agent.
 const ALLOWED_UID_VAR: &str = "LAKEHOUSE_ZFS_ALLOWED_UID";
@@ -20,9 +20,17 @@ const ALLOWED_UID_VAR: &str = "LAKEHOUSE_ZFS_ALLOWED_UID";
 /// Comma-separated properties the agent allows on top of its allowlist (spec `zfs.md` §8.4).
 const EXTRA_PROPS_VAR: &str = "LAKEHOUSE_ZFS_EXTRA_PROPS";
 
+/// Runs a `zfs` sub-command; returns the exit code.
+pub async fn run(settings: &Settings, command: ZfsCommand) -> Result<ExitCode> {
+    match command {
+        ZfsCommand::Init { dataset, pool } => init(settings, &dataset, pool).await.map(|()| ExitCode::SUCCESS),
+        ZfsCommand::Agent(args) => agent(settings, args).await,
+    }
+}
+
 /// `zfs init DATASET [--pool POOL]`: ensures the dataset's three ZFS datasets, locally or
 /// through the agent of `LAKEHOUSE_ZFS_SOCKET`.
-pub async fn init(settings: &Settings, dataset: &str, pool: Option<String>) -> Result<()> {
+async fn init(settings: &Settings, dataset: &str, pool: Option<String>) -> Result<()> {
     let Some(pool) = non_empty(pool).or_else(|| settings.zfs_pool.clone()) else {
         bail!("No ZFS pool specified. Use --pool or set LAKEHOUSE_ZFS_POOL.");
     };
@@ -34,7 +42,7 @@ pub async fn init(settings: &Settings, dataset: &str, pool: Option<String>) -> R
 
 /// `zfs agent`: serves until SIGTERM or SIGINT, then exits 0. A missing socket or pool is an
 /// error (exit 1); a malformed pool or allowed uid a usage error (exit 2).
-pub async fn agent(settings: &Settings, args: AgentArgs) -> Result<ExitCode> {
+async fn agent(settings: &Settings, args: AgentArgs) -> Result<ExitCode> {
     let socket = args.socket.filter(|s| !s.as_os_str().is_empty());
     let Some(socket) = socket.or_else(|| settings.zfs_socket.as_ref().map(PathBuf::from)) else {
         bail!("No socket path specified. Use --socket or set LAKEHOUSE_ZFS_SOCKET.");
