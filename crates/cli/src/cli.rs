@@ -1,4 +1,6 @@
-//! The command tree and its flags (spec `interfaces.md` §1.1, §1.4, §1.5).
+//! The command tree and its flags (spec `interfaces.md` §1.1, §1.4, §1.5; `zfs.md` §7).
+
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -60,6 +62,9 @@ pub enum Command {
     /// Flush, optimize and unlock the statement store.
     #[command(subcommand)]
     Maintenance(MaintenanceCommand),
+    /// ZFS dataset management for the lakehouse
+    #[command(subcommand, arg_required_else_help = true)]
+    Zfs(ZfsCommand),
 }
 
 /// Options of `crawl` (spec `archive-and-crawl.md` §2).
@@ -229,4 +234,40 @@ pub enum MaintenanceCommand {
     },
     /// Release a stale write fence (.LOCK, .LOCK-MERGE, append markers).
     Unlock,
+}
+
+/// `zfs …`: needs no lakehouse, only the ZFS settings.
+#[derive(Debug, Subcommand)]
+pub enum ZfsCommand {
+    /// Create ZFS datasets for a lakehouse dataset.
+    ///
+    /// Creates the parent, archive, and statements ZFS datasets with tuned properties under the
+    /// given pool, through the agent when LAKEHOUSE_ZFS_SOCKET is set.
+    Init {
+        /// Dataset name to initialize.
+        dataset: String,
+        /// ZFS pool path [default: $LAKEHOUSE_ZFS_POOL].
+        #[arg(short = 'p', long)]
+        pool: Option<String>,
+    },
+    /// Serve ZFS dataset creation on a Unix socket, for clients without ZFS tools (host side).
+    Agent(AgentArgs),
+}
+
+/// Options of `zfs agent`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Unix socket path to listen on [default: $LAKEHOUSE_ZFS_SOCKET].
+    #[arg(short = 's', long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// ZFS pool path; datasets are only created under it [default: $LAKEHOUSE_ZFS_POOL].
+    #[arg(short = 'p', long)]
+    pub pool: Option<String>,
+    /// uid:gid to chown new mountpoints to [default: $LAKEHOUSE_ZFS_OWNER; unset: keep root's].
+    #[arg(short = 'o', long, value_name = "UID:GID")]
+    pub owner: Option<String>,
+    /// The only UID allowed to connect, checked via SO_PEERCRED [default:
+    /// $LAKEHOUSE_ZFS_ALLOWED_UID, else the agent's own UID].
+    #[arg(long, value_name = "UID")]
+    pub allowed_uid: Option<u32>,
 }

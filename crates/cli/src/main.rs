@@ -20,7 +20,7 @@ use lakehouse::model::DatasetName;
 use lakehouse::operation::artifacts::{ENTITIES, STATEMENTS};
 
 use crate::cli::{Cli, Command, MaintenanceCommand, RecordCommand};
-use crate::commands::{Records, archive, catalog, entities, import, maintenance, make, statements, stream};
+use crate::commands::{Records, archive, catalog, entities, import, maintenance, make, statements, stream, zfs};
 use crate::context::Context;
 
 fn main() -> ExitCode {
@@ -42,6 +42,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut settings = Settings::from_env()?;
+    // The `zfs` group needs no catalog (spec `interfaces.md` §1.1 step 3).
+    let command = match cli.command {
+        Some(Command::Zfs(command)) => return zfs::run(&settings, command).await,
+        command => command,
+    };
     if let Some(uri) = &cli.uri {
         settings.uri.clone_from(uri);
     }
@@ -57,7 +62,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         writeln!(std::io::stderr(), "{}", serde_json::to_string_pretty(&state)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let Some(command) = cli.command else {
+    let Some(command) = command else {
         Cli::command().write_help(&mut std::io::stderr())?;
         return Ok(ExitCode::from(2));
     };
@@ -86,6 +91,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             maintenance::optimize(&ctx, retention_hours, force).await?;
         }
         Command::Maintenance(MaintenanceCommand::Unlock) => maintenance::unlock(&ctx).await?,
+        Command::Zfs(_) => unreachable!("handled before the catalog is opened"),
     }
     Ok(ExitCode::SUCCESS)
 }

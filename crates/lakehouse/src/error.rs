@@ -73,6 +73,9 @@ pub enum Error {
     /// A local file operation failed.
     #[error("{0}: {1}")]
     Io(String, #[source] std::io::Error),
+    /// Creating the ZFS datasets of a dataset failed.
+    #[error(transparent)]
+    Zfs(#[from] crate::storage::zfs::ZfsError),
     /// An error of the FtM model (unknown schema, stub property, …).
     #[error(transparent)]
     Ftm(#[from] ftm::FtmError),

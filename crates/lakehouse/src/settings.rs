@@ -34,8 +34,14 @@ pub struct Settings {
     pub public_url_prefix: Option<String>,
     /// Provision ZFS datasets for new datasets (`LAKEHOUSE_ON_ZFS`, false).
     pub on_zfs: bool,
-    /// ZFS parent dataset (`LAKEHOUSE_ZFS_POOL`).
+    /// ZFS parent dataset (`LAKEHOUSE_ZFS_POOL`), e.g. `zpools/tank/lakehouse`; empty = unset.
     pub zfs_pool: Option<String>,
+    /// `uid:gid` that new ZFS mountpoints are chowned to in local mode (`LAKEHOUSE_ZFS_OWNER`);
+    /// empty = unset, no chown (spec `zfs.md` §5).
+    pub zfs_owner: Option<String>,
+    /// Unix socket of a ZFS agent (`LAKEHOUSE_ZFS_SOCKET`): when set, ZFS datasets are created
+    /// through it instead of by running `zfs` (spec `zfs.md` §6); empty = unset.
+    pub zfs_socket: Option<String>,
 }
 
 impl Default for Settings {
@@ -52,6 +58,8 @@ impl Default for Settings {
             public_url_prefix: None,
             on_zfs: false,
             zfs_pool: None,
+            zfs_owner: None,
+            zfs_socket: None,
         }
     }
 }
@@ -64,10 +72,11 @@ fn parse<T: std::str::FromStr>(var: &str, value: &str) -> Result<T> {
     })
 }
 
+/// Pydantic's boolean words, case-insensitive; the empty string is an error (spec `zfs.md` §1).
 fn parse_bool(var: &str, value: &str) -> Result<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" | "t" | "y" => Ok(true),
-        "0" | "false" | "no" | "off" | "f" | "n" | "" => Ok(false),
+        "0" | "false" | "no" | "off" | "f" | "n" => Ok(false),
         _ => Err(Error::InvalidSetting { var: var.to_string(), value: value.to_string(), reason: "not a boolean" }),
     }
 }
@@ -88,6 +97,7 @@ impl Settings {
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Settings> {
         let vars: HashMap<String, String> = vars.into_iter().map(|(k, v)| (k.to_ascii_uppercase(), v)).collect();
         let get = |name: &str| vars.get(&format!("LAKEHOUSE_{name}")).map(|v| (format!("LAKEHOUSE_{name}"), v.clone()));
+        let non_empty = |name: &str| get(name).map(|(_, v)| v).filter(|v| !v.is_empty());
         let mut s = Settings::default();
         if let Some((_, v)) = get("URI") {
             s.uri = v;
@@ -116,11 +126,13 @@ impl Settings {
                 return Err(Error::InvalidSetting { var: k, value: v, reason: "must be at least 1" });
             }
         }
-        s.public_url_prefix = get("PUBLIC_URL_PREFIX").map(|(_, v)| v).filter(|v| !v.is_empty());
+        s.public_url_prefix = non_empty("PUBLIC_URL_PREFIX");
         if let Some((k, v)) = get("ON_ZFS") {
             s.on_zfs = parse_bool(&k, &v)?;
         }
-        s.zfs_pool = get("ZFS_POOL").map(|(_, v)| v).filter(|v| !v.is_empty());
+        s.zfs_pool = non_empty("ZFS_POOL");
+        s.zfs_owner = non_empty("ZFS_OWNER");
+        s.zfs_socket = non_empty("ZFS_SOCKET");
         Ok(s)
     }
 }
@@ -151,5 +163,26 @@ mod tests {
         assert_eq!(err.to_string(), "Invalid setting LAKEHOUSE_WORKERS=\"0\": must be at least 1");
         let err = Settings::from_vars(vars(&[("LAKEHOUSE_MAX_BUFFER_ROWS", "lots")])).unwrap_err();
         assert!(err.to_string().contains("LAKEHOUSE_MAX_BUFFER_ROWS"), "{err}");
+        for bad in ["", "maybe", "2"] {
+            let err = Settings::from_vars(vars(&[("LAKEHOUSE_ON_ZFS", bad)])).unwrap_err();
+            assert!(err.to_string().contains("LAKEHOUSE_ON_ZFS"), "{err}");
+        }
+    }
+
+    #[test]
+    fn zfs_settings_treat_empty_as_unset() {
+        let s = Settings::from_vars(vars(&[
+            ("LAKEHOUSE_ON_ZFS", "Yes"),
+            ("LAKEHOUSE_ZFS_POOL", "tank/lake"),
+            ("LAKEHOUSE_ZFS_OWNER", "1000:1000"),
+            ("LAKEHOUSE_ZFS_SOCKET", "/run/zfs.sock"),
+        ]))
+        .unwrap();
+        assert!(s.on_zfs);
+        assert_eq!(s.zfs_pool.as_deref(), Some("tank/lake"));
+        assert_eq!(s.zfs_owner.as_deref(), Some("1000:1000"));
+        assert_eq!(s.zfs_socket.as_deref(), Some("/run/zfs.sock"));
+        let empty = vars(&[("LAKEHOUSE_ZFS_POOL", ""), ("LAKEHOUSE_ZFS_OWNER", ""), ("LAKEHOUSE_ZFS_SOCKET", "")]);
+        assert_eq!(Settings::from_vars(empty).unwrap(), Settings::default());
     }
 }

@@ -1,5 +1,7 @@
 //! Test support shared by the workspace's test suites.
 
+pub mod zfs;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 

@@ -6,6 +6,7 @@ pub mod entities;
 pub mod maintenance;
 pub mod make;
 pub mod statements;
+pub mod zfs;
 
 use std::io::Write;
 

@@ -8,7 +8,8 @@
 //! * [`export`]: the published artifacts of a dataset, in one sweep;
 //! * [`import`]: entities (FtM JSON lines) and statements (CSV) into the journal;
 //! * [`make`]: flush, optimize and export: the main job;
-//! * [`optimize`]: merge, compact and vacuum the statement store.
+//! * [`optimize`]: merge, compact and vacuum the statement store;
+//! * [`zfs_agent`]: the host-side service creating ZFS datasets for clients without ZFS tools.
 
 pub mod artifacts;
 pub mod crawl;
@@ -19,3 +20,4 @@ pub mod import;
 pub mod jobs;
 pub mod make;
 pub mod optimize;
+pub mod zfs_agent;

@@ -2,8 +2,9 @@
 //!
 //! A folder is a dataset iff it holds `config.yml`. Opening a dataset for a command first
 //! *ensures* it: a missing `config.yml` is created (versioned), as the reference does for every
-//! dataset command. `shards` is fixed once the statement table holds data: changing it would make
-//! readers look in the wrong shard, so [`Dataset::configure`] refuses it.
+//! dataset command; on a ZFS-backed lakehouse its ZFS datasets are created before that. `shards`
+//! is fixed once the statement table holds data: changing it would make readers look in the
+//! wrong shard, so [`Dataset::configure`] refuses it.
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::model::DatasetName;
 use crate::settings::Settings;
 use crate::storage::tags::LAKEHOUSE_TENANT;
+use crate::storage::zfs::{Zfs, ZfsError};
 use crate::storage::{Location, StatementStore, TagStore, VersionStore};
 
 /// Key of the dataset configuration.
@@ -143,9 +145,17 @@ impl Dataset {
 
     /// The configuration, creating the dataset (its `config.yml`) when missing.
     ///
+    /// On a ZFS-backed lakehouse (`LAKEHOUSE_ON_ZFS`) the dataset's ZFS datasets are ensured
+    /// first (once per process), so a new dataset's files land on them (spec `zfs.md` §3).
+    ///
     /// # Errors
-    /// As [`Dataset::read_config`].
+    /// As [`Dataset::read_config`]; [`ZfsError::NoPool`] when `LAKEHOUSE_ON_ZFS` is on without
+    /// `LAKEHOUSE_ZFS_POOL`, and the errors of [`Zfs::ensure`].
     pub async fn ensure(&self) -> Result<DatasetConfig> {
+        if self.settings.on_zfs {
+            let pool = self.settings.zfs_pool.as_deref().ok_or(ZfsError::NoPool)?;
+            Zfs::from_settings(&self.settings).ensure(pool, &self.name).await?;
+        }
         if let Some(config) = self.read_config().await? {
             return Ok(config);
         }

@@ -4,7 +4,8 @@
 //! * [`statements`]: the Delta Lake statement table, partitioned by `(shard, bucket, origin)`;
 //! * [`fence`]: the dataset-wide write fence that orders appends and maintenance;
 //! * [`tags`]: freshness timestamps; [`versions`]: files written with dated snapshots;
-//! * [`location`]: where a dataset lives (a local folder today; object stores later).
+//! * [`location`]: where a dataset lives (a local folder today; object stores later);
+//! * [`zfs`]: the ZFS datasets of a dataset on a ZFS-backed lakehouse, created here or by an agent.
 
 pub mod archive;
 pub mod dedupe;
@@ -15,6 +16,7 @@ pub mod schema;
 pub mod statements;
 pub mod tags;
 pub mod versions;
+pub mod zfs;
 
 pub use fence::Fence;
 pub use journal::JournalStore;
