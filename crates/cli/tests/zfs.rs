@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
 
-use testkit::zfs::FakeZfs;
+use testkit::zfs::{FakeZfs, six_calls};
 
 /// Bounds every wait of these tests, so a bug fails them instead of hanging them.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -41,21 +41,6 @@ fn fake() -> (tempfile::TempDir, FakeZfs) {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeZfs::new(dir.path());
     (dir, fake)
-}
-
-fn six_calls(pool: &str, ds: &str) -> Vec<String> {
-    vec![
-        format!("zfs list -H -o name {pool}/{ds}"),
-        format!("zfs create -p -o atime=off -o xattr=sa -o dnodesize=auto {pool}/{ds}"),
-        format!("zfs list -H -o name {pool}/{ds}/archive"),
-        format!(
-            "zfs create -p -o recordsize=128K -o compression=zstd-9 -o sync=standard -o logbias=throughput {pool}/{ds}/archive"
-        ),
-        format!("zfs list -H -o name {pool}/{ds}/statements"),
-        format!(
-            "zfs create -p -o recordsize=1M -o compression=off -o sync=standard -o logbias=throughput {pool}/{ds}/statements"
-        ),
-    ]
 }
 
 fn probes(pool: &str, ds: &str) -> Vec<String> {

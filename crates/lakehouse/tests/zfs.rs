@@ -11,7 +11,7 @@ use std::time::Duration;
 use lakehouse::model::DatasetName;
 use lakehouse::operation::zfs_agent::{Agent, AgentOptions, own_uid};
 use lakehouse::storage::zfs::{AgentClient, CreateRequest, LocalZfs, Properties, Reply, Zfs};
-use testkit::zfs::FakeZfs;
+use testkit::zfs::{FakeZfs, six_calls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::oneshot;
@@ -32,22 +32,6 @@ fn local(fake: &FakeZfs, owner: Option<&str>) -> LocalZfs {
 
 fn name(name: &str) -> DatasetName {
     DatasetName::new(name).unwrap()
-}
-
-/// The six calls of ensuring `ds` under `pool` when nothing exists (spec `zfs.md` §4).
-fn six_calls(pool: &str, ds: &str) -> Vec<String> {
-    vec![
-        format!("zfs list -H -o name {pool}/{ds}"),
-        format!("zfs create -p -o atime=off -o xattr=sa -o dnodesize=auto {pool}/{ds}"),
-        format!("zfs list -H -o name {pool}/{ds}/archive"),
-        format!(
-            "zfs create -p -o recordsize=128K -o compression=zstd-9 -o sync=standard -o logbias=throughput {pool}/{ds}/archive"
-        ),
-        format!("zfs list -H -o name {pool}/{ds}/statements"),
-        format!(
-            "zfs create -p -o recordsize=1M -o compression=off -o sync=standard -o logbias=throughput {pool}/{ds}/statements"
-        ),
-    ]
 }
 
 #[tokio::test]

@@ -159,3 +159,19 @@ impl FakeZfs {
         }
     }
 }
+
+/// The six calls of ensuring `ds` under `pool` when nothing exists (spec `zfs.md` §4).
+pub fn six_calls(pool: &str, ds: &str) -> Vec<String> {
+    vec![
+        format!("zfs list -H -o name {pool}/{ds}"),
+        format!("zfs create -p -o atime=off -o xattr=sa -o dnodesize=auto {pool}/{ds}"),
+        format!("zfs list -H -o name {pool}/{ds}/archive"),
+        format!(
+            "zfs create -p -o recordsize=128K -o compression=zstd-9 -o sync=standard -o logbias=throughput {pool}/{ds}/archive"
+        ),
+        format!("zfs list -H -o name {pool}/{ds}/statements"),
+        format!(
+            "zfs create -p -o recordsize=1M -o compression=off -o sync=standard -o logbias=throughput {pool}/{ds}/statements"
+        ),
+    ]
+}

@@ -185,20 +185,7 @@ impl ArchiveStore {
     /// [`Error::InvalidChecksum`]; [`Error::Corrupt`]; [`Error::Storage`].
     pub async fn files(&self, checksum: &str) -> Result<Vec<File>> {
         let folder = Self::folder(checksum)?;
-        let mut paths: Vec<Path> = self
-            .store
-            .list(Some(&folder))
-            .map_ok(|meta| meta.location)
-            .try_filter(|p| futures::future::ready(p.parts().count() == folder.parts().count() + 1))
-            .try_filter(|p| futures::future::ready(p.as_ref().ends_with(".json")))
-            .try_collect()
-            .await?;
-        paths.sort();
-        let mut files = Vec::with_capacity(paths.len());
-        for path in paths {
-            files.push(self.read_file(&path).await?);
-        }
-        Ok(files)
+        self.records_under(&folder, folder.parts().count() + 1).await
     }
 
     /// Every record of the archive, sorted by checksum then file id.
@@ -207,11 +194,16 @@ impl ArchiveStore {
     /// [`Error::Corrupt`]; [`Error::Storage`].
     pub async fn iterate_files(&self) -> Result<Vec<File>> {
         // archive/ab/cd/ef/{checksum}/{id}.json
+        self.records_under(&Path::from(ARCHIVE), 6).await
+    }
+
+    /// The records (`*.json` at `depth` path parts) under `prefix`, sorted by path.
+    async fn records_under(&self, prefix: &Path, depth: usize) -> Result<Vec<File>> {
         let mut paths: Vec<Path> = self
             .store
-            .list(Some(&Path::from(ARCHIVE)))
+            .list(Some(prefix))
             .map_ok(|meta| meta.location)
-            .try_filter(|p| futures::future::ready(p.parts().count() == 6 && p.as_ref().ends_with(".json")))
+            .try_filter(|p| futures::future::ready(p.parts().count() == depth && p.as_ref().ends_with(".json")))
             .try_collect()
             .await?;
         paths.sort();
