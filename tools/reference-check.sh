@@ -74,4 +74,23 @@ ok &= same
 print(f"  statements read across: {len(a)} / {len(b)}, {'identical ids and values' if same else 'DIFFERENT'}")
 sys.exit(0 if ok else 1)
 PY
+echo "3. the archive: each reads the other's crawl of ../shared/fixtures/files"
+files="$(cd ../shared/fixtures/files && pwd)"
+"$ours" --uri "$work/ours" -d files crawl "$files" 2>/dev/null
+ref --uri "$work/theirs" -d files crawl "$files" >/dev/null
+ref --uri "$work/ours" -d files archive ls --keys > "$work/3-ref-keys.txt"
+"$ours" --uri "$work/theirs" -d files archive ls --keys > "$work/3-our-keys.txt"
+"$ours" --uri "$work/ours" -d files make 2>/dev/null
+ref --uri "$work/ours" -d files archive download -o "$work/3-ref-download" >/dev/null
+"$ours" --uri "$work/theirs" -d files make 2>/dev/null
+"$ours" --uri "$work/theirs" -d files archive download -o "$work/3-our-download" 2>/dev/null
+pdf=32ca2800160763fbbcf42c0a4617e666c156583da1eb00b91b09afb3c654f055
+ref --uri "$work/ours" -d files archive get "$pdf" > "$work/3-ref-get.pdf"
+for keys in "$work/3-ref-keys.txt" "$work/3-our-keys.txt"; do
+  [ "$(sort "$keys" | tr '\n' ' ')" = "example.pdf testdir/test.txt utf.txt " ] || { echo "  keys differ: $keys" >&2; exit 1; }
+done
+cmp -s "$work/3-ref-get.pdf" "$files/example.pdf" || { echo "  archive get differs" >&2; exit 1; }
+diff -r "$work/3-ref-download" "$files" >/dev/null || { echo "  reference download of our archive differs" >&2; exit 1; }
+diff -r "$work/3-our-download" "$files" >/dev/null || { echo "  our download of the reference archive differs" >&2; exit 1; }
+echo "  keys, blob bytes and downloads match both ways"
 echo "reference check passed"
