@@ -13,6 +13,7 @@
 //!   `journal/last_updated`), unless told not to.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use ftm::time::Timestamp;
 use ftm::{Entity, EntityRecord, Statement};
@@ -23,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::model::validate_origin;
 use crate::storage::schema::pack;
 use crate::storage::statements::{EntityStream, Filter};
+use crate::storage::journal::journal_error;
 use crate::storage::{JournalStore, StatementStore, TagStore};
 
 /// Rows a writer buffers before inserting them into the journal.
@@ -50,7 +52,7 @@ pub struct EntityRepository {
     dataset: Dataset,
     config: DatasetConfig,
     store: StatementStore,
-    journal: JournalStore,
+    journal: Arc<JournalStore>,
 }
 
 /// Where a written statement's origin comes from.
@@ -82,6 +84,8 @@ pub struct BulkWriter<'a> {
     index: HashMap<(String, String, String, Option<String>), usize>,
     max_rows: usize,
     written: usize,
+    /// The batch being inserted.
+    inflight: Option<tokio::task::JoinHandle<Result<()>>>,
 }
 
 /// The origin an entity's context names (a string or a one-element list).
@@ -121,12 +125,27 @@ impl<'a> BulkWriter<'a> {
         Ok(())
     }
 
+    /// Hands the buffer to the journal in a task of its own, after the previous batch landed:
+    /// parsing the next batch overlaps with inserting this one.
     async fn commit(&mut self) -> Result<()> {
         let mut rows = std::mem::take(&mut self.buffer);
         self.index.clear();
-        pack(&mut rows, chrono::Utc::now())?;
         self.written += rows.len();
-        self.repo.journal.put(rows).await
+        self.settle().await?;
+        let (journal, now) = (self.repo.journal.clone(), chrono::Utc::now());
+        self.inflight = Some(tokio::spawn(async move {
+            pack(&mut rows, now)?;
+            journal.put(rows).await
+        }));
+        Ok(())
+    }
+
+    /// Waits for the batch in flight.
+    async fn settle(&mut self) -> Result<()> {
+        match self.inflight.take() {
+            Some(task) => task.await.map_err(journal_error)?,
+            None => Ok(()),
+        }
     }
 
     fn origin_for(&self, carried: Option<String>) -> Result<String> {
@@ -219,6 +238,7 @@ impl<'a> BulkWriter<'a> {
         if !self.buffer.is_empty() {
             self.commit().await?;
         }
+        self.settle().await?;
         if self.written > 0 {
             self.repo.tags().set(JOURNAL_UPDATED, chrono::Utc::now()).await?;
         }
@@ -235,7 +255,7 @@ impl EntityRepository {
         let config = dataset.ensure().await?;
         let store = dataset.statements(&config)?;
         let journal = JournalStore::open(&dataset.settings().journal_uri, dataset.name()).await?;
-        Ok(EntityRepository { dataset: dataset.clone(), config, store, journal })
+        Ok(EntityRepository { dataset: dataset.clone(), config, store, journal: Arc::new(journal) })
     }
 
     /// The dataset.
@@ -275,6 +295,7 @@ impl EntityRepository {
             index: HashMap::new(),
             max_rows: self.dataset.settings().max_buffer_rows.max(1),
             written: 0,
+            inflight: None,
         })
     }
 

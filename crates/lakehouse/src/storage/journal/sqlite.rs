@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use ftm::Statement;
 use ftm::time::{Timestamp, parse_iso};
-use rusqlite::types::{ToSqlOutput, Value as SqlValue};
+use chrono::{Datelike, Timelike};
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, params_from_iter};
 
 use super::{
@@ -53,18 +54,38 @@ fn flush_lock(key: &str) -> Arc<tokio::sync::Mutex<()>> {
     locks.entry(key.to_string()).or_default().clone()
 }
 
-fn time_text(t: Option<Timestamp>) -> Option<String> {
-    t.map(|t| t.format("%Y-%m-%d %H:%M:%S%.6f").to_string())
+/// `YYYY-MM-DD HH:MM:SS.ffffff`, the journal's time text (SQLAlchemy's SQLite spelling).
+fn time_text(t: Timestamp) -> String {
+    if !(0..=9999).contains(&t.year()) {
+        return t.format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+    }
+    let mut out = [0u8; 26];
+    let mut put = |at: usize, width: usize, mut value: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, t.year() as u32);
+    put(5, 2, t.month());
+    put(8, 2, t.day());
+    put(11, 2, t.hour());
+    put(14, 2, t.minute());
+    put(17, 2, t.second());
+    put(20, 6, t.nanosecond() % 1_000_000_000 / 1000);
+    for (at, sep) in [(4, b'-'), (7, b'-'), (10, b' '), (13, b':'), (16, b':'), (19, b'.')] {
+        out[at] = sep;
+    }
+    String::from_utf8(out.to_vec()).expect("ASCII digits")
 }
 
-fn to_sql(cell: Cell) -> ToSqlOutput<'static> {
-    let value = match cell {
-        Cell::Text(Some(t)) => SqlValue::Text(t.to_string()),
-        Cell::Text(None) | Cell::Time(None) => SqlValue::Null,
-        Cell::Bool(b) => SqlValue::Integer(i64::from(b)),
-        Cell::Time(t) => SqlValue::Text(time_text(t).unwrap_or_default()),
-    };
-    ToSqlOutput::Owned(value)
+fn to_sql(cell: Cell<'_>) -> ToSqlOutput<'_> {
+    match cell {
+        Cell::Text(Some(t)) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+        Cell::Text(None) | Cell::Time(None) => ToSqlOutput::Owned(SqlValue::Null),
+        Cell::Bool(b) => ToSqlOutput::Owned(SqlValue::Integer(i64::from(b))),
+        Cell::Time(Some(t)) => ToSqlOutput::Owned(SqlValue::Text(time_text(t))),
+    }
 }
 
 fn read_row(row: &rusqlite::Row) -> rusqlite::Result<Statement> {
@@ -254,5 +275,18 @@ impl SqliteJournal {
                 .await?;
         }
         Ok(Some(total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_text_is_the_strftime_spelling() {
+        for text in ["2026-11-21T04:18:41.493270Z", "2019-01-02T03:04:05Z", "0999-12-31T23:59:59.000001Z"] {
+            let t = parse_iso(text).unwrap();
+            assert_eq!(time_text(t), t.format("%Y-%m-%d %H:%M:%S%.6f").to_string(), "{text}");
+        }
     }
 }
