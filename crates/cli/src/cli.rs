@@ -94,7 +94,7 @@ pub struct CrawlArgs {
     #[arg(long, overrides_with = "make_entities")]
     pub no_make_entities: bool,
     /// Files already archived: overwrite, skip-path or skip-checksum.
-    #[arg(long, default_value = "overwrite", value_name = "MODE")]
+    #[arg(long, default_value = "overwrite", value_parser = ["overwrite", "skip-path", "skip-checksum"])]
     pub existing: String,
 }
 

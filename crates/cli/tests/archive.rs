@@ -61,6 +61,6 @@ fn crawl_then_read_the_archive_back() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("error: Invalid checksum: '../../etc/passwd'"), "{err}");
     let out = run(&lake, &["crawl", &files.display().to_string(), "--existing", "sometimes"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--existing"));
 }

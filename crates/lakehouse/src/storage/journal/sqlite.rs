@@ -79,6 +79,22 @@ fn time_text(t: Timestamp) -> String {
     String::from_utf8(out.to_vec()).expect("ASCII digits")
 }
 
+/// Reads [`time_text`]'s spelling directly; anything else goes through [`parse_iso`].
+fn parse_time_text(text: &str) -> Option<Timestamp> {
+    let b = text.as_bytes();
+    let shape = b.len() == 26
+        && [(4, b'-'), (7, b'-'), (10, b' '), (13, b':'), (16, b':'), (19, b'.')].iter().all(|&(at, c)| b[at] == c);
+    if !shape {
+        return parse_iso(text);
+    }
+    let num = |at: usize, width: usize| -> Option<u32> {
+        b[at..at + width].iter().try_fold(0u32, |n, &d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')))
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(num(0, 4)? as i32, num(5, 2)?, num(8, 2)?)?;
+    let time = date.and_hms_micro_opt(num(11, 2)?, num(14, 2)?, num(17, 2)?, num(20, 6)?)?;
+    Some(time.and_utc())
+}
+
 fn to_sql(cell: Cell<'_>) -> ToSqlOutput<'_> {
     match cell {
         Cell::Text(Some(t)) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
@@ -94,7 +110,10 @@ fn read_row(row: &rusqlite::Row) -> rusqlite::Result<Statement> {
         out.push(match kind {
             Kind::Text => OwnedCell::Text(row.get(i)?),
             Kind::Bool => OwnedCell::Bool(row.get(i)?),
-            Kind::Time => OwnedCell::Time(row.get::<_, Option<String>>(i)?.as_deref().and_then(parse_iso)),
+            Kind::Time => OwnedCell::Time(match row.get_ref(i)? {
+                ValueRef::Text(text) => std::str::from_utf8(text).ok().and_then(parse_time_text),
+                _ => None,
+            }),
         });
     }
     Ok(statement_from_cells(out))
@@ -283,10 +302,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn time_text_is_the_strftime_spelling() {
+    fn time_text_is_the_strftime_spelling_and_reads_back() {
         for text in ["2026-11-21T04:18:41.493270Z", "2019-01-02T03:04:05Z", "0999-12-31T23:59:59.000001Z"] {
             let t = parse_iso(text).unwrap();
             assert_eq!(time_text(t), t.format("%Y-%m-%d %H:%M:%S%.6f").to_string(), "{text}");
+            assert_eq!(parse_time_text(&time_text(t)), Some(t), "{text}");
         }
     }
 }
