@@ -22,9 +22,9 @@ use super::catalog::Dataset;
 use super::config::DatasetConfig;
 use crate::error::{Error, Result};
 use crate::model::validate_origin;
+use crate::storage::journal::journal_error;
 use crate::storage::schema::pack;
 use crate::storage::statements::{EntityStream, Filter};
-use crate::storage::journal::journal_error;
 use crate::storage::{JournalStore, StatementStore, TagStore};
 
 /// Rows a writer buffers before inserting them into the journal.

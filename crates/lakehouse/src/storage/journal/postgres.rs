@@ -183,7 +183,7 @@ impl PostgresJournal {
         self.rotate(client).await?;
         let mut total = 0u64;
         for segment in self.segments(client).await? {
-            let sql = format!("SELECT {} FROM \"{segment}\" ORDER BY bucket, origin, entity_id", column_list());
+            let sql = format!("SELECT {} FROM \"{segment}\"", column_list());
             let no_params: [&(dyn ToSql + Sync); 0] = [];
             let mut rows = pin!(client.query_raw(&sql, no_params).await.map_err(journal_error)?);
             let mut batcher = Batcher::new(batch_rows);

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use chrono::{Datelike, Timelike};
 use ftm::Statement;
 use ftm::time::{Timestamp, parse_iso};
-use chrono::{Datelike, Timelike};
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, params_from_iter};
 
@@ -263,7 +263,7 @@ impl SqliteJournal {
             let (conn, name) = (self.conn.clone(), segment.clone());
             let producer = tokio::task::spawn_blocking(move || -> rusqlite::Result<()> {
                 let conn = conn.lock().expect("journal connection");
-                let sql = format!("SELECT {} FROM \"{name}\" ORDER BY bucket, origin, entity_id", column_list());
+                let sql = format!("SELECT {} FROM \"{name}\"", column_list());
                 let mut stmt = conn.prepare(&sql)?;
                 let mut rows = stmt.query([])?;
                 let mut chunk = Vec::with_capacity(CHUNK_ROWS);
