@@ -161,8 +161,8 @@ impl Diffs {
             }
         }
         if let Some(earliest) = windows.iter().flatten().map(|w| w.since).min() {
+            let model = ftm::model();
             for rows in repo.statements().tombstones_since(earliest).await? {
-                let model = ftm::model();
                 let deleted = Deleted {
                     at: rows.iter().filter_map(|s| s.deleted_at).max().unwrap_or(earliest),
                     content_hash: rows.iter().any(|s| s.prop == "contentHash"),
