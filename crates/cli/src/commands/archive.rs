@@ -7,27 +7,20 @@ use anyhow::{Context as _, Result};
 use futures::StreamExt;
 use lakehouse::operation::crawl::{CrawlOptions, crawl as run_crawl};
 use lakehouse::operation::download::download_archive;
+use lakehouse::repository::config::clean_dump;
 use lakehouse::repository::{ArchiveRepository, EntityRepository};
 use serde_json::Value;
 
 use crate::cli::{ArchiveCommand, CrawlArgs};
 use crate::context::{Context, output, progress};
 
-/// A job record without its `null` fields, as the reference writes it to `-o FILE`.
-fn clean(job: &Value) -> Value {
-    match job {
-        Value::Object(map) => {
-            Value::Object(map.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect())
-        }
-        other => other.clone(),
-    }
-}
-
-/// Writes a finished job: one clean JSON line to a file, or nothing more on stderr for `-`.
+/// Writes a finished job: one clean JSON line (the reference's dump without nulls) to a file;
+/// nothing more for `-`.
 fn write_job(out: &str, job: &Value) -> Result<()> {
     if out != "-" {
         let mut out = output(out)?;
-        writeln!(out, "{}", serde_json::to_string(&clean(job))?)?;
+        let clean = clean_dump(job.clone(), false).unwrap_or_default();
+        writeln!(out, "{}", serde_json::to_string(&clean)?)?;
         out.flush()?;
     }
     Ok(())

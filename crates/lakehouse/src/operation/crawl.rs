@@ -19,6 +19,7 @@ use crate::model::file::validate_relative_path;
 use crate::model::origin::CRAWL_ORIGIN;
 use crate::repository::archive::{ArchiveRepository, StoreOptions};
 use crate::repository::{BulkWriter, EntityRepository, WriteOptions};
+use crate::storage::Location;
 use crate::storage::archive::checksum_file;
 
 /// Tag set by a completed crawl, to its start time.
@@ -115,18 +116,9 @@ pub struct CrawlMetrics {
     pub job: Value,
 }
 
-/// The source folder of a crawl URI.
+/// The source folder (or file) of a crawl URI: a local path or `file://` URL.
 fn source_path(uri: &str) -> Result<PathBuf> {
-    let path = if let Some(rest) = uri.strip_prefix("file://") {
-        url::Url::parse(&format!("file://{rest}"))
-            .ok()
-            .and_then(|u| u.to_file_path().ok())
-            .ok_or(Error::InvalidUri(uri.to_string(), "not a valid file:// URL"))?
-    } else if uri.contains("://") {
-        return Err(Error::InvalidUri(uri.to_string(), "crawl sources are local folders for now"));
-    } else {
-        PathBuf::from(uri)
-    };
+    let path = Location::parse(uri)?.path().to_path_buf();
     if !path.exists() {
         return Err(Error::NotFound(format!("crawl source {uri}")));
     }

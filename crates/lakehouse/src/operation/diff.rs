@@ -130,8 +130,10 @@ pub(crate) struct DiffOutcome {
 
 /// The diffs of one export.
 pub(crate) struct Diffs {
-    state: String,
+    /// The export's start, in the diff file name format.
     ts: String,
+    /// The Delta version the export read.
+    version: u64,
     root: PathBuf,
     codec: Option<String>,
     windows: [Option<Window>; 3],
@@ -183,13 +185,7 @@ impl Diffs {
         }
         let root = repo.dataset().location().path().to_path_buf();
         let codec = repo.config().compression().map(str::to_string);
-        Ok(Diffs {
-            state: format!("{}:{version}", started.format(TS_FORMAT)),
-            ts: started.format(TS_FORMAT).to_string(),
-            root,
-            codec,
-            windows,
-        })
+        Ok(Diffs { ts: started.format(TS_FORMAT).to_string(), version, root, codec, windows })
     }
 
     /// The entry of a live `entity` in `series`, if it changed in the window (spec §8.3).
@@ -270,7 +266,7 @@ impl Diffs {
                 files.push(out.finish()?);
             }
         }
-        Ok(DiffOutcome { files, counts, state: self.state })
+        Ok(DiffOutcome { files, counts, state: format!("{}:{}", self.ts, self.version) })
     }
 }
 
