@@ -19,7 +19,7 @@ use crate::error::Result;
 use crate::model::Model;
 use crate::schema::Schema;
 use crate::statement::Statement;
-use crate::time::{Timestamp, isoformat};
+use crate::time::{Timestamp, isoformat, push_isoformat};
 
 /// An aggregated entity as the lakehouse exports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -158,6 +158,62 @@ impl EntityRecord {
             }
         }
         Value::Object(out)
+    }
+
+    /// [`EntityRecord::to_json`] written compactly to `out`: the bytes `serde_json` writes for
+    /// that object, without building it (the export writes one per entity).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        fn string(out: &mut Vec<u8>, value: &str) {
+            serde_json::to_writer(&mut *out, value).expect("writing to memory");
+        }
+        fn list(out: &mut Vec<u8>, set: &BTreeSet<String>) {
+            out.push(b'[');
+            for (i, value) in set.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                string(out, value);
+            }
+            out.push(b']');
+        }
+        out.extend_from_slice(b"{\"id\":");
+        string(out, &self.id);
+        out.extend_from_slice(b",\"caption\":");
+        string(out, &self.caption);
+        out.extend_from_slice(b",\"schema\":");
+        string(out, &self.schema.name);
+        out.extend_from_slice(b",\"properties\":{");
+        for (i, (prop, values)) in self.properties.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(out, prop);
+            out.push(b':');
+            list(out, values);
+        }
+        out.extend_from_slice(b"},\"referents\":");
+        list(out, &self.referents);
+        out.extend_from_slice(b",\"datasets\":");
+        list(out, &self.datasets);
+        for (key, set) in [(&b",\"origin\":"[..], &self.origin), (b",\"role\":", &self.role)] {
+            if !set.is_empty() {
+                out.extend_from_slice(key);
+                list(out, set);
+            }
+        }
+        let times = [
+            (&b",\"first_seen\":\""[..], self.first_seen),
+            (b",\"last_seen\":\"", self.last_seen),
+            (b",\"last_change\":\"", self.last_change),
+        ];
+        for (key, ts) in times {
+            if let Some(ts) = ts {
+                out.extend_from_slice(key);
+                push_isoformat(out, &ts);
+                out.push(b'"');
+            }
+        }
+        out.push(b'}');
     }
 }
 

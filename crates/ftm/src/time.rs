@@ -5,25 +5,59 @@
 //! (spec `exports-and-operations.md` §2.1): `2024-01-01T00:00:00+00:00`, with `.ffffff` only when
 //! the microseconds are non-zero.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
 
 /// A UTC point in time; stored and compared with microsecond precision.
 pub type Timestamp = DateTime<Utc>;
 
 /// Python `isoformat()` of a UTC time: `YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00`.
 pub fn isoformat(ts: &Timestamp) -> String {
-    let ts = truncate_micros(ts);
-    let format = if ts.nanosecond() == 0 { SecondsFormat::Secs } else { SecondsFormat::Micros };
-    ts.to_rfc3339_opts(format, false)
+    let mut out = Vec::with_capacity(32);
+    push_isoformat(&mut out, ts);
+    String::from_utf8(out).expect("ASCII")
+}
+
+/// [`isoformat`] appended to `out`, without an intermediate string (exports write millions).
+pub fn push_isoformat(out: &mut Vec<u8>, ts: &Timestamp) {
+    push_time(out, ts, b'T', false);
+    out.extend_from_slice(b"+00:00");
 }
 
 /// The same time with `Z` (pydantic's spelling in job records, archive records and documents
 /// CSVs, spec `exports-and-operations.md` §2.1): `2026-11-21T04:21:32.060275Z`, the fraction only
 /// when non-zero.
 pub fn iso_z(ts: &Timestamp) -> String {
-    let ts = truncate_micros(ts);
-    let format = if ts.nanosecond() == 0 { SecondsFormat::Secs } else { SecondsFormat::Micros };
-    ts.to_rfc3339_opts(format, true)
+    let mut out = Vec::with_capacity(32);
+    push_time(&mut out, ts, b'T', false);
+    out.push(b'Z');
+    String::from_utf8(out).expect("ASCII")
+}
+
+/// Appends `YYYY-MM-DD<sep>HH:MM:SS` and the microseconds as `.ffffff` — always when `fraction`,
+/// else only when non-zero — to `out`. Years outside 0–9999 are spelled by chrono
+/// (`+10000-…`), as Python cannot hold them anyway.
+pub fn push_time(out: &mut Vec<u8>, ts: &Timestamp, sep: u8, fraction: bool) {
+    let micros = ts.nanosecond() % 1_000_000_000 / 1000;
+    let with_fraction = fraction || micros != 0;
+    if !(0..=9999).contains(&ts.year()) {
+        let text = ts.format(if with_fraction { "%Y-%m-%d %H:%M:%S%.6f" } else { "%Y-%m-%d %H:%M:%S" }).to_string();
+        out.extend(text.bytes().map(|b| if b == b' ' { sep } else { b }));
+        return;
+    }
+    let fields = [(4, ts.year() as u32, b'-'), (2, ts.month(), b'-'), (2, ts.day(), sep)];
+    let clock = [(2, ts.hour(), b':'), (2, ts.minute(), b':'), (2, ts.second(), b'.'), (6, micros, 0)];
+    let count = if with_fraction { 7 } else { 6 };
+    for (i, (width, mut value, after)) in fields.into_iter().chain(clock).take(count).enumerate() {
+        let start = out.len();
+        out.resize(start + width, b'0');
+        for slot in out[start..].iter_mut().rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+        if i + 1 < count {
+            out.push(after);
+        }
+    }
 }
 
 /// Drops sub-microsecond precision, which Delta and the journal cannot store.
@@ -67,6 +101,18 @@ mod tests {
         assert_eq!(isoformat(&ts), "2026-11-21T04:33:28.062356+00:00");
         let ts = parse_iso("2024-01-01").unwrap();
         assert_eq!(isoformat(&ts), "2024-01-01T00:00:00+00:00");
+        assert_eq!(iso_z(&parse_iso("0999-12-31T23:59:59.000001Z").unwrap()), "0999-12-31T23:59:59.000001Z");
+        assert_eq!(iso_z(&ts), "2024-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn push_time_spells_like_chrono() {
+        for text in ["2026-11-21T04:18:41.493270Z", "2019-01-02T03:04:05Z", "0999-12-31T23:59:59.000001Z"] {
+            let t = parse_iso(text).unwrap();
+            let mut out = Vec::new();
+            push_time(&mut out, &t, b' ', true);
+            assert_eq!(String::from_utf8(out).unwrap(), t.format("%Y-%m-%d %H:%M:%S%.6f").to_string(), "{text}");
+        }
     }
 
     #[test]

@@ -107,5 +107,8 @@ fn aggregate_of_reference_rows_is_byte_identical() {
         let id = want["id"].as_str().unwrap();
         let got = aggregate(model(), groups[id].iter().copied()).unwrap().unwrap();
         assert_eq!(serde_json::to_string(&got.to_json()).unwrap(), line);
+        let mut written = Vec::new();
+        got.write_json(&mut written);
+        assert_eq!(String::from_utf8(written).unwrap(), line, "write_json");
     }
 }

@@ -239,10 +239,7 @@ async fn download_refuses_paths_outside_the_target() {
     let line = format!(
         r#"{{"id":"evil","schema":"PlainText","properties":{{"contentHash":["{UTF}"],"fileName":["../../evil.txt"]}}}}"#
     );
-    let options = lakehouse::operation::import::ImportOptions {
-        write: lakehouse::repository::WriteOptions::origin("bulk"),
-        lenient: false,
-    };
+    let options = lakehouse::operation::import::ImportOptions::new(lakehouse::repository::WriteOptions::origin("bulk"));
     lakehouse::operation::import::import_entities(&repo, line.as_bytes(), "evil.json", &options, |_| {}).await.unwrap();
     export(&repo, &ExportOptions::default()).await.unwrap();
     let target = dir.path().join("out");

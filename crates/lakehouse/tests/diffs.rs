@@ -26,7 +26,7 @@ async fn repo(dir: &Path, compression: Option<&str>) -> EntityRepository {
 }
 
 async fn import(repo: &EntityRepository, text: &str) {
-    let options = ImportOptions { write: WriteOptions::origin("bulk"), lenient: false };
+    let options = ImportOptions::new(WriteOptions::origin("bulk"));
     import_entities(repo, text.as_bytes(), "input", &options, |_| {}).await.unwrap();
 }
 

@@ -35,10 +35,10 @@ async fn delete_hides_then_optimize_past_grace_reaps() {
     let dir = tempfile::tempdir().unwrap();
     let repo = repo(dir.path()).await;
     let input = std::fs::File::open(testkit::fixtures().join("donations.ftm.json")).unwrap();
-    let options = ImportOptions { write: WriteOptions::origin("bulk"), lenient: false };
+    let options = ImportOptions::new(WriteOptions::origin("bulk"));
     let metrics =
         import_entities(&repo, std::io::BufReader::new(input), "donations.ftm.json", &options, |_| {}).await.unwrap();
-    assert_eq!((metrics.items, metrics.statements, metrics.flushed), (474, 2857, 0));
+    assert_eq!((metrics.items, metrics.statements, metrics.stored), (474, 2857, false));
     assert_eq!(repo.journal().count().await.unwrap(), 2857);
     // Reads flush first.
     let person = repo.get(PERSON, true).await.unwrap().unwrap();

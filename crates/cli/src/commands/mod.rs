@@ -38,8 +38,8 @@ pub async fn import(ctx: &Context, args: &ImportArgs, records: Records) -> Resul
     };
     bar.finish_and_clear();
     let m = result?;
-    let flushed = if m.flushed > 0 { format!("; flushed {} statements", m.flushed) } else { String::new() };
-    eprintln!("Imported {} records ({} statements, {} skipped){flushed}.", m.items, m.statements, m.skipped);
+    let target = if m.stored { "statement store" } else { "journal" };
+    eprintln!("Imported {} records ({} statements, {} skipped) into the {target}.", m.items, m.statements, m.skipped);
     Ok(())
 }
 
@@ -71,5 +71,6 @@ pub fn import_options(args: &ImportArgs) -> Result<ImportOptions> {
             last_seen,
         },
         lenient: args.lenient,
+        bulk_size: args.bulk_size,
     })
 }

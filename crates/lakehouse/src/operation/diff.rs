@@ -21,7 +21,6 @@ use std::path::PathBuf;
 
 use ftm::EntityRecord;
 use ftm::time::Timestamp;
-use serde_json::Value;
 
 use super::artifacts::{Artifact, ENTITIES, Finished};
 use super::export::{CRAWL_DOCUMENTS, DOCUMENT_COLUMNS, DOCUMENTS};
@@ -213,14 +212,18 @@ impl Diffs {
         window.out.as_mut().expect("created above").write(bytes)
     }
 
-    /// Writes an entities entry: the same object as the entity's `entities.ftm.json` line.
+    /// Writes an entities entry around `json`, the entity's `entities.ftm.json` line without its
+    /// newline.
     ///
     /// # Errors
     /// [`Error::Io`].
-    pub(crate) fn entity(&mut self, op: Op, json: &Value) -> Result<()> {
-        let mut line =
-            serde_json::to_vec(&serde_json::json!({"op": op.as_str(), "entity": json})).expect("JSON values serialise");
-        line.push(b'\n');
+    pub(crate) fn entity(&mut self, op: Op, json: &[u8]) -> Result<()> {
+        let mut line = Vec::with_capacity(json.len() + 24);
+        line.extend_from_slice(b"{\"op\":\"");
+        line.extend_from_slice(op.as_str().as_bytes());
+        line.extend_from_slice(b"\",\"entity\":");
+        line.extend_from_slice(json);
+        line.extend_from_slice(b"}\n");
         self.write(Series::Entities, &line)
     }
 

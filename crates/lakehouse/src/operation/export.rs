@@ -35,7 +35,7 @@ use crate::error::{Error, Result};
 use crate::repository::config::clean_dump;
 use crate::repository::entities::{JOURNAL_UPDATED, STATEMENTS_UPDATED};
 use crate::repository::{DatasetConfig, EntityRepository};
-use crate::storage::statements::{Filter, StatsBuilder, write_csv_header, write_csv_row};
+use crate::storage::statements::{CsvRows, Filter, StatsBuilder};
 
 /// Target tag of the export operation.
 pub const EXPORT_LAST_RUN: &str = "operations/export/last_run";
@@ -269,16 +269,17 @@ async fn sweep(repo: &EntityRepository, started: Timestamp, make_diff: bool) -> 
     let mut documents = Vec::new();
     let mut folders: HashMap<String, Folder> = HashMap::new();
     let mut folder_order: Vec<String> = Vec::new();
-    let mut stream = repo.statements().scan(&Filter::default()).await?;
+    let mut stream = repo.statements().scan(&Filter::default()).await?.read_ahead();
     let mut buffer = Vec::with_capacity(1 << 16);
     let mut lines = Vec::with_capacity(1 << 16);
+    let mut csv = CsvRows::default();
     while let Some(mut rows) = stream.next().await? {
         rows.sort_by(|a: &Statement, b: &Statement| a.id.cmp(&b.id));
         if metrics.statements == 0 {
-            write_csv_header(&mut buffer);
+            csv.write_header(&mut buffer);
         }
         for s in &rows {
-            write_csv_row(&mut buffer, s);
+            csv.write_row(&mut buffer, s);
         }
         metrics.statements += rows.len() as u64;
         metrics.entities += 1;
@@ -287,14 +288,14 @@ async fn sweep(repo: &EntityRepository, started: Timestamp, make_diff: bool) -> 
             Ok(None) | Err(ftm::FtmError::SchemaConflict(..)) => continue,
             Err(e) => return Err(e.into()),
         };
-        let json = entity.to_json();
-        serde_json::to_writer(&mut lines, &json).expect("JSON values serialise");
-        lines.push(b'\n');
+        let start = lines.len();
+        entity.write_json(&mut lines);
         if let Some(diffs) = diffs.as_mut()
             && let Some(op) = diffs.op(Series::Entities, &entity)
         {
-            diffs.entity(op, &json)?;
+            diffs.entity(op, &lines[start..])?;
         }
+        lines.push(b'\n');
         stats.add(&entity);
         if entity.schema.is_a("Folder") && !folders.contains_key(&entity.id) {
             folders.insert(

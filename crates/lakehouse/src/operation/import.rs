@@ -3,13 +3,14 @@
 //!
 //! Input is read line by line (entities) or row by row (statements) and written with one bulk
 //! writer. A bad line stops the import with an error naming the input, the line and what is
-//! wrong; everything before it is kept. With an in-memory journal (the default
-//! `sqlite:///:memory:`) the import flushes before returning — otherwise its rows would vanish
-//! with the process.
+//! wrong; everything before it is kept.
 //!
-//! Difference from the reference: its CLI import bypasses the journal and appends straight to
-//! the statement store; ours writes through the journal like every other write (seed 002), so a
-//! durable journal keeps imported rows until `maintenance flush` or `make`.
+//! Where the rows go depends on the journal:
+//! * a durable journal (SQLite file, PostgreSQL) receives them like every other write (seed
+//!   002), and keeps them until `maintenance flush` or `make`;
+//! * with an in-memory journal (the default `sqlite:///:memory:`) they would vanish with the
+//!   process, so the import appends straight to the statement store in `--bulk-size` batches
+//!   (default [`STORE_BATCH_ROWS`]), as the reference's CLI import always does.
 
 use std::io::BufRead;
 
@@ -19,6 +20,11 @@ use ftm::time::parse_iso;
 use crate::error::{Error, Result};
 use crate::repository::{BulkWriter, EntityRepository, WriteOptions};
 
+/// Statements per append when an import writes straight to the store and no `--bulk-size` is
+/// given. Two batches are in memory at a time (one filling, one being written), about 0.5 KiB
+/// per statement; the cap `LAKEHOUSE_MAX_BUFFER_ROWS` still applies.
+pub const STORE_BATCH_ROWS: usize = 250_000;
+
 /// Options of an import.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
@@ -26,6 +32,15 @@ pub struct ImportOptions {
     pub write: WriteOptions,
     /// The `--unsafe` path: skip what cannot be written instead of failing.
     pub lenient: bool,
+    /// Statements per append when writing straight to the store (`--bulk-size`).
+    pub bulk_size: Option<usize>,
+}
+
+impl ImportOptions {
+    /// Default options for `write`: strict, default batch size.
+    pub fn new(write: WriteOptions) -> ImportOptions {
+        ImportOptions { write, lenient: false, bulk_size: None }
+    }
 }
 
 /// What an import wrote.
@@ -33,12 +48,21 @@ pub struct ImportOptions {
 pub struct ImportMetrics {
     /// Entities (or statement rows) read.
     pub items: u64,
-    /// Statements written to the journal.
+    /// Statements written (to the journal, or to the store when `stored`).
     pub statements: u64,
     /// Items skipped by the lenient path.
     pub skipped: u64,
-    /// Statements flushed to the store (in-memory journals only).
-    pub flushed: u64,
+    /// The statements went straight to the statement store (in-memory journal).
+    pub stored: bool,
+}
+
+/// The writer of an import: into the journal, or the store when the journal is in memory.
+fn open_writer<'a>(repo: &'a EntityRepository, options: &ImportOptions) -> Result<BulkWriter<'a>> {
+    if repo.journal().is_memory() {
+        repo.store_writer(options.write.clone(), options.bulk_size.unwrap_or(STORE_BATCH_ROWS))
+    } else {
+        repo.writer(options.write.clone())
+    }
 }
 
 fn input_error(source: &str, line: usize, error: impl std::fmt::Display) -> Error {
@@ -58,8 +82,7 @@ fn tally(metrics: &mut ImportMetrics, outcome: Result<bool>, source: &str, line:
     None
 }
 
-/// Ends an import: commits the writer, flushes an in-memory journal (its rows would vanish
-/// with the process), then reports the error that stopped the import, if any.
+/// Ends an import: commits the writer, then reports the error that stopped the import, if any.
 async fn finish(
     repo: &EntityRepository,
     writer: BulkWriter<'_>,
@@ -67,9 +90,7 @@ async fn finish(
     failure: Option<Error>,
 ) -> Result<ImportMetrics> {
     metrics.statements = writer.close().await? as u64;
-    if repo.journal().is_memory() {
-        metrics.flushed = repo.flush().await?.statements;
-    }
+    metrics.stored = repo.journal().is_memory();
     failure.map_or(Ok(metrics), Err)
 }
 
@@ -78,7 +99,7 @@ async fn finish(
 ///
 /// # Errors
 /// [`Error::Input`] for a malformed line or an entity that cannot be written (unknown schema,
-/// stub property, invalid id, bad origin…); [`Error::Journal`]; flush errors.
+/// stub property, invalid id, bad origin…); [`Error::Journal`]; append errors.
 pub async fn import_entities(
     repo: &EntityRepository,
     input: impl BufRead,
@@ -87,7 +108,7 @@ pub async fn import_entities(
     mut progress: impl FnMut(u64),
 ) -> Result<ImportMetrics> {
     let model = ftm::model();
-    let mut writer = repo.writer(options.write.clone())?;
+    let mut writer = open_writer(repo, options)?;
     let mut metrics = ImportMetrics::default();
     let mut failure = None;
     for (n, line) in input.lines().enumerate() {
@@ -137,7 +158,7 @@ fn truthy(value: &str) -> bool {
 ///
 /// # Errors
 /// [`Error::Input`] for a missing required column, a bad row or timestamp, an unknown schema or
-/// property; [`Error::Journal`]; flush errors.
+/// property; [`Error::Journal`]; append errors.
 pub async fn import_statements(
     repo: &EntityRepository,
     input: impl std::io::Read,
@@ -168,7 +189,7 @@ pub async fn import_statements(
     .iter()
     .map(|c| column(c))
     .collect();
-    let mut writer = repo.writer(options.write.clone())?;
+    let mut writer = open_writer(repo, options)?;
     let mut metrics = ImportMetrics::default();
     let mut failure = None;
     for (n, record) in reader.records().enumerate() {

@@ -4,6 +4,8 @@
 //! * [`EntityRepository::writer`] opens a bulk writer for one origin: entities are exploded into
 //!   statements (keyed under this dataset), buffered, and inserted into the journal every 10,000
 //!   rows; [`BulkWriter::close`] inserts the rest and sets the `journal/last_updated` tag once.
+//! * [`EntityRepository::store_writer`] is the same writer appending straight to the statement
+//!   store in large batches, for bulk imports whose journal would not outlive the process.
 //! * [`EntityRepository::flush`] drains the journal into the store in bounded batches, then sets
 //!   `journal/last_flushed` (always) and `statements/last_updated` (when rows moved).
 //! * [`EntityRepository::delete_entity`] writes a tombstone for each live statement of the
@@ -75,16 +77,27 @@ impl WriteOptions {
     }
 }
 
+/// Where a bulk writer's batches go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sink {
+    /// Inserted into the journal every [`WRITE_BATCH_SIZE`] rows.
+    Journal,
+    /// Appended to the statement store every `rows` rows; `statements/last_updated` gets the
+    /// first append's start time on close.
+    Store { rows: usize, started: Option<Timestamp> },
+}
+
 /// A buffered writer of one origin. Call [`BulkWriter::close`] to commit the rest.
 pub struct BulkWriter<'a> {
     repo: &'a EntityRepository,
     options: WriteOptions,
+    sink: Sink,
     buffer: Vec<Statement>,
     /// Dedupe key (`id`, origin, fragment, role) → buffer position.
     index: HashMap<(String, String, String, Option<String>), usize>,
     max_rows: usize,
     written: usize,
-    /// The batch being inserted.
+    /// The batch being inserted or appended.
     inflight: Option<tokio::task::JoinHandle<Result<()>>>,
 }
 
@@ -119,24 +132,38 @@ impl<'a> BulkWriter<'a> {
     }
 
     async fn maybe_commit(&mut self) -> Result<()> {
-        if self.buffer.len() >= WRITE_BATCH_SIZE.min(self.max_rows) {
+        let batch = match self.sink {
+            Sink::Journal => WRITE_BATCH_SIZE,
+            Sink::Store { rows, .. } => rows,
+        };
+        if self.buffer.len() >= batch.min(self.max_rows) {
             self.commit().await?;
         }
         Ok(())
     }
 
-    /// Hands the buffer to the journal in a task of its own, after the previous batch landed:
-    /// parsing the next batch overlaps with inserting this one.
+    /// Hands the buffer to the journal or the store in a task of its own, after the previous
+    /// batch landed: parsing the next batch overlaps with writing this one.
     async fn commit(&mut self) -> Result<()> {
         let mut rows = std::mem::take(&mut self.buffer);
         self.index.clear();
         self.written += rows.len();
         self.settle().await?;
-        let (journal, now) = (self.repo.journal.clone(), chrono::Utc::now());
-        self.inflight = Some(tokio::spawn(async move {
-            pack(&mut rows, now)?;
-            journal.put(rows).await
-        }));
+        let now = chrono::Utc::now();
+        self.inflight = Some(match &mut self.sink {
+            Sink::Journal => {
+                let journal = self.repo.journal.clone();
+                tokio::spawn(async move {
+                    pack(&mut rows, now)?;
+                    journal.put(rows).await
+                })
+            }
+            Sink::Store { started, .. } => {
+                started.get_or_insert(now);
+                let store = self.repo.store.clone();
+                tokio::spawn(async move { store.append(rows).await.map(drop) })
+            }
+        });
         Ok(())
     }
 
@@ -230,17 +257,20 @@ impl<'a> BulkWriter<'a> {
         self.maybe_commit().await
     }
 
-    /// Inserts what is buffered and sets `journal/last_updated`; returns the rows written.
+    /// Writes what is buffered and sets `journal/last_updated` (journal sink) or
+    /// `statements/last_updated` (store sink); returns the rows written.
     ///
     /// # Errors
-    /// [`Error::Journal`]; [`Error::Storage`] for the tag.
+    /// [`Error::Journal`]; the store's append errors; [`Error::Storage`] for the tag.
     pub async fn close(mut self) -> Result<usize> {
         if !self.buffer.is_empty() {
             self.commit().await?;
         }
         self.settle().await?;
-        if self.written > 0 {
-            self.repo.tags().set(JOURNAL_UPDATED, chrono::Utc::now()).await?;
+        match self.sink {
+            Sink::Journal if self.written > 0 => self.repo.tags().set(JOURNAL_UPDATED, chrono::Utc::now()).await?,
+            Sink::Store { started: Some(started), .. } => self.repo.tags().set(STATEMENTS_UPDATED, started).await?,
+            _ => {}
         }
         Ok(self.written)
     }
@@ -282,15 +312,32 @@ impl EntityRepository {
         self.dataset.tags()
     }
 
-    /// A bulk writer.
+    /// A bulk writer into the journal.
     ///
     /// # Errors
     /// [`Error::InvalidOrigin`] for a bad default origin.
     pub fn writer(&self, options: WriteOptions) -> Result<BulkWriter<'_>> {
+        self.bulk_writer(options, Sink::Journal)
+    }
+
+    /// A bulk writer that bypasses the journal: every `batch_rows` statements (capped by
+    /// `LAKEHOUSE_MAX_BUFFER_ROWS`) are appended to the statement store, one append in flight
+    /// while the next batch fills. For imports into a dataset whose journal is in memory, which
+    /// would be flushed before the process ends anyway; the reference's CLI import always writes
+    /// this way (spec `storage-format.md` §4.2). Dedupe and defaults are the journal writer's.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOrigin`] for a bad default origin.
+    pub fn store_writer(&self, options: WriteOptions, batch_rows: usize) -> Result<BulkWriter<'_>> {
+        self.bulk_writer(options, Sink::Store { rows: batch_rows.max(1), started: None })
+    }
+
+    fn bulk_writer(&self, options: WriteOptions, sink: Sink) -> Result<BulkWriter<'_>> {
         validate_origin(&options.origin)?;
         Ok(BulkWriter {
             repo: self,
             options,
+            sink,
             buffer: Vec::new(),
             index: HashMap::new(),
             max_rows: self.dataset.settings().max_buffer_rows.max(1),

@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use chrono::{Datelike, Timelike};
 use ftm::Statement;
 use ftm::time::{Timestamp, parse_iso};
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
@@ -56,27 +55,9 @@ fn flush_lock(key: &str) -> Arc<tokio::sync::Mutex<()>> {
 
 /// `YYYY-MM-DD HH:MM:SS.ffffff`, the journal's time text (SQLAlchemy's SQLite spelling).
 fn time_text(t: Timestamp) -> String {
-    if !(0..=9999).contains(&t.year()) {
-        return t.format("%Y-%m-%d %H:%M:%S%.6f").to_string();
-    }
-    let mut out = [0u8; 26];
-    let mut put = |at: usize, width: usize, mut value: u32| {
-        for i in (at..at + width).rev() {
-            out[i] = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-    };
-    put(0, 4, t.year() as u32);
-    put(5, 2, t.month());
-    put(8, 2, t.day());
-    put(11, 2, t.hour());
-    put(14, 2, t.minute());
-    put(17, 2, t.second());
-    put(20, 6, t.nanosecond() % 1_000_000_000 / 1000);
-    for (at, sep) in [(4, b'-'), (7, b'-'), (10, b' '), (13, b':'), (16, b':'), (19, b'.')] {
-        out[at] = sep;
-    }
-    String::from_utf8(out.to_vec()).expect("ASCII digits")
+    let mut out = Vec::with_capacity(26);
+    ftm::time::push_time(&mut out, &t, b' ', true);
+    String::from_utf8(out).expect("ASCII")
 }
 
 /// Reads [`time_text`]'s spelling directly; anything else goes through [`parse_iso`].

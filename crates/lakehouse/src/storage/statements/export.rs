@@ -10,7 +10,7 @@
 use std::io::Write;
 
 use ftm::Statement;
-use ftm::time::isoformat;
+use ftm::time::{Timestamp, push_isoformat};
 
 use super::{Filter, StatementStore};
 use crate::error::{Error, Result};
@@ -37,11 +37,16 @@ pub const CSV_COLUMNS: [&str; 16] = [
 
 fn quoted(out: &mut Vec<u8>, value: &str) {
     out.push(b'"');
-    for part in value.split('"').enumerate() {
-        if part.0 > 0 {
+    if !value.as_bytes().contains(&b'"') {
+        out.extend_from_slice(value.as_bytes());
+        out.push(b'"');
+        return;
+    }
+    for (i, part) in value.as_bytes().split(|b| *b == b'"').enumerate() {
+        if i > 0 {
             out.extend_from_slice(b"\"\"");
         }
-        out.extend_from_slice(part.1.as_bytes());
+        out.extend_from_slice(part);
     }
     out.push(b'"');
 }
@@ -52,41 +57,62 @@ fn optional(out: &mut Vec<u8>, value: Option<&str>) {
     }
 }
 
-/// Appends the statements.csv header line to `out`.
-pub fn write_csv_header(out: &mut Vec<u8>) {
-    let header: Vec<String> = CSV_COLUMNS.iter().map(|c| format!("\"{c}\"")).collect();
-    out.extend_from_slice(header.join(",").as_bytes());
-    out.push(b'\n');
+/// Writes statements.csv rows. Remembers the last spelling of each timestamp column: the rows
+/// of one import share their times, and spelling them is a fifth of the export's work.
+#[derive(Debug, Default)]
+pub struct CsvRows {
+    times: [Option<(Timestamp, Vec<u8>)>; 2],
 }
 
-/// Appends one statements.csv line for `s` to `out`.
-pub fn write_csv_row(out: &mut Vec<u8>, s: &Statement) {
-    let time = |t: Option<ftm::time::Timestamp>| t.map(|t| isoformat(&t));
-    for (i, field) in
-        [&s.id, &s.entity_id, &s.canonical_id, &s.prop, &s.prop_type, &s.schema, &s.value].into_iter().enumerate()
-    {
-        if i > 0 {
-            out.push(b',');
-        }
-        quoted(out, field);
+impl CsvRows {
+    /// Appends the header line to `out`.
+    pub fn write_header(&self, out: &mut Vec<u8>) {
+        let header: Vec<String> = CSV_COLUMNS.iter().map(|c| format!("\"{c}\"")).collect();
+        out.extend_from_slice(header.join(",").as_bytes());
+        out.push(b'\n');
     }
-    out.push(b',');
-    optional(out, s.original_value.as_deref());
-    out.push(b',');
-    quoted(out, &s.dataset);
-    out.push(b',');
-    optional(out, s.origin.as_deref());
-    out.push(b',');
-    optional(out, s.lang.as_deref());
-    out.extend_from_slice(if s.external { b",true," } else { b",false," });
-    optional(out, time(s.first_seen).as_deref());
-    out.push(b',');
-    optional(out, time(s.last_seen).as_deref());
-    out.push(b',');
-    quoted(out, &s.fragment);
-    out.push(b',');
-    optional(out, s.role.as_deref());
-    out.push(b'\n');
+
+    fn timestamp(&mut self, out: &mut Vec<u8>, column: usize, value: Option<Timestamp>) {
+        let Some(t) = value else { return };
+        let cached = &mut self.times[column];
+        if cached.as_ref().is_none_or(|(last, _)| *last != t) {
+            let mut text = Vec::with_capacity(34);
+            text.push(b'"');
+            push_isoformat(&mut text, &t);
+            text.push(b'"');
+            *cached = Some((t, text));
+        }
+        out.extend_from_slice(&cached.as_ref().expect("just set").1);
+    }
+
+    /// Appends one line for `s` to `out`.
+    pub fn write_row(&mut self, out: &mut Vec<u8>, s: &Statement) {
+        for (i, field) in
+            [&s.id, &s.entity_id, &s.canonical_id, &s.prop, &s.prop_type, &s.schema, &s.value].into_iter().enumerate()
+        {
+            if i > 0 {
+                out.push(b',');
+            }
+            quoted(out, field);
+        }
+        out.push(b',');
+        optional(out, s.original_value.as_deref());
+        out.push(b',');
+        quoted(out, &s.dataset);
+        out.push(b',');
+        optional(out, s.origin.as_deref());
+        out.push(b',');
+        optional(out, s.lang.as_deref());
+        out.extend_from_slice(if s.external { b",true," } else { b",false," });
+        self.timestamp(out, 0, s.first_seen);
+        out.push(b',');
+        self.timestamp(out, 1, s.last_seen);
+        out.push(b',');
+        quoted(out, &s.fragment);
+        out.push(b',');
+        optional(out, s.role.as_deref());
+        out.push(b'\n');
+    }
 }
 
 impl StatementStore {
@@ -100,13 +126,14 @@ impl StatementStore {
         let mut stream = self.scan(filter).await?;
         let mut rows = 0u64;
         let mut buffer = Vec::with_capacity(1 << 16);
+        let mut csv = CsvRows::default();
         while let Some(mut entity) = stream.next().await? {
             if rows == 0 {
-                write_csv_header(&mut buffer);
+                csv.write_header(&mut buffer);
             }
             entity.sort_by(|a, b| a.id.cmp(&b.id));
             for s in &entity {
-                write_csv_row(&mut buffer, s);
+                csv.write_row(&mut buffer, s);
             }
             rows += entity.len() as u64;
             if buffer.len() >= 1 << 16 {
@@ -131,7 +158,7 @@ mod tests {
         s.first_seen = parse_iso("2026-11-21T04:33:28.062356+00:00");
         s.last_seen = parse_iso("2026-11-21T04:33:28Z");
         let mut out = Vec::new();
-        write_csv_row(&mut out, &s);
+        CsvRows::default().write_row(&mut out, &s);
         let line = String::from_utf8(out).unwrap();
         assert_eq!(
             line,

@@ -4,7 +4,8 @@
 //! Each selected partition — every dirty one (holding any file not named `merged-*`), or all
 //! with `force` — is read sorted by entity id, put through the dedupe rules with tombstones kept
 //! for the grace period (`LAKEHOUSE_GRACE_PERIOD_DAYS`, default 30) and dropped after it, and
-//! written to one `merged-<uuid7>.zstd.parquet` file in the partition's folder, in merged order.
+//! written to one `merged-<uuid7>.zstd.parquet` file in the partition's folder, in merged order;
+//! as many partitions at a time as there are cores.
 //! The new file replaces the old ones in one Delta commit (`add` + `remove`s, `dataChange =
 //! false`), 64 partitions per commit; a partition left empty gets no file. Memory stays bounded:
 //! the read is a spilling sort and rows are written one entity at a time. A checkpoint is
@@ -12,12 +13,14 @@
 
 use std::collections::HashMap;
 
-use deltalake::datafusion::prelude::{col, lit};
+use deltalake::datafusion::prelude::{SessionContext, col, lit};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add};
 use deltalake::parquet::arrow::async_writer::AsyncArrowWriter;
 use deltalake::protocol::DeltaOperation;
 use ftm::Statement;
+use ftm::time::Timestamp;
+use futures::{StreamExt, TryStreamExt};
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -85,6 +88,7 @@ impl StatementStore {
         let ctx = self.session(&table).await?;
         let store = self.table_store()?;
         let mut metrics = MergeMetrics::default();
+        let parallel = std::thread::available_parallelism().map_or(1, usize::from);
         for chunk in selected.chunks(PARTITIONS_PER_COMMIT) {
             let mut actions = Vec::new();
             for part in chunk {
@@ -93,22 +97,18 @@ impl StatementStore {
                     actions.push(Action::Remove(file.remove_action(false)));
                     metrics.files_removed += 1;
                 }
-                let df = ctx
-                    .table("statements")
-                    .await?
-                    .filter(
-                        col("shard")
-                            .eq(lit(part.shard.clone()))
-                            .and(col("bucket").eq(lit(part.bucket.clone())))
-                            .and(col("origin").eq(lit(part.origin.clone()))),
-                    )?
-                    .sort(vec![col("entity_id").sort(true, false)])?;
-                let stream = EntityStream::new(
-                    Some(df.execute_stream().await?),
-                    Tombstones::KeepAfter(cutoff),
-                    Filter::default(),
-                );
-                let (add, written) = write_merged(&store, part, stream).await?;
+            }
+            // Partitions are merged side by side, one task each, as many as there are cores.
+            let merged: Vec<(Option<Add>, u64)> = futures::stream::iter(chunk.iter().cloned())
+                .map(|part| {
+                    let (ctx, store) = (ctx.clone(), store.clone());
+                    tokio::spawn(async move { merge_partition(&ctx, &store, &part, cutoff).await })
+                })
+                .buffered(parallel)
+                .map(|joined| joined.map_err(|e| Error::Corrupt(format!("merge task failed: {e}")))?)
+                .try_collect()
+                .await?;
+            for (part, (add, written)) in chunk.iter().zip(merged) {
                 metrics.rows_read += part.rows;
                 metrics.rows_written += written;
                 metrics.partitions += 1;
@@ -130,6 +130,28 @@ impl StatementStore {
         metrics.version = table.version();
         Ok(metrics)
     }
+}
+
+/// Reads `part` sorted by entity id and writes its deduped rows (tombstones deleted after
+/// `cutoff` kept) to a new merged file.
+async fn merge_partition(
+    ctx: &SessionContext,
+    store: &Arc<dyn ObjectStore>,
+    part: &Partition,
+    cutoff: Timestamp,
+) -> Result<(Option<Add>, u64)> {
+    let df = ctx
+        .table("statements")
+        .await?
+        .filter(
+            col("shard")
+                .eq(lit(part.shard.clone()))
+                .and(col("bucket").eq(lit(part.bucket.clone())))
+                .and(col("origin").eq(lit(part.origin.clone()))),
+        )?
+        .sort(vec![col("entity_id").sort(true, false)])?;
+    let stream = EntityStream::new(Some(df.execute_stream().await?), Tombstones::KeepAfter(cutoff), Filter::default());
+    write_merged(store, part, stream).await
 }
 
 /// Writes the deduped rows of `part` to a new merged file; `None` when no row survives.

@@ -35,10 +35,10 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 pub use append::AppendMetrics;
 pub use compact::CompactMetrics;
-pub use export::{write_csv_header, write_csv_row};
+pub use export::CsvRows;
 pub use filter::{Filter, PropertyFilter};
 pub use merge::{MergeMetrics, MergeOptions};
-pub use scan::EntityStream;
+pub use scan::{EntityStream, ReadAhead};
 pub use stats::{CountryCount, DatasetStats, SchemaCount, StatsBuilder, StatsGroup};
 pub use vacuum::VacuumMetrics;
 

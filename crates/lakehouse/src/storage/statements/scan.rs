@@ -121,6 +121,74 @@ impl EntityStream {
     }
 }
 
+/// Entities [`ReadAhead`] hands over at a time.
+const READ_AHEAD_CHUNK: usize = 512;
+/// Chunks [`ReadAhead`] may hold ready.
+const READ_AHEAD_CHUNKS: usize = 4;
+
+/// An [`EntityStream`] read by a task of its own, a few chunks ahead of the consumer: the scan,
+/// decoding and dedupe run on one core while the consumer formats on another. Dropping it
+/// stops the task.
+pub struct ReadAhead {
+    chunks: tokio::sync::mpsc::Receiver<Result<Vec<Vec<Statement>>>>,
+    current: std::vec::IntoIter<Vec<Statement>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ReadAhead {
+    /// The next entity's rows, as [`EntityStream::next`] gives them.
+    ///
+    /// # Errors
+    /// The stream's errors, in order.
+    pub async fn next(&mut self) -> Result<Option<Vec<Statement>>> {
+        loop {
+            if let Some(rows) = self.current.next() {
+                return Ok(Some(rows));
+            }
+            match self.chunks.recv().await {
+                Some(chunk) => self.current = chunk?.into_iter(),
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl EntityStream {
+    /// This stream, read ahead by a task of its own (see [`ReadAhead`]).
+    pub fn read_ahead(mut self) -> ReadAhead {
+        let (sender, chunks) = tokio::sync::mpsc::channel(READ_AHEAD_CHUNKS);
+        let task = tokio::spawn(async move {
+            loop {
+                let mut chunk = Vec::with_capacity(READ_AHEAD_CHUNK);
+                let mut end = false;
+                while chunk.len() < READ_AHEAD_CHUNK {
+                    match self.next().await {
+                        Ok(Some(rows)) => chunk.push(rows),
+                        Ok(None) => {
+                            end = true;
+                            break;
+                        }
+                        Err(e) => {
+                            let _ = sender.send(Err(e)).await;
+                            return;
+                        }
+                    }
+                }
+                if (!chunk.is_empty() && sender.send(Ok(chunk)).await.is_err()) || end {
+                    return;
+                }
+            }
+        });
+        ReadAhead { chunks, current: Vec::new().into_iter(), task }
+    }
+}
+
 impl StatementStore {
     /// A DataFusion session over `table`'s snapshot, registered as `statements`, with plain
     /// `Utf8` columns and this store's memory budget.
