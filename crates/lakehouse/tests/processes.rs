@@ -22,7 +22,7 @@ fn store(dir: &str) -> StatementStore {
 }
 
 async fn child(dir: &str, n: &str) {
-    let rows = (0..ROWS)
+    let rows: Vec<Statement> = (0..ROWS)
         .map(|i| {
             let mut s = Statement::new("ds", &format!("p{n}x{i}"), "Person", "name", "name", "X");
             s.origin = Some(format!("writer{n}"));

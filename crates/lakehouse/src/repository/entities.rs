@@ -82,9 +82,9 @@ impl WriteOptions {
 enum Sink {
     /// Inserted into the journal every [`WRITE_BATCH_SIZE`] rows.
     Journal,
-    /// Appended to the statement store every `rows` rows; `statements/last_updated` gets the
+    /// Appended to the statement store in large batches; `statements/last_updated` gets the
     /// first append's start time on close.
-    Store { rows: usize, started: Option<Timestamp> },
+    Store { started: Option<Timestamp> },
 }
 
 /// A buffered writer of one origin. Call [`BulkWriter::close`] to commit the rest.
@@ -96,9 +96,14 @@ pub struct BulkWriter<'a> {
     /// Dedupe key (`id`, origin, fragment, role) → buffer position.
     index: HashMap<(String, String, String, Option<String>), usize>,
     max_rows: usize,
+    /// Rows per insert or append.
+    batch_rows: usize,
     written: usize,
-    /// The batch being inserted or appended.
-    inflight: Option<tokio::task::JoinHandle<Result<()>>>,
+    /// The batch being inserted or appended; yields its emptied buffer for reuse.
+    inflight: Option<tokio::task::JoinHandle<Result<Vec<Statement>>>>,
+    /// An emptied buffer to fill next (a store sink's batches are large: reusing their memory
+    /// spares the page faults of fresh allocations).
+    spare: Vec<Statement>,
 }
 
 /// The origin an entity's context names (a string or a one-element list).
@@ -132,11 +137,7 @@ impl<'a> BulkWriter<'a> {
     }
 
     async fn maybe_commit(&mut self) -> Result<()> {
-        let batch = match self.sink {
-            Sink::Journal => WRITE_BATCH_SIZE,
-            Sink::Store { rows, .. } => rows,
-        };
-        if self.buffer.len() >= batch.min(self.max_rows) {
+        if self.buffer.len() >= self.batch_rows {
             self.commit().await?;
         }
         Ok(())
@@ -145,34 +146,38 @@ impl<'a> BulkWriter<'a> {
     /// Hands the buffer to the journal or the store in a task of its own, after the previous
     /// batch landed: parsing the next batch overlaps with writing this one.
     async fn commit(&mut self) -> Result<()> {
-        let mut rows = std::mem::take(&mut self.buffer);
+        self.settle().await?;
+        let mut rows = std::mem::replace(&mut self.buffer, std::mem::take(&mut self.spare));
         self.index.clear();
         self.written += rows.len();
-        self.settle().await?;
         let now = chrono::Utc::now();
         self.inflight = Some(match &mut self.sink {
             Sink::Journal => {
                 let journal = self.repo.journal.clone();
                 tokio::spawn(async move {
                     pack(&mut rows, now)?;
-                    journal.put(rows).await
+                    journal.put(rows).await.map(|()| Vec::new())
                 })
             }
             Sink::Store { started, .. } => {
                 started.get_or_insert(now);
                 let store = self.repo.store.clone();
-                tokio::spawn(async move { store.append(rows).await.map(drop) })
+                tokio::spawn(async move {
+                    store.append(&mut rows).await?;
+                    rows.clear();
+                    Ok(rows)
+                })
             }
         });
         Ok(())
     }
 
-    /// Waits for the batch in flight.
+    /// Waits for the batch in flight and keeps its buffer.
     async fn settle(&mut self) -> Result<()> {
-        match self.inflight.take() {
-            Some(task) => task.await.map_err(journal_error)?,
-            None => Ok(()),
+        if let Some(task) = self.inflight.take() {
+            self.spare = task.await.map_err(journal_error)??;
         }
+        Ok(())
     }
 
     fn origin_for(&self, carried: Option<String>) -> Result<String> {
@@ -317,7 +322,7 @@ impl EntityRepository {
     /// # Errors
     /// [`Error::InvalidOrigin`] for a bad default origin.
     pub fn writer(&self, options: WriteOptions) -> Result<BulkWriter<'_>> {
-        self.bulk_writer(options, Sink::Journal)
+        self.bulk_writer(options, Sink::Journal, WRITE_BATCH_SIZE)
     }
 
     /// A bulk writer that bypasses the journal: every `batch_rows` statements (capped by
@@ -329,18 +334,22 @@ impl EntityRepository {
     /// # Errors
     /// [`Error::InvalidOrigin`] for a bad default origin.
     pub fn store_writer(&self, options: WriteOptions, batch_rows: usize) -> Result<BulkWriter<'_>> {
-        self.bulk_writer(options, Sink::Store { rows: batch_rows.max(1), started: None })
+        self.bulk_writer(options, Sink::Store { started: None }, batch_rows)
     }
 
-    fn bulk_writer(&self, options: WriteOptions, sink: Sink) -> Result<BulkWriter<'_>> {
+    fn bulk_writer(&self, options: WriteOptions, sink: Sink, batch_rows: usize) -> Result<BulkWriter<'_>> {
         validate_origin(&options.origin)?;
+        let max_rows = self.dataset.settings().max_buffer_rows.max(1);
+        let batch = batch_rows.clamp(1, max_rows);
         Ok(BulkWriter {
             repo: self,
             options,
             sink,
-            buffer: Vec::new(),
-            index: HashMap::new(),
-            max_rows: self.dataset.settings().max_buffer_rows.max(1),
+            buffer: Vec::with_capacity(batch),
+            spare: Vec::new(),
+            index: HashMap::with_capacity(batch),
+            max_rows,
+            batch_rows: batch,
             written: 0,
             inflight: None,
         })

@@ -4,6 +4,7 @@
 //! The Delta table has 19 columns; data files hold the 16 non-partition ones. Strings are
 //! `Utf8`, `external` is `Boolean`, timestamps are `Timestamp(Microsecond, "UTC")`.
 
+use std::borrow::Borrow;
 use std::sync::{Arc, LazyLock};
 
 use deltalake::arrow::array::{
@@ -71,59 +72,6 @@ pub fn table_schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
-/// A statement row bound for the table: the statement plus its partition values.
-pub struct Row<'a> {
-    pub shard: &'a str,
-    pub bucket: &'a str,
-    pub statement: &'a Statement,
-}
-
-/// A string column, its buffers sized up front (one allocation each instead of regrowth).
-fn strings<'a>(rows: &'a [Row], f: impl Fn(&'a Row) -> Option<&'a str>) -> ArrayRef {
-    let bytes = rows.iter().map(|r| f(r).map_or(0, str::len)).sum();
-    let mut builder = StringBuilder::with_capacity(rows.len(), bytes);
-    for row in rows {
-        builder.append_option(f(row));
-    }
-    Arc::new(builder.finish())
-}
-
-fn times(rows: &[Row], f: impl Fn(&Row) -> Option<Timestamp>) -> ArrayRef {
-    let array: TimestampMicrosecondArray = rows.iter().map(|r| f(r).map(|t| t.timestamp_micros())).collect();
-    Arc::new(array.with_timezone("UTC"))
-}
-
-/// Builds a table batch (19 columns). Every statement must have an origin and both timestamps.
-///
-/// # Errors
-/// [`Error::Arrow`] if a non-nullable column would hold a null (a statement without origin,
-/// `first_seen` or `last_seen`).
-pub fn to_batch(rows: &[Row]) -> Result<RecordBatch> {
-    let columns: Vec<ArrayRef> = vec![
-        strings(rows, |r| Some(r.shard)),
-        strings(rows, |r| Some(&r.statement.id)),
-        strings(rows, |r| Some(&r.statement.entity_id)),
-        strings(rows, |r| Some(&r.statement.dataset)),
-        strings(rows, |r| Some(r.bucket)),
-        strings(rows, |r| r.statement.origin.as_deref()),
-        strings(rows, |r| r.statement.source.as_deref()),
-        strings(rows, |r| Some(&r.statement.schema)),
-        strings(rows, |r| Some(&r.statement.prop)),
-        strings(rows, |r| Some(&r.statement.prop_type)),
-        strings(rows, |r| Some(&r.statement.value)),
-        strings(rows, |r| r.statement.original_value.as_deref()),
-        strings(rows, |r| r.statement.lang.as_deref()),
-        Arc::new(rows.iter().map(|r| Some(r.statement.external)).collect::<BooleanArray>()),
-        times(rows, |r| r.statement.first_seen),
-        times(rows, |r| r.statement.last_seen),
-        strings(rows, |r| Some(&r.statement.fragment)),
-        strings(rows, |r| r.statement.role.as_deref()),
-        times(rows, |r| r.statement.deleted_at),
-    ];
-    Ok(RecordBatch::try_new(table_schema(), columns)?)
-}
-
-/// A string column as `Utf8`, cast from views or dictionaries (how DataFusion may hand it out).
 /// The 16-column schema of data files: the table schema without the partition columns.
 pub fn file_schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -139,15 +87,47 @@ pub fn file_schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
-/// Builds a data-file batch (16 columns) from statements that all have origin and timestamps.
+/// A string column, its buffers sized up front (one allocation each instead of regrowth).
+fn strings<'a, S: Borrow<Statement>>(rows: &'a [S], f: impl Fn(&'a Statement) -> Option<&'a str>) -> ArrayRef {
+    let bytes = rows.iter().map(|r| f(r.borrow()).map_or(0, str::len)).sum();
+    let mut builder = StringBuilder::with_capacity(rows.len(), bytes);
+    for row in rows {
+        builder.append_option(f(row.borrow()));
+    }
+    Arc::new(builder.finish())
+}
+
+fn times<S: Borrow<Statement>>(rows: &[S], f: impl Fn(&Statement) -> Option<Timestamp>) -> ArrayRef {
+    let array: TimestampMicrosecondArray = rows.iter().map(|r| f(r.borrow()).map(|t| t.timestamp_micros())).collect();
+    Arc::new(array.with_timezone("UTC"))
+}
+
+/// Builds a data-file batch (the 16 columns of [`file_schema`]; the partition values live in
+/// the file's folder and log entry). Every statement must have both timestamps.
 ///
 /// # Errors
-/// As [`to_batch`].
-pub fn to_file_batch(statements: &[Statement]) -> Result<RecordBatch> {
-    let rows: Vec<Row> = statements.iter().map(|statement| Row { shard: "", bucket: "", statement }).collect();
-    let batch = to_batch(&rows)?;
-    let keep: Vec<usize> = (0..COLUMNS.len()).filter(|i| !PARTITION_COLUMNS.contains(&COLUMNS[*i].0)).collect();
-    Ok(batch.project(&keep)?)
+/// [`Error::Arrow`] if a non-nullable column would hold a null (a statement without
+/// `first_seen` or `last_seen`).
+pub fn to_file_batch<S: Borrow<Statement>>(rows: &[S]) -> Result<RecordBatch> {
+    let columns: Vec<ArrayRef> = vec![
+        strings(rows, |s| Some(&s.id)),
+        strings(rows, |s| Some(&s.entity_id)),
+        strings(rows, |s| Some(&s.dataset)),
+        strings(rows, |s| s.source.as_deref()),
+        strings(rows, |s| Some(&s.schema)),
+        strings(rows, |s| Some(&s.prop)),
+        strings(rows, |s| Some(&s.prop_type)),
+        strings(rows, |s| Some(&s.value)),
+        strings(rows, |s| s.original_value.as_deref()),
+        strings(rows, |s| s.lang.as_deref()),
+        Arc::new(rows.iter().map(|s| Some(s.borrow().external)).collect::<BooleanArray>()),
+        times(rows, |s| s.first_seen),
+        times(rows, |s| s.last_seen),
+        strings(rows, |s| Some(&s.fragment)),
+        strings(rows, |s| s.role.as_deref()),
+        times(rows, |s| s.deleted_at),
+    ];
+    Ok(RecordBatch::try_new(file_schema(), columns)?)
 }
 
 fn string_column(batch: &RecordBatch, name: &str) -> Result<Option<StringArray>> {
@@ -327,20 +307,23 @@ mod tests {
         s.first_seen = parse_iso("2024-01-01T00:00:00.000001Z");
         s.last_seen = parse_iso("2024-01-02");
         s.role = Some("analyst".into());
-        let batch = to_batch(&[Row { shard: "0", bucket: "thing", statement: &s }]).unwrap();
-        assert_eq!(batch.schema().fields().len(), 19);
-        assert_eq!(from_batch(&batch).unwrap(), vec![s.clone()]);
-        let mut no_origin = s;
-        no_origin.origin = None;
-        assert!(to_batch(&[Row { shard: "0", bucket: "thing", statement: &no_origin }]).is_err());
+        let batch = to_file_batch(&[&s]).unwrap();
+        assert_eq!(batch.schema().fields().len(), 16);
+        let mut read = from_batch(&batch).unwrap();
+        assert_eq!(read[0].origin, None, "the origin is a partition value, not a file column");
+        read[0].origin.clone_from(&s.origin);
+        assert_eq!(read, vec![s.clone()]);
+        let mut unseen = s;
+        unseen.first_seen = None;
+        assert!(to_file_batch(&[unseen]).is_err());
     }
 
     #[test]
     fn missing_optional_columns_read_as_null() {
-        let batch = to_batch(&[]).unwrap();
-        let projected = batch.project(&[1, 2, 7, 8, 10]).unwrap();
+        let batch = to_file_batch::<Statement>(&[]).unwrap();
+        let projected = batch.project(&[0, 1, 4, 5, 7]).unwrap();
         assert!(from_batch(&projected).unwrap().is_empty());
-        let no_prop = batch.project(&[1, 2, 7]).unwrap();
+        let no_prop = batch.project(&[0, 1, 4]).unwrap();
         assert!(matches!(from_batch(&no_prop), Err(Error::Corrupt(_))));
     }
 }

@@ -11,26 +11,22 @@
 //! the read is a spilling sort and rows are written one entity at a time. A checkpoint is
 //! written when anything was merged. Held under the maintenance fence.
 
-use std::collections::HashMap;
-
 use deltalake::datafusion::prelude::{SessionContext, col, lit};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add};
-use deltalake::parquet::arrow::async_writer::AsyncArrowWriter;
 use deltalake::protocol::DeltaOperation;
 use ftm::Statement;
 use ftm::time::Timestamp;
 use futures::{StreamExt, TryStreamExt};
-use object_store::buffered::BufWriter;
-use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::ObjectStore;
 use std::sync::Arc;
 
+use super::datafile::DataFile;
 use super::{EntityStream, Filter, MERGED_PREFIX, Partition, StatementStore};
 use crate::error::{Error, Result};
 use crate::model::Bucket;
 use crate::storage::dedupe::Tombstones;
-use crate::storage::schema::{file_schema, merge_writer_properties, to_file_batch};
+use crate::storage::schema::{merge_writer_properties, to_file_batch};
 
 /// Partitions per Delta commit.
 const PARTITIONS_PER_COMMIT: usize = 64;
@@ -162,44 +158,23 @@ async fn write_merged(
 ) -> Result<(Option<Add>, u64)> {
     let folder = part.files.first().and_then(|f| f.rsplit_once('/')).map(|(dir, _)| dir.to_string());
     let folder = folder.ok_or_else(|| Error::Corrupt(format!("partition {part:?} has no files")))?;
-    let name = format!("{folder}/{MERGED_PREFIX}{}.zstd.parquet", uuid::Uuid::now_v7());
-    let path = Path::parse(&name).map_err(|e| Error::Corrupt(format!("bad file path {name:?}: {e}")))?;
+    let file_name = format!("{MERGED_PREFIX}{}.zstd.parquet", uuid::Uuid::now_v7());
     let large = Bucket::parse(&part.bucket).is_some_and(Bucket::is_large);
-    let sink = BufWriter::new(store.clone(), path.clone());
-    let mut writer = AsyncArrowWriter::try_new(sink, file_schema(), Some(merge_writer_properties(large)))?;
+    let key = (part.shard.clone(), part.bucket.clone(), part.origin.clone());
+    let mut file = DataFile::create(store, &folder, &file_name, key, merge_writer_properties(large))?;
     let mut buffer: Vec<Statement> = Vec::with_capacity(WRITE_BATCH_ROWS);
     let mut written = 0u64;
     while let Some(rows) = stream.next().await? {
         buffer.extend(rows);
         if buffer.len() >= WRITE_BATCH_ROWS {
-            writer.write(&to_file_batch(&buffer)?).await?;
+            file.write(&to_file_batch(&buffer)?).await?;
             written += buffer.len() as u64;
             buffer.clear();
         }
     }
     if !buffer.is_empty() {
-        writer.write(&to_file_batch(&buffer)?).await?;
+        file.write(&to_file_batch(&buffer)?).await?;
         written += buffer.len() as u64;
     }
-    writer.close().await?;
-    if written == 0 {
-        store.delete(&path).await?;
-        return Ok((None, 0));
-    }
-    let size = store.head(&path).await?.size;
-    let partition_values: HashMap<String, Option<String>> =
-        [("shard", &part.shard), ("bucket", &part.bucket), ("origin", &part.origin)]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), Some(v.clone())))
-            .collect();
-    let add = Add {
-        path: name,
-        partition_values,
-        size: i64::try_from(size).unwrap_or(i64::MAX),
-        modification_time: chrono::Utc::now().timestamp_millis(),
-        data_change: false,
-        stats: Some(format!("{{\"numRecords\": {written}}}")),
-        ..Default::default()
-    };
-    Ok((Some(add), written))
+    Ok((file.finish(store, false).await?, written))
 }

@@ -16,6 +16,7 @@
 
 mod append;
 mod compact;
+mod datafile;
 mod export;
 mod filter;
 mod merge;

@@ -211,7 +211,8 @@ async fn concurrent_appends_both_land() {
         .map(|n| {
             let s = store(dir.path(), 0);
             tokio::spawn(async move {
-                let rows = (0..50).map(|i| stmt(&format!("w{n}e{i}"), "Person", "name", "X", "2024-01-01")).collect();
+                let rows: Vec<_> =
+                    (0..50).map(|i| stmt(&format!("w{n}e{i}"), "Person", "name", "X", "2024-01-01")).collect();
                 s.append(rows).await.unwrap()
             })
         })
@@ -280,4 +281,31 @@ async fn origins_with_escaped_characters_round_trip() {
     let rows = live(&s).await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].origin.as_deref(), Some("a b:c%dé"));
+}
+
+#[tokio::test]
+async fn append_escapes_partition_folders_and_records_entity_id_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 0);
+    let origin = "mapping:ab c";
+    let mut rows: Vec<Statement> =
+        ["p9", "p1", "p5"].iter().map(|e| stmt(e, "Person", "name", e, "2024-01-01")).collect();
+    for s in &mut rows {
+        s.origin = Some(origin.into());
+    }
+    store.append(&mut rows).await.unwrap();
+    assert_eq!(rows[0].first_seen, ts("2024-01-01"), "packed in place, the buffer stays with the caller");
+    let files = data_files(dir.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    let folder = files[0].parent().unwrap().strip_prefix(dir.path().join("statements")).unwrap();
+    assert_eq!(folder, FsPath::new("shard=0/bucket=thing/origin=mapping%3Aab%20c"), "delta-rs's escaping");
+    let table = store.table().await.unwrap().unwrap();
+    let file = table.snapshot().unwrap().log_data().iter().next().unwrap();
+    assert_eq!(file.partition_values_map().get("origin").cloned().flatten().as_deref(), Some(origin));
+    assert_eq!(file.num_records(), Some(3));
+    let stats = file.stats().unwrap();
+    assert!(stats.contains(r#""minValues":{"entity_id":"p1"}"#) && stats.contains(r#""maxValues":{"entity_id":"p9"}"#));
+    let read: Vec<String> = live(&store).await.into_iter().map(|s| s.entity_id).collect();
+    assert_eq!(read, ["p1", "p5", "p9"]);
+    assert_eq!(store.get_statements("p5").await.unwrap().len(), 1);
 }
