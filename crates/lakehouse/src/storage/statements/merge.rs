@@ -8,8 +8,9 @@
 //! as many partitions at a time as there are cores.
 //! The new file replaces the old ones in one Delta commit (`add` + `remove`s, `dataChange =
 //! false`), 64 partitions per commit; a partition left empty gets no file. Memory stays bounded:
-//! the read is a spilling sort and rows are written one entity at a time. A checkpoint is
-//! written when anything was merged. Held under the maintenance fence.
+//! files that are each sorted (up to 64) are merged k-way with one small buffer each, anything
+//! else is read through a spilling sort, and rows are written one entity at a time. A
+//! checkpoint is written when anything was merged. Held under the maintenance fence.
 
 use deltalake::datafusion::prelude::{SessionContext, col, lit};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
@@ -19,9 +20,11 @@ use ftm::Statement;
 use ftm::time::Timestamp;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
+use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use super::datafile::DataFile;
+use super::merged::{PartitionMerge, is_sorted};
 use super::{EntityStream, Filter, MERGED_PREFIX, Partition, StatementStore};
 use crate::error::{Error, Result};
 use crate::model::Bucket;
@@ -30,6 +33,9 @@ use crate::storage::schema::{merge_writer_properties, to_file_batch};
 
 /// Partitions per Delta commit.
 const PARTITIONS_PER_COMMIT: usize = 64;
+/// Most files of one partition merged k-way (each holds a read buffer meanwhile); more go
+/// through DataFusion's spilling sort.
+const MAX_MERGED_FILES: usize = 64;
 /// Rows per written batch.
 const WRITE_BATCH_ROWS: usize = 8192;
 
@@ -97,8 +103,8 @@ impl StatementStore {
             // Partitions are merged side by side, one task each, as many as there are cores.
             let merged: Vec<(Option<Add>, u64)> = futures::stream::iter(chunk.iter().cloned())
                 .map(|part| {
-                    let (ctx, store) = (ctx.clone(), store.clone());
-                    tokio::spawn(async move { merge_partition(&ctx, &store, &part, cutoff).await })
+                    let (ctx, store, root) = (ctx.clone(), store.clone(), self.table_location().path().to_path_buf());
+                    tokio::spawn(async move { merge_partition(&ctx, &store, &root, &part, cutoff).await })
                 })
                 .buffered(parallel)
                 .map(|joined| joined.map_err(|e| Error::Corrupt(format!("merge task failed: {e}")))?)
@@ -129,13 +135,25 @@ impl StatementStore {
 }
 
 /// Reads `part` sorted by entity id and writes its deduped rows (tombstones deleted after
-/// `cutoff` kept) to a new merged file.
+/// `cutoff` kept) to a new merged file. Files that are each sorted already (this
+/// implementation's appends and merges) are merged k-way, up to [`MAX_MERGED_FILES`] of them;
+/// otherwise DataFusion sorts them.
 async fn merge_partition(
     ctx: &SessionContext,
     store: &Arc<dyn ObjectStore>,
+    table: &FsPath,
     part: &Partition,
     cutoff: Timestamp,
 ) -> Result<(Option<Add>, u64)> {
+    let tombstones = Tombstones::KeepAfter(cutoff);
+    if part.files.len() <= MAX_MERGED_FILES && is_sorted(table, part)? {
+        let stream = EntityStream::merged(
+            PartitionMerge::open(table, std::slice::from_ref(part))?,
+            tombstones,
+            Filter::default(),
+        );
+        return write_merged(store, part, stream).await;
+    }
     let df = ctx
         .table("statements")
         .await?
@@ -146,7 +164,7 @@ async fn merge_partition(
                 .and(col("origin").eq(lit(part.origin.clone()))),
         )?
         .sort(vec![col("entity_id").sort(true, false)])?;
-    let stream = EntityStream::new(Some(df.execute_stream().await?), Tombstones::KeepAfter(cutoff), Filter::default());
+    let stream = EntityStream::new(Some(df.execute_stream().await?), tombstones, Filter::default());
     write_merged(store, part, stream).await
 }
 
@@ -154,8 +172,10 @@ async fn merge_partition(
 async fn write_merged(
     store: &Arc<dyn ObjectStore>,
     part: &Partition,
-    mut stream: EntityStream,
+    stream: EntityStream,
 ) -> Result<(Option<Add>, u64)> {
+    // Reading and deduping run on a task of their own, encoding on this one.
+    let mut stream = stream.read_ahead();
     let folder = part.files.first().and_then(|f| f.rsplit_once('/')).map(|(dir, _)| dir.to_string());
     let folder = folder.ok_or_else(|| Error::Corrupt(format!("partition {part:?} has no files")))?;
     let file_name = format!("{MERGED_PREFIX}{}.zstd.parquet", uuid::Uuid::now_v7());

@@ -1,6 +1,10 @@
-//! Full scans of a merged table without a sort: every partition is one `merged-*` file sorted by
-//! entity id (spec `storage-format.md` §2.6), so the files are read in order and merged k-way
-//! on the entity id, one entity at a time. Memory: one batch per partition plus one entity.
+//! Reads of files sorted by entity id without a sort: the files are read in order and merged
+//! k-way on the entity id, one entity at a time. Memory: one batch per file plus one entity.
+//!
+//! Two uses: full scans of a merged table (every partition one `merged-*` file, sorted by
+//! construction, spec `storage-format.md` §2.6), and the merge of a partition whose appended
+//! files are each sorted (this implementation's appends sort; the reference's do not, which
+//! [`is_sorted`] finds out before the merge relies on it).
 //!
 //! Files are read from the local table folder with parquet's streaming reader; remote stores
 //! will need an async reader here.
@@ -9,6 +13,8 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::path::Path as FsPath;
 
+use deltalake::arrow::array::{Array, AsArray};
+use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use ftm::Statement;
 
@@ -53,25 +59,67 @@ impl PartitionReader {
     }
 }
 
-/// The k-way merge over all partitions.
+fn open_file(table: &FsPath, file: &str) -> Result<ParquetRecordBatchReaderBuilder<File>> {
+    let path = table.join(file);
+    let handle = File::open(&path).map_err(|e| Error::Io(path.display().to_string(), e))?;
+    Ok(ParquetRecordBatchReaderBuilder::try_new(handle)?)
+}
+
+/// Whether every file of `part` below the table folder `table` is sorted by entity id. Reads
+/// only the `entity_id` column.
+///
+/// # Errors
+/// [`Error::Io`], [`Error::Parquet`] reading a file; [`Error::Corrupt`] without `entity_id`.
+pub(super) fn is_sorted(table: &FsPath, part: &Partition) -> Result<bool> {
+    for file in &part.files {
+        let builder = open_file(table, file)?;
+        let column =
+            builder.schema().index_of("entity_id").map_err(|_| Error::Corrupt(format!("{file}: no entity_id")))?;
+        let mask = ProjectionMask::roots(builder.parquet_schema(), [column]);
+        let mut last: Option<String> = None;
+        for batch in builder.with_projection(mask).with_batch_size(65_536).build()? {
+            let batch = batch?;
+            let ids =
+                batch.column(0).as_string_opt::<i32>().ok_or_else(|| Error::Corrupt(format!("{file}: entity_id")))?;
+            let first = (ids.len() > 0).then(|| ids.value(0));
+            if first.zip(last.as_deref()).is_some_and(|(first, last)| first < last)
+                || ids.iter().zip(ids.iter().skip(1)).any(|(a, b)| a > b)
+            {
+                return Ok(false);
+            }
+            if !ids.is_empty() {
+                last = Some(ids.value(ids.len() - 1).to_string());
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// The k-way merge over sorted files.
 pub(super) struct PartitionMerge {
     readers: Vec<PartitionReader>,
 }
 
 impl PartitionMerge {
-    /// Whether `partitions` can be read this way: every one holds a single merged file.
+    /// Whether `partitions` can be scanned this way: every one holds a single merged file.
     pub(super) fn applies(partitions: &[Partition]) -> bool {
         partitions.iter().all(|p| p.files.len() == 1 && p.is_clean())
     }
 
-    /// Opens every partition's file below the table folder `table`.
+    /// Opens every file of `partitions` below the table folder `table`; each must be sorted by
+    /// entity id.
     pub(super) fn open(table: &FsPath, partitions: &[Partition]) -> Result<PartitionMerge> {
-        let mut readers = Vec::with_capacity(partitions.len());
+        let mut readers = Vec::new();
         for part in partitions {
-            let path = table.join(&part.files[0]);
-            let file = File::open(&path).map_err(|e| Error::Io(path.display().to_string(), e))?;
-            let stream = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(8192).build()?;
-            readers.push(PartitionReader { origin: part.origin.clone(), stream, rows: VecDeque::new(), done: false });
+            for file in &part.files {
+                let stream = open_file(table, file)?.with_batch_size(2048).build()?;
+                readers.push(PartitionReader {
+                    origin: part.origin.clone(),
+                    stream,
+                    rows: VecDeque::new(),
+                    done: false,
+                });
+            }
         }
         Ok(PartitionMerge { readers })
     }

@@ -53,6 +53,13 @@ impl EntityStream {
         EntityStream { batches, merge: None, pending: Vec::new(), ready: VecDeque::new(), tombstones, filter }
     }
 
+    /// A stream over the k-way merge of sorted files.
+    pub(super) fn merged(merge: PartitionMerge, tombstones: Tombstones, filter: Filter) -> EntityStream {
+        let mut stream = EntityStream::new(None, tombstones, filter);
+        stream.merge = Some(merge);
+        stream
+    }
+
     fn complete(&mut self) {
         let rows = std::mem::take(&mut self.pending);
         if rows.is_empty() {
@@ -237,9 +244,8 @@ impl StatementStore {
             .collect();
         let whole = filter.entity_ids.is_empty() && filter.entity_predicates()?.is_empty() && semi.is_none();
         if whole && PartitionMerge::applies(&selected) {
-            let mut stream = EntityStream::new(None, tombstones, filter.clone());
-            stream.merge = Some(PartitionMerge::open(self.table_location().path(), &selected)?);
-            return Ok(stream);
+            let merge = PartitionMerge::open(self.table_location().path(), &selected)?;
+            return Ok(EntityStream::merged(merge, tombstones, filter.clone()));
         }
         let ctx = self.session(&table).await?;
         let df = self.select(&ctx, filter, semi).await?.sort(vec![col("entity_id").sort(true, false)])?;

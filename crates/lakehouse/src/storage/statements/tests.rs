@@ -309,3 +309,66 @@ async fn append_escapes_partition_folders_and_records_entity_id_ranges() {
     assert_eq!(read, ["p1", "p5", "p9"]);
     assert_eq!(store.get_statements("p5").await.unwrap().len(), 1);
 }
+
+/// Appends `rows` in the given order as one `part-*` file, as the reference's unsorted
+/// appends land.
+async fn append_unsorted(store: &StatementStore, rows: &[Statement]) {
+    use deltalake::kernel::Action;
+    use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+    use deltalake::protocol::{DeltaOperation, SaveMode};
+
+    let table = store.ensure_table().await.unwrap();
+    let key = ("0".to_string(), "thing".to_string(), "bulk".to_string());
+    let props = crate::storage::schema::writer_properties(false);
+    let objects = store.table_store().unwrap();
+    let name = format!("part-00000-{}-c000.zstd.parquet", uuid::Uuid::new_v4());
+    let mut file = datafile::DataFile::create(&objects, &datafile::partition_folder(&key), &name, key, props).unwrap();
+    file.write(&crate::storage::schema::to_file_batch(rows).unwrap()).await.unwrap();
+    let add = file.finish(&objects, true).await.unwrap().unwrap();
+    let operation = DeltaOperation::Write { mode: SaveMode::Append, partition_by: None, predicate: None };
+    CommitBuilder::from(CommitProperties::default())
+        .with_actions(vec![Action::Add(add)])
+        .build(Some(table.snapshot().unwrap()), table.log_store(), operation)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn merge_sorts_unsorted_files_and_merges_sorted_ones_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 0);
+    store
+        .append(vec![
+            stmt("p2", "Person", "name", "Old", "2024-01-01"),
+            stmt("p1", "Person", "name", "A", "2024-01-01"),
+        ])
+        .await
+        .unwrap();
+    let table_dir = dir.path().join("statements");
+    let part = store.partitions().await.unwrap().remove(0);
+    assert!(merged::is_sorted(&table_dir, &part).unwrap(), "our appends are sorted");
+    let mut unsorted = vec![
+        stmt("p9", "Person", "name", "Z", "2024-02-01"),
+        stmt("p2", "Person", "name", "Old", "2024-03-01"),
+        stmt("p5", "Person", "name", "M", "2024-02-01"),
+    ];
+    crate::storage::schema::pack(&mut unsorted, chrono::Utc::now()).unwrap();
+    append_unsorted(&store, &unsorted).await;
+    let part = store.partitions().await.unwrap().remove(0);
+    assert!(!merged::is_sorted(&table_dir, &part).unwrap(), "the second file is not sorted");
+
+    let merged = store.merge(&MergeOptions::default()).await.unwrap();
+    assert_eq!((merged.rows_read, merged.rows_written), (5, 4));
+    let rows = live(&store).await;
+    let ids: Vec<&str> = rows.iter().map(|s| s.entity_id.as_str()).collect();
+    assert_eq!(ids, ["p1", "p2", "p5", "p9"]);
+    assert_eq!((rows[1].first_seen, rows[1].last_seen), (ts("2024-01-01"), ts("2024-03-01")), "folded duplicate");
+    let part = store.partitions().await.unwrap().remove(0);
+    assert!(part.is_clean() && merged::is_sorted(&table_dir, &part).unwrap());
+
+    // A sorted merged file plus a sorted append merge k-way to the same result as a sort.
+    store.append(vec![stmt("p3", "Person", "name", "C", "2024-04-01")]).await.unwrap();
+    store.merge(&MergeOptions::default()).await.unwrap();
+    let ids: Vec<String> = live(&store).await.into_iter().map(|s| s.entity_id).collect();
+    assert_eq!(ids, ["p1", "p2", "p3", "p5", "p9"]);
+}
