@@ -93,8 +93,8 @@ pub struct BulkWriter<'a> {
     options: WriteOptions,
     sink: Sink,
     buffer: Vec<Statement>,
-    /// Dedupe key (`id`, origin, fragment, role) → buffer position.
-    index: HashMap<(String, String, String, Option<String>), usize>,
+    /// Hash of the dedupe key (`id`, origin, fragment, role) → buffer position.
+    index: HashMap<u64, usize>,
     max_rows: usize,
     /// Rows per insert or append.
     batch_rows: usize,
@@ -104,6 +104,18 @@ pub struct BulkWriter<'a> {
     /// An emptied buffer to fill next (a store sink's batches are large: reusing their memory
     /// spares the page faults of fresh allocations).
     spare: Vec<Statement>,
+}
+
+/// The hash of a statement's buffer dedupe key: `(id, origin, fragment, role)`.
+fn dedupe_key(s: &Statement) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    (&s.id, &s.origin, &s.fragment, &s.role).hash(&mut hasher);
+    hasher.finish()
+}
+
+fn same_key(a: &Statement, b: &Statement) -> bool {
+    a.id == b.id && a.origin == b.origin && a.fragment == b.fragment && a.role == b.role
 }
 
 /// The origin an entity's context names (a string or a one-element list).
@@ -126,9 +138,11 @@ impl<'a> BulkWriter<'a> {
         if s.first_seen.is_none() {
             s.first_seen = s.last_seen;
         }
-        let key = (s.id.clone(), s.origin.clone().unwrap_or_default(), s.fragment.clone(), s.role.clone());
+        let key = dedupe_key(&s);
         match self.index.get(&key) {
-            Some(&i) => self.buffer[i] = s,
+            Some(&i) if same_key(&self.buffer[i], &s) => self.buffer[i] = s,
+            // Two different keys with one hash: keep both rows, the merge collapses duplicates.
+            Some(_) => self.buffer.push(s),
             None => {
                 self.index.insert(key, self.buffer.len());
                 self.buffer.push(s);
