@@ -64,7 +64,11 @@ fn import_then_flush_gives_the_reference_statements_on_every_journal() {
     for (n, journal) in journals.iter().enumerate() {
         let lake = dir.path().join(format!("lake{n}"));
         let dataset = "donations";
-        ok(run(&lake, journal, &["-d", dataset, "entities", "import", "-i", &donations()]));
+        let imported = run(&lake, journal, &["-d", dataset, "entities", "import", "-i", &donations()]);
+        let message = String::from_utf8_lossy(&imported.stderr).to_string();
+        ok(imported);
+        let target = if journal.contains(":memory:") { "into the statement store." } else { "into the journal." };
+        assert!(message.contains(&format!("Imported 474 records (2857 statements, 0 skipped) {target}")), "{message}");
         let flushed = run(&lake, journal, &["-d", dataset, "maintenance", "flush"]);
         let message = String::from_utf8_lossy(&flushed.stderr).to_string();
         ok(flushed);

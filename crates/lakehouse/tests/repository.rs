@@ -9,11 +9,11 @@ use lakehouse::storage::Location;
 use lakehouse::storage::statements::Filter;
 
 async fn repo(dir: &std::path::Path) -> EntityRepository {
-    let settings = Settings {
-        journal_uri: format!("sqlite:///{}/journal.db", dir.display()),
-        lock_max_retries: 2,
-        ..Settings::default()
-    };
+    repo_with_journal(dir, &format!("sqlite:///{}/journal.db", dir.display())).await
+}
+
+async fn repo_with_journal(dir: &std::path::Path, journal_uri: &str) -> EntityRepository {
+    let settings = Settings { journal_uri: journal_uri.to_string(), lock_max_retries: 2, ..Settings::default() };
     let catalog = Catalog::new(Location::local(dir.join("lake")).unwrap(), settings);
     let dataset = catalog.dataset(DatasetName::new("donations").unwrap(), None).unwrap();
     EntityRepository::open(&dataset).await.unwrap()
@@ -86,4 +86,26 @@ async fn statements_are_rekeyed_under_the_dataset() {
     assert_eq!((s.dataset.as_str(), s.prop_type.as_str(), s.lang.as_deref()), ("donations", "country", None));
     assert_eq!(s.id, ftm::make_key("donations", "p1", "nationality", "de", false, None));
     assert_eq!(s.origin.as_deref(), Some("api"));
+}
+
+#[tokio::test]
+async fn an_import_into_a_memory_journal_appends_straight_to_the_store_in_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo_with_journal(dir.path(), "sqlite:///:memory:").await;
+    let input = std::fs::File::open(testkit::fixtures().join("donations.ftm.json")).unwrap();
+    let options = ImportOptions { bulk_size: Some(1000), ..ImportOptions::new(WriteOptions::origin("bulk")) };
+    let metrics =
+        import_entities(&repo, std::io::BufReader::new(input), "donations.ftm.json", &options, |_| {}).await.unwrap();
+    assert_eq!((metrics.items, metrics.statements, metrics.stored), (474, 2857, true));
+    assert_eq!(repo.journal().count().await.unwrap(), 0, "nothing waits in the journal");
+    let tags = repo.dataset().tags();
+    assert!(tags.get("statements/last_updated").await.unwrap().is_some());
+    assert!(tags.get("journal/last_updated").await.unwrap().is_none());
+    // 2857 statements in batches of 1000: three appends of one commit per bucket each.
+    let version = repo.statements().version().await.unwrap().unwrap();
+    assert_eq!(version, 6, "version 0 creates the table, then 3 appends x 2 buckets");
+    let parts = repo.statements().partitions().await.unwrap();
+    assert_eq!(parts.iter().map(|p| p.rows).sum::<u64>(), 2857);
+    assert!(parts.iter().all(|p| p.files.len() == 3), "{parts:?}");
+    assert_eq!(ids(&repo).await.len(), 474);
 }

@@ -1,5 +1,6 @@
-//! The entity repository: every write goes through the journal; reads go to the statement store
-//! after flushing it (seed 002 "Entities and statements"; seed 001 "JournalStore").
+//! The entity repository: writes go through the journal (bulk imports into an in-memory journal
+//! excepted); reads go to the statement store after flushing it (seed 002 "Entities and
+//! statements"; seed 001 "JournalStore").
 //!
 //! * [`EntityRepository::writer`] opens a bulk writer for one origin: entities are exploded into
 //!   statements (keyed under this dataset), buffered, and inserted into the journal every 10,000
