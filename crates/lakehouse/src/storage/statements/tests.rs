@@ -308,6 +308,22 @@ async fn append_escapes_partition_folders_and_records_entity_id_ranges() {
     let read: Vec<String> = live(&store).await.into_iter().map(|s| s.entity_id).collect();
     assert_eq!(read, ["p1", "p5", "p9"]);
     assert_eq!(store.get_statements("p5").await.unwrap().len(), 1);
+    // The k-way merge and the merged-file scan open the files under the escaped folder.
+    store
+        .append(
+            vec![stmt("p3", "Person", "name", "p3", "2024-01-02")]
+                .into_iter()
+                .map(|mut s| {
+                    s.origin = Some(origin.into());
+                    s
+                })
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.merge(&MergeOptions::default()).await.unwrap().rows_written, 4);
+    let read: Vec<String> = live(&store).await.into_iter().map(|s| s.entity_id).collect();
+    assert_eq!(read, ["p1", "p3", "p5", "p9"]);
 }
 
 /// Appends `rows` in the given order as one `part-*` file, as the reference's unsorted
