@@ -57,14 +57,14 @@ fn winner_order(a: &Statement, b: &Statement) -> Ordering {
         .then_with(|| b.deleted_at.cmp(&a.deleted_at))
 }
 
-/// The order of rows in a merged file.
-pub fn merged_order(a: &Statement, b: &Statement) -> Ordering {
+/// The order of one entity's rows in a merged file (whose rows are sorted by entity id first):
+/// `fragment, role (None last), prop, id, last_seen desc`. The entity id is not compared.
+pub fn entity_order(a: &Statement, b: &Statement) -> Ordering {
     fn role(s: &Statement) -> (bool, &str) {
         (s.role.is_none(), s.role.as_deref().unwrap_or(""))
     }
-    a.entity_id
-        .cmp(&b.entity_id)
-        .then_with(|| a.fragment.cmp(&b.fragment))
+    a.fragment
+        .cmp(&b.fragment)
         .then_with(|| role(a).cmp(&role(b)))
         .then_with(|| a.prop.cmp(&b.prop))
         .then_with(|| a.id.cmp(&b.id))
@@ -77,7 +77,7 @@ pub fn merged_order(a: &Statement, b: &Statement) -> Ordering {
 /// Most entities need nothing collapsed: no fragment rows, no tombstones, no statement id
 /// twice. Those are only sorted into merged order; the rest go through the group rules.
 pub fn dedupe_entity(mut rows: Vec<Statement>, tombstones: Tombstones) -> Vec<Statement> {
-    rows.sort_by(merged_order);
+    rows.sort_by(entity_order);
     let plain = rows.iter().all(|s| s.fragment.is_empty() && s.deleted_at.is_none())
         && rows.windows(2).all(|w| w[0].id != w[1].id || w[0].role != w[1].role);
     if plain {
@@ -136,7 +136,7 @@ fn dedupe_groups(rows: Vec<Statement>, tombstones: Tombstones) -> Vec<Statement>
             live.then_some(s)
         })
         .collect();
-    out.sort_by(merged_order);
+    out.sort_by(entity_order);
     out
 }
 
@@ -226,7 +226,7 @@ mod tests {
         let out = dedupe_entity(rows.clone(), Tombstones::Drop);
         let slow = dedupe_groups(rows, Tombstones::Drop);
         assert_eq!(out.len(), 4);
-        assert!(out.windows(2).all(|w| merged_order(&w[0], &w[1]) == Ordering::Less));
+        assert!(out.windows(2).all(|w| entity_order(&w[0], &w[1]) == Ordering::Less));
         assert_eq!(out, slow, "the shortcut gives what the group rules give");
         assert_eq!(out[0].role.as_deref(), Some("analyst"), "roles before None");
     }
