@@ -60,12 +60,19 @@ fn winner_order(a: &Statement, b: &Statement) -> Ordering {
 /// The order of one entity's rows in a merged file (whose rows are sorted by entity id first):
 /// `fragment, role (None last), prop, id, last_seen desc`. The entity id is not compared.
 pub fn entity_order(a: &Statement, b: &Statement) -> Ordering {
-    fn role(s: &Statement) -> (bool, &str) {
-        (s.role.is_none(), s.role.as_deref().unwrap_or(""))
-    }
-    a.fragment
-        .cmp(&b.fragment)
-        .then_with(|| role(a).cmp(&role(b)))
+    // Most rows have no fragment and no role: settle those without comparing bytes.
+    let fragment = match (a.fragment.is_empty(), b.fragment.is_empty()) {
+        (true, true) => Ordering::Equal,
+        _ => a.fragment.cmp(&b.fragment),
+    };
+    let role = || match (&a.role, &b.role) {
+        (None, None) => Ordering::Equal,
+        (Some(x), Some(y)) => x.cmp(y),
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+    };
+    fragment
+        .then_with(role)
         .then_with(|| a.prop.cmp(&b.prop))
         .then_with(|| a.id.cmp(&b.id))
         .then_with(|| b.last_seen.cmp(&a.last_seen))
