@@ -94,7 +94,7 @@ pub struct BulkWriter<'a> {
     options: WriteOptions,
     sink: Sink,
     buffer: Vec<Statement>,
-    /// Hash of the dedupe key (`id`, origin, fragment, role) → buffer position.
+    /// Hash of the dedupe key (`id`, origin, fragment, role) → buffer position (journal sink).
     index: HashMap<u64, usize>,
     max_rows: usize,
     /// Rows per insert or append.
@@ -138,6 +138,12 @@ impl<'a> BulkWriter<'a> {
         }
         if s.first_seen.is_none() {
             s.first_seen = s.last_seen;
+        }
+        if matches!(self.sink, Sink::Store { .. }) {
+            // Straight to the store: duplicates land as rows, as every append's do, and the
+            // merge collapses them; keying a large batch would only cost time.
+            self.buffer.push(s);
+            return;
         }
         let key = dedupe_key(&s);
         match self.index.get(&key) {
@@ -344,7 +350,8 @@ impl EntityRepository {
     /// `LAKEHOUSE_MAX_BUFFER_ROWS`) are appended to the statement store, one append in flight
     /// while the next batch fills. For imports into a dataset whose journal is in memory, which
     /// would be flushed before the process ends anyway; the reference's CLI import always writes
-    /// this way (spec `storage-format.md` §4.2). Dedupe and defaults are the journal writer's.
+    /// this way (spec `storage-format.md` §4.2). Defaults are the journal writer's; a statement
+    /// written twice lands twice, for the merge to collapse.
     ///
     /// # Errors
     /// [`Error::InvalidOrigin`] for a bad default origin.
@@ -362,7 +369,7 @@ impl EntityRepository {
             sink,
             buffer: Vec::with_capacity(batch),
             spare: Vec::new(),
-            index: HashMap::with_capacity(batch),
+            index: HashMap::new(),
             max_rows,
             batch_rows: batch,
             written: 0,

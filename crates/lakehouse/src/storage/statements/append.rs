@@ -24,7 +24,7 @@ use object_store::ObjectStore;
 
 use super::StatementStore;
 use super::datafile::{DataFile, partition_folder};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Bucket, shard};
 use crate::storage::schema::{PARTITION_COLUMNS, pack, to_file_batch, writer_properties};
 
@@ -111,28 +111,45 @@ impl StatementStore {
     }
 }
 
-/// Writes rows sorted by partition: one file per partition, one Delta commit per bucket.
+/// Writes rows sorted by partition: one file per partition, one Delta commit per bucket. Rows
+/// become Arrow batches here; each file is encoded on a task of its own, side by side.
 async fn write_buckets(
     mut table: DeltaTable,
     store: Arc<dyn ObjectStore>,
     keys: &[Key],
     rows: &[Row<'_>],
 ) -> Result<AppendMetrics> {
-    let mut metrics = AppendMetrics::default();
-    for bucket_rows in rows.chunk_by(|a, b| keys[a.0].0 == keys[b.0].0) {
-        let bucket = keys[bucket_rows[0].0].0;
-        let mut actions = Vec::new();
-        for part in bucket_rows.chunk_by(|a, b| a.0 == b.0) {
-            let (_, shard, origin) = &keys[part[0].0];
-            let key = (shard.clone(), bucket.as_str().to_string(), origin.clone());
-            let file_name = format!("part-00000-{}-c000.zstd.parquet", uuid::Uuid::new_v4());
-            let properties = writer_properties(bucket.is_large());
+    let mut files = Vec::new();
+    for part in rows.chunk_by(|a, b| a.0 == b.0) {
+        let (bucket, shard, origin) = &keys[part[0].0];
+        let key = (shard.clone(), bucket.as_str().to_string(), origin.clone());
+        let statements: Vec<&Statement> = part.iter().map(|row| row.1).collect();
+        let batches = statements.chunks(WRITE_BATCH_ROWS).map(to_file_batch).collect::<Result<Vec<_>>>()?;
+        let (store, properties) = (store.clone(), writer_properties(bucket.is_large()));
+        let file_name = format!("part-00000-{}-c000.zstd.parquet", uuid::Uuid::new_v4());
+        let task = tokio::spawn(async move {
             let mut file = DataFile::create(&store, &partition_folder(&key), &file_name, key, properties)?;
-            let statements: Vec<&Statement> = part.iter().map(|row| row.1).collect();
-            for chunk in statements.chunks(WRITE_BATCH_ROWS) {
-                file.write(&to_file_batch(chunk)?).await?;
+            for batch in &batches {
+                file.write(batch).await?;
             }
-            actions.extend(file.finish(&store, true).await?.map(Action::Add));
+            file.finish(&store, true).await
+        });
+        files.push((*bucket, part.len(), task));
+    }
+    // Partition keys sort bucket first, so each bucket's files are adjacent.
+    let mut metrics = AppendMetrics::default();
+    let mut files = files.into_iter().peekable();
+    while let Some((bucket, rows, task)) = files.next() {
+        let mut tasks = vec![task];
+        metrics.rows += rows;
+        while let Some((_, rows, _)) = files.peek().filter(|(next, _, _)| *next == bucket) {
+            metrics.rows += rows;
+            tasks.push(files.next().expect("peeked").2);
+        }
+        let mut actions = Vec::new();
+        for task in tasks {
+            let add = task.await.map_err(|e| Error::Corrupt(format!("append task failed: {e}")))??;
+            actions.extend(add.map(Action::Add));
         }
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
@@ -144,7 +161,6 @@ async fn write_buckets(
             .build(Some(table.snapshot()?), table.log_store(), operation)
             .await?;
         table.update_state().await?;
-        metrics.rows += bucket_rows.len();
         metrics.commits += 1;
     }
     metrics.version = table.version();
