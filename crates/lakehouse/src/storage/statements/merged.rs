@@ -9,7 +9,8 @@
 //! Files are read from the local table folder with parquet's streaming reader; remote stores
 //! will need an async reader here.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::fs::File;
 use std::path::Path as FsPath;
 
@@ -95,9 +96,11 @@ pub(super) fn is_sorted(table: &FsPath, part: &Partition) -> Result<bool> {
     Ok(true)
 }
 
-/// The k-way merge over sorted files.
+/// The k-way merge over sorted files: a heap of the readers by the entity id at their head.
 pub(super) struct PartitionMerge {
     readers: Vec<PartitionReader>,
+    heads: BinaryHeap<Reverse<(String, usize)>>,
+    started: bool,
 }
 
 impl PartitionMerge {
@@ -121,27 +124,38 @@ impl PartitionMerge {
                 });
             }
         }
-        Ok(PartitionMerge { readers })
+        Ok(PartitionMerge { readers, heads: BinaryHeap::new(), started: false })
     }
 
     /// The raw rows of the next entity (smallest id at the head of any file), or `None`.
     pub(super) fn next(&mut self) -> Result<Option<Vec<Statement>>> {
-        let mut smallest: Option<String> = None;
-        for reader in &mut self.readers {
-            reader.fill()?;
-            if let Some(head) = reader.rows.front()
-                && smallest.as_ref().is_none_or(|s| head.entity_id < *s)
-            {
-                smallest = Some(head.entity_id.clone());
+        if !self.started {
+            self.started = true;
+            for i in 0..self.readers.len() {
+                self.push_head(i)?;
             }
         }
-        let Some(id) = smallest else {
+        let Some(Reverse((id, first))) = self.heads.pop() else {
             return Ok(None);
         };
         let mut rows = Vec::new();
-        for reader in &mut self.readers {
-            reader.take(&id, &mut rows)?;
+        self.readers[first].take(&id, &mut rows)?;
+        self.push_head(first)?;
+        while self.heads.peek().is_some_and(|Reverse((head, _))| *head == id) {
+            let Reverse((_, i)) = self.heads.pop().expect("peeked");
+            self.readers[i].take(&id, &mut rows)?;
+            self.push_head(i)?;
         }
         Ok(Some(rows))
+    }
+
+    /// Queues reader `i` under the entity id at its head, unless its file is exhausted.
+    fn push_head(&mut self, i: usize) -> Result<()> {
+        let reader = &mut self.readers[i];
+        reader.fill()?;
+        if let Some(head) = reader.rows.front() {
+            self.heads.push(Reverse((head.entity_id.clone(), i)));
+        }
+        Ok(())
     }
 }
