@@ -17,7 +17,8 @@
 //!
 //! Differences from the reference: documents whose `contentHash` is a SHA-1 (the FtM convention)
 //! export like SHA-256 ones (the reference aborts the whole export); a non-integer `fileSize`
-//! exports as `0` instead of failing. Diff files (`diffs/`) are not written yet.
+//! exports as `0` instead of failing. The diffs since the previous export (`diffs/`) are written
+//! by [`diff`](super::diff) from the same sweep.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;

@@ -122,7 +122,7 @@ impl DataFile {
     /// [`Error::Parquet`]; [`Error::Storage`].
     pub(super) async fn finish(self, store: &Arc<dyn ObjectStore>, data_change: bool) -> Result<Option<Add>> {
         self.writer.close().await?;
-        let Some((low, high)) = self.entity_ids.filter(|_| self.rows > 0) else {
+        let Some((low, high)) = self.entity_ids else {
             store.delete(&self.path).await?;
             return Ok(None);
         };

@@ -82,7 +82,7 @@ pub(super) fn is_sorted(table: &FsPath, part: &Partition) -> Result<bool> {
             let batch = batch?;
             let ids =
                 batch.column(0).as_string_opt::<i32>().ok_or_else(|| Error::Corrupt(format!("{file}: entity_id")))?;
-            let first = (ids.len() > 0).then(|| ids.value(0));
+            let first = (!ids.is_empty()).then(|| ids.value(0));
             if first.zip(last.as_deref()).is_some_and(|(first, last)| first < last)
                 || ids.iter().zip(ids.iter().skip(1)).any(|(a, b)| a > b)
             {
