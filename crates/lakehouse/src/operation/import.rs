@@ -83,14 +83,9 @@ fn tally(metrics: &mut ImportMetrics, outcome: Result<bool>, source: &str, line:
 }
 
 /// Ends an import: commits the writer, then reports the error that stopped the import, if any.
-async fn finish(
-    repo: &EntityRepository,
-    writer: BulkWriter<'_>,
-    mut metrics: ImportMetrics,
-    failure: Option<Error>,
-) -> Result<ImportMetrics> {
+async fn finish(writer: BulkWriter<'_>, mut metrics: ImportMetrics, failure: Option<Error>) -> Result<ImportMetrics> {
+    metrics.stored = writer.writes_to_store();
     metrics.statements = writer.close().await? as u64;
-    metrics.stored = repo.journal().is_memory();
     failure.map_or(Ok(metrics), Err)
 }
 
@@ -142,7 +137,7 @@ pub async fn import_entities(
         }
     }
     progress(metrics.items);
-    finish(repo, writer, metrics, failure).await
+    finish(writer, metrics, failure).await
 }
 
 /// Columns a statements CSV must have.
@@ -243,5 +238,5 @@ pub async fn import_statements(
         }
     }
     progress(metrics.items);
-    finish(repo, writer, metrics, failure).await
+    finish(writer, metrics, failure).await
 }

@@ -139,7 +139,7 @@ impl<'a> BulkWriter<'a> {
         if s.first_seen.is_none() {
             s.first_seen = s.last_seen;
         }
-        if matches!(self.sink, Sink::Store { .. }) {
+        if self.writes_to_store() {
             // Straight to the store: duplicates land as rows, as every append's do, and the
             // merge collapses them; keying a large batch would only cost time.
             self.buffer.push(s);
@@ -281,6 +281,12 @@ impl<'a> BulkWriter<'a> {
         s.origin = Some(self.origin_for(s.origin.take())?);
         self.push(s);
         self.maybe_commit().await
+    }
+
+    /// Whether this writer appends straight to the statement store (see
+    /// [`EntityRepository::store_writer`]).
+    pub fn writes_to_store(&self) -> bool {
+        matches!(self.sink, Sink::Store { .. })
     }
 
     /// Writes what is buffered and sets `journal/last_updated` (journal sink) or

@@ -138,18 +138,12 @@ async fn write_buckets(
     }
     // Partition keys sort bucket first, so each bucket's files are adjacent.
     let mut metrics = AppendMetrics::default();
-    let mut files = files.into_iter().peekable();
-    while let Some((bucket, rows, task)) = files.next() {
-        let mut tasks = vec![task];
-        metrics.rows += rows;
-        while let Some((_, rows, _)) = files.peek().filter(|(next, _, _)| *next == bucket) {
-            metrics.rows += rows;
-            tasks.push(files.next().expect("peeked").2);
-        }
+    for group in files.chunk_by_mut(|a, b| a.0 == b.0) {
         let mut actions = Vec::new();
-        for task in tasks {
+        for (_, rows, task) in group {
             let add = task.await.map_err(|e| Error::Corrupt(format!("append task failed: {e}")))??;
             actions.extend(add.map(Action::Add));
+            metrics.rows += *rows;
         }
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,

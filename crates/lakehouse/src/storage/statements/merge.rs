@@ -91,6 +91,7 @@ impl StatementStore {
         let store = self.table_store()?;
         let mut metrics = MergeMetrics::default();
         let parallel = std::thread::available_parallelism().map_or(1, usize::from);
+        let root = self.table_location().path().to_path_buf();
         for chunk in selected.chunks(PARTITIONS_PER_COMMIT) {
             let mut actions = Vec::new();
             for part in chunk {
@@ -103,7 +104,7 @@ impl StatementStore {
             // Partitions are merged side by side, one task each, as many as there are cores.
             let merged: Vec<(Option<Add>, u64)> = futures::stream::iter(chunk.iter().cloned())
                 .map(|part| {
-                    let (ctx, store, root) = (ctx.clone(), store.clone(), self.table_location().path().to_path_buf());
+                    let (ctx, store, root) = (ctx.clone(), store.clone(), root.clone());
                     tokio::spawn(async move { merge_partition(&ctx, &store, &root, &part, cutoff).await })
                 })
                 .buffered(parallel)
