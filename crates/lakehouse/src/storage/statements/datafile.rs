@@ -1,23 +1,34 @@
 //! New data files: the rows of one partition written as one parquet file, described by a Delta
 //! `add` action (used by append and merge).
 //!
-//! Files are streamed to the object store through a buffered upload. The `add` carries the row
-//! count and the file's smallest and largest `entity_id` (rows are written sorted by entity id),
-//! so entity lookups skip files that cannot hold the id.
+//! Each column is encoded and compressed on a blocking task of its own, so one file keeps every
+//! core busy (parquet-rs's `ArrowColumnWriter` scheme). A batch's columns encode while the caller
+//! builds the next batch. Each finished row group is streamed to the object store through a
+//! buffered upload. The `add` carries the row count and the file's smallest and largest
+//! `entity_id` (rows are written sorted by entity id), so entity lookups skip files that cannot
+//! hold the id.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use deltalake::arrow::array::{AsArray, RecordBatch};
 use deltalake::arrow::compute::{max_string, min_string};
+use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::kernel::Add;
-use deltalake::parquet::arrow::async_writer::AsyncArrowWriter;
+use deltalake::parquet::arrow::ArrowWriter;
+use deltalake::parquet::arrow::arrow_writer::{
+    ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
+};
+use deltalake::parquet::errors::ParquetError;
 use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::file::writer::SerializedFileWriter;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::json;
+use tokio::io::AsyncWriteExt;
+use tokio::task::JoinHandle;
 
 use super::PartitionKey;
 use crate::error::{Error, Result};
@@ -69,7 +80,19 @@ pub(super) struct DataFile {
     name: String,
     path: Path,
     partition: PartitionKey,
-    writer: AsyncArrowWriter<BufWriter>,
+    schema: SchemaRef,
+    /// Encodes into memory; each closed row group is drained into `sink`.
+    file: SerializedFileWriter<Vec<u8>>,
+    factory: ArrowRowGroupWriterFactory,
+    sink: BufWriter,
+    /// The open row group's column writers, in schema order (empty between row groups and while
+    /// `pending` holds them).
+    columns: Vec<ArrowColumnWriter>,
+    /// Column writers encoding the last batch, in schema order.
+    pending: Vec<JoinHandle<std::result::Result<ArrowColumnWriter, ParquetError>>>,
+    row_groups: usize,
+    group_rows: usize,
+    max_group_rows: usize,
     rows: u64,
     entity_ids: Option<(String, String)>,
 }
@@ -88,15 +111,33 @@ impl DataFile {
     ) -> Result<DataFile> {
         let name = format!("{folder}/{file_name}");
         let path = Path::parse(&name).map_err(|e| Error::Corrupt(format!("bad file path {name:?}: {e}")))?;
-        let sink = BufWriter::new(store.clone(), path.clone());
-        let writer = AsyncArrowWriter::try_new(sink, file_schema(), Some(properties))?;
-        Ok(DataFile { name, path, partition, writer, rows: 0, entity_ids: None })
+        let max_group_rows = properties.max_row_group_row_count().unwrap_or(usize::MAX);
+        let schema = file_schema();
+        // The Arrow writer embeds the Arrow schema in the footer, as every reader expects.
+        let (file, factory) = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties))?.into_serialized_writer()?;
+        Ok(DataFile {
+            name,
+            sink: BufWriter::new(store.clone(), path.clone()),
+            path,
+            partition,
+            schema,
+            file,
+            factory,
+            columns: Vec::new(),
+            pending: Vec::new(),
+            row_groups: 0,
+            group_rows: 0,
+            max_group_rows,
+            rows: 0,
+            entity_ids: None,
+        })
     }
 
-    /// Writes a batch of [`file_schema`] rows.
+    /// Writes a batch of [`file_schema`] rows. Its columns are still encoding when this returns.
     ///
     /// # Errors
-    /// [`Error::Parquet`]; [`Error::Corrupt`] for a batch without a string `entity_id`.
+    /// [`Error::Parquet`]; [`Error::Storage`]; [`Error::Corrupt`] for a batch without a string
+    /// `entity_id`.
     pub(super) async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         let ids = batch
             .column_by_name("entity_id")
@@ -111,8 +152,64 @@ impl DataFile {
                 *high = max.to_string();
             }
         }
-        self.writer.write(batch).await?;
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let take = (batch.num_rows() - offset).min(self.max_group_rows - self.group_rows);
+            self.encode(&batch.slice(offset, take)).await?;
+            offset += take;
+            if self.group_rows == self.max_group_rows {
+                self.close_row_group().await?;
+            }
+        }
         self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Hands each column of `batch` to its writer's task, once the previous batch is encoded.
+    async fn encode(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.settle().await?;
+        if self.columns.is_empty() {
+            self.columns = self.factory.create_column_writers(self.row_groups)?;
+        }
+        for ((mut writer, field), array) in self.columns.drain(..).zip(self.schema.fields()).zip(batch.columns()) {
+            let leaves = compute_leaves(field, array)?;
+            self.pending.push(tokio::task::spawn_blocking(move || {
+                leaves.iter().try_for_each(|leaf| writer.write(leaf))?;
+                Ok(writer)
+            }));
+        }
+        self.group_rows += batch.num_rows();
+        Ok(())
+    }
+
+    /// Waits for the pending column tasks and takes their writers back.
+    async fn settle(&mut self) -> Result<()> {
+        for task in std::mem::take(&mut self.pending) {
+            self.columns.push(joined(task).await??);
+        }
+        Ok(())
+    }
+
+    /// Closes the open row group (each column on its own task) and uploads it.
+    async fn close_row_group(&mut self) -> Result<()> {
+        self.settle().await?;
+        let closing: Vec<JoinHandle<std::result::Result<ArrowColumnChunk, ParquetError>>> =
+            self.columns.drain(..).map(|writer| tokio::task::spawn_blocking(move || writer.close())).collect();
+        let mut row_group = self.file.next_row_group()?;
+        for task in closing {
+            joined(task).await??.append_to_row_group(&mut row_group)?;
+        }
+        row_group.close()?;
+        self.row_groups += 1;
+        self.group_rows = 0;
+        self.upload().await
+    }
+
+    /// Moves what the parquet writer has produced so far into the upload.
+    async fn upload(&mut self) -> Result<()> {
+        self.file.flush().map_err(ParquetError::from)?;
+        let bytes = std::mem::take(self.file.inner_mut());
+        self.sink.write_all(&bytes).await.map_err(|e| Error::Io(format!("uploading {}", self.path), e))?;
         Ok(())
     }
 
@@ -120,12 +217,18 @@ impl DataFile {
     ///
     /// # Errors
     /// [`Error::Parquet`]; [`Error::Storage`].
-    pub(super) async fn finish(self, store: &Arc<dyn ObjectStore>, data_change: bool) -> Result<Option<Add>> {
-        self.writer.close().await?;
-        let Some((low, high)) = self.entity_ids else {
-            store.delete(&self.path).await?;
+    pub(super) async fn finish(mut self, store: &Arc<dyn ObjectStore>, data_change: bool) -> Result<Option<Add>> {
+        let Some((low, high)) = self.entity_ids.take() else {
+            self.settle().await?;
+            self.sink.abort().await?;
             return Ok(None);
         };
+        if self.group_rows > 0 {
+            self.close_row_group().await?;
+        }
+        self.file.finish()?;
+        self.upload().await?;
+        self.sink.shutdown().await.map_err(|e| Error::Io(format!("uploading {}", self.path), e))?;
         let size = store.head(&self.path).await?.size;
         let (shard, bucket, origin) = self.partition;
         let partition_values: HashMap<String, Option<String>> =
@@ -147,3 +250,9 @@ impl DataFile {
         }))
     }
 }
+
+/// The result of a column task; a panicked task is a [`Error::Corrupt`].
+async fn joined<T>(task: JoinHandle<T>) -> Result<T> {
+    task.await.map_err(|e| Error::Corrupt(format!("column encoding task failed: {e}")))
+}
+
