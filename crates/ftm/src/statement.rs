@@ -48,7 +48,7 @@ pub struct Statement {
 
 /// Lowercase hex SHA-1 of the UTF-8 bytes of `text`.
 pub fn sha1_hex(text: impl AsRef<[u8]>) -> String {
-    format!("{:x}", Sha1::digest(text.as_ref()))
+    hex::encode(Sha1::digest(text.as_ref()))
 }
 
 /// FtM's `Statement.make_key`: sha1 of `"{dataset}.{entity_id}.{prop}.{value}"`, then
@@ -68,7 +68,7 @@ pub fn make_key(dataset: &str, entity_id: &str, prop: &str, value: &str, externa
     if external {
         hasher.update(b".ext");
     }
-    format!("{:x}", hasher.finalize())
+    hex::encode(hasher.finalize())
 }
 
 /// The value of an entity's checksum statement: sha1 of the schema name followed by the
@@ -82,7 +82,7 @@ pub fn entity_checksum<'a>(schema: &str, ids: impl IntoIterator<Item = &'a str>)
     for id in ids {
         hasher.update(id.as_bytes());
     }
-    format!("{:x}", hasher.finalize())
+    hex::encode(hasher.finalize())
 }
 
 impl Statement {

@@ -114,7 +114,8 @@ impl DataFile {
         let max_group_rows = properties.max_row_group_row_count().unwrap_or(usize::MAX);
         let schema = file_schema();
         // The Arrow writer embeds the Arrow schema in the footer, as every reader expects.
-        let (file, factory) = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties))?.into_serialized_writer()?;
+        let (file, factory) =
+            ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties))?.into_serialized_writer()?;
         Ok(DataFile {
             name,
             sink: BufWriter::new(store.clone(), path.clone()),
@@ -255,4 +256,3 @@ impl DataFile {
 async fn joined<T>(task: JoinHandle<T>) -> Result<T> {
     task.await.map_err(|e| Error::Corrupt(format!("column encoding task failed: {e}")))
 }
-
