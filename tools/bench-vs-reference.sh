@@ -23,9 +23,11 @@ ours="$CARGO_TARGET_DIR/release/ftm-lakehouse"
 ref="$venv/bin/ftm-lakehouse"
 unset LAKEHOUSE_JOURNAL_URI LAKEHOUSE_URI
 
-# measure LABEL CMD... : runs CMD, records "seconds peak_rss_mib" in $bench/LABEL.m
+# measure LABEL CMD... : runs CMD, records "seconds peak_rss_mib" in $bench/LABEL.m. Dirty pages
+# of earlier steps (gigabytes of exports) are written back first, so no step pays for another's.
 measure() {
   local label=$1; shift
+  sync
   /usr/bin/time -f "%e %M" -o "$bench/$label.m" "$@" >/dev/null 2>"$bench/$label.log" || {
     echo "$label failed, see $bench/$label.log" >&2; exit 1; }
 }
