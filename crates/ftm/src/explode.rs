@@ -13,6 +13,7 @@
 //! A payload's `last_change` becomes `first_seen` and `last_seen` of every row; rows of an
 //! entity without one get no timestamps here (the writer fills them at pack time).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use crate::entity::Entity;
@@ -44,7 +45,6 @@ fn explode_with(entity: &Entity, dataset: &str, strict: bool) -> Result<Option<V
         return if strict { Err(FtmError::MissingId(format!("{raw_id:?}"))) } else { Ok(None) };
     };
     let schema = &entity.schema.name;
-    let mut seen = HashSet::new();
     let mut statements = Vec::new();
     for (name, values) in entity.properties() {
         let prop = entity.schema.property(name).expect("entities only hold schema properties");
@@ -66,17 +66,21 @@ fn explode_with(entity: &Entity, dataset: &str, strict: bool) -> Result<Option<V
                 if strict && target == id {
                     return Err(FtmError::SelfReference { id: id.to_string(), prop: name.to_string() });
                 }
-                target
+                Cow::Owned(target)
             } else if value.is_empty() {
                 continue;
             } else {
-                value.clone()
+                Cow::Borrowed(value.as_str())
             };
-            let stmt = Statement::new(dataset, id, schema, name, prop.type_.name(), &value);
-            if seen.insert(stmt.id.clone()) {
-                statements.push(stmt);
-            }
+            statements.push(Statement::new(dataset, id, schema, name, prop.type_.name(), &value));
         }
+    }
+    // A value given twice makes one statement (the first).
+    let mut seen = HashSet::with_capacity(statements.len());
+    let repeated: Vec<bool> = statements.iter().map(|s| !seen.insert(s.id.as_str())).collect();
+    if repeated.contains(&true) {
+        let mut repeated = repeated.into_iter();
+        statements.retain(|_| !repeated.next().unwrap_or(false));
     }
     let checksum = entity_checksum(schema, statements.iter().map(|s| s.id.as_str()));
     statements.push(Statement::new(dataset, id, schema, BASE_ID, BASE_ID, &checksum));
