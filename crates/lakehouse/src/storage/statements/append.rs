@@ -132,7 +132,7 @@ async fn write_buckets(
             for batch in &batches {
                 file.write(batch).await?;
             }
-            file.finish(&store, true).await
+            file.finish(true).await
         });
         files.push((*bucket, part.len(), task));
     }

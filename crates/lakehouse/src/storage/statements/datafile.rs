@@ -22,9 +22,9 @@ use deltalake::parquet::arrow::arrow_writer::{
 use deltalake::parquet::errors::ParquetError;
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::parquet::file::writer::SerializedFileWriter;
+use object_store::ObjectStore;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
@@ -137,8 +137,8 @@ impl DataFile {
     /// Writes a batch of [`file_schema`] rows. Its columns are still encoding when this returns.
     ///
     /// # Errors
-    /// [`Error::Parquet`]; [`Error::Storage`]; [`Error::Corrupt`] for a batch without a string
-    /// `entity_id`.
+    /// [`Error::Parquet`]; [`Error::Io`] for a failed upload; [`Error::Corrupt`] for a batch
+    /// without a string `entity_id`.
     pub(super) async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         let ids = batch
             .column_by_name("entity_id")
@@ -217,8 +217,8 @@ impl DataFile {
     /// Completes the file; its `add` action, or `None` (and no file) when no row was written.
     ///
     /// # Errors
-    /// [`Error::Parquet`]; [`Error::Storage`].
-    pub(super) async fn finish(mut self, store: &Arc<dyn ObjectStore>, data_change: bool) -> Result<Option<Add>> {
+    /// [`Error::Parquet`]; [`Error::Io`] for a failed upload; [`Error::Storage`].
+    pub(super) async fn finish(mut self, data_change: bool) -> Result<Option<Add>> {
         let Some((low, high)) = self.entity_ids.take() else {
             self.settle().await?;
             self.sink.abort().await?;
@@ -230,7 +230,7 @@ impl DataFile {
         self.file.finish()?;
         self.upload().await?;
         self.sink.shutdown().await.map_err(|e| Error::Io(format!("uploading {}", self.path), e))?;
-        let size = store.head(&self.path).await?.size;
+        let size = self.file.bytes_written();
         let (shard, bucket, origin) = self.partition;
         let partition_values: HashMap<String, Option<String>> =
             [("shard", shard), ("bucket", bucket), ("origin", origin)].map(|(k, v)| (k.to_string(), Some(v))).into();

@@ -197,5 +197,5 @@ async fn write_merged(
         file.write(&to_file_batch(&buffer)?).await?;
         written += buffer.len() as u64;
     }
-    Ok((file.finish(store, false).await?, written))
+    Ok((file.finish(false).await?, written))
 }

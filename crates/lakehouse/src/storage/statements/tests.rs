@@ -303,6 +303,7 @@ async fn append_escapes_partition_folders_and_records_entity_id_ranges() {
     let file = table.snapshot().unwrap().log_data().iter().next().unwrap();
     assert_eq!(file.partition_values_map().get("origin").cloned().flatten().as_deref(), Some(origin));
     assert_eq!(file.num_records(), Some(3));
+    assert_eq!(u64::try_from(file.size()).unwrap(), std::fs::metadata(&files[0]).unwrap().len(), "the log's size");
     let stats = file.stats().unwrap();
     assert!(stats.contains(r#""minValues":{"entity_id":"p1"}"#) && stats.contains(r#""maxValues":{"entity_id":"p9"}"#));
     let read: Vec<String> = live(&store).await.into_iter().map(|s| s.entity_id).collect();
@@ -340,7 +341,7 @@ async fn append_unsorted(store: &StatementStore, rows: &[Statement]) {
     let name = format!("part-00000-{}-c000.zstd.parquet", uuid::Uuid::new_v4());
     let mut file = datafile::DataFile::create(&objects, &datafile::partition_folder(&key), &name, key, props).unwrap();
     file.write(&crate::storage::schema::to_file_batch(rows).unwrap()).await.unwrap();
-    let add = file.finish(&objects, true).await.unwrap().unwrap();
+    let add = file.finish(true).await.unwrap().unwrap();
     let operation = DeltaOperation::Write { mode: SaveMode::Append, partition_by: None, predicate: None };
     CommitBuilder::from(CommitProperties::default())
         .with_actions(vec![Action::Add(add)])
