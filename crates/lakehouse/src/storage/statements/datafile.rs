@@ -90,9 +90,8 @@ pub(super) struct DataFile {
     columns: Vec<ArrowColumnWriter>,
     /// Column writers encoding the last batch, in schema order.
     pending: Vec<JoinHandle<std::result::Result<ArrowColumnWriter, ParquetError>>>,
-    row_groups: usize,
+    /// Rows in the open row group.
     group_rows: usize,
-    max_group_rows: usize,
     rows: u64,
     entity_ids: Option<(String, String)>,
 }
@@ -111,7 +110,6 @@ impl DataFile {
     ) -> Result<DataFile> {
         let name = format!("{folder}/{file_name}");
         let path = Path::parse(&name).map_err(|e| Error::Corrupt(format!("bad file path {name:?}: {e}")))?;
-        let max_group_rows = properties.max_row_group_row_count().unwrap_or(usize::MAX);
         let schema = file_schema();
         // The Arrow writer embeds the Arrow schema in the footer, as every reader expects.
         let (file, factory) =
@@ -126,9 +124,7 @@ impl DataFile {
             factory,
             columns: Vec::new(),
             pending: Vec::new(),
-            row_groups: 0,
             group_rows: 0,
-            max_group_rows,
             rows: 0,
             entity_ids: None,
         })
@@ -153,12 +149,13 @@ impl DataFile {
                 *high = max.to_string();
             }
         }
+        let max_group_rows = self.file.properties().max_row_group_row_count().unwrap_or(usize::MAX);
         let mut offset = 0;
         while offset < batch.num_rows() {
-            let take = (batch.num_rows() - offset).min(self.max_group_rows - self.group_rows);
+            let take = (batch.num_rows() - offset).min(max_group_rows - self.group_rows);
             self.encode(&batch.slice(offset, take)).await?;
             offset += take;
-            if self.group_rows == self.max_group_rows {
+            if self.group_rows == max_group_rows {
                 self.close_row_group().await?;
             }
         }
@@ -170,7 +167,7 @@ impl DataFile {
     async fn encode(&mut self, batch: &RecordBatch) -> Result<()> {
         self.settle().await?;
         if self.columns.is_empty() {
-            self.columns = self.factory.create_column_writers(self.row_groups)?;
+            self.columns = self.factory.create_column_writers(self.file.flushed_row_groups().len())?;
         }
         for ((mut writer, field), array) in self.columns.drain(..).zip(self.schema.fields()).zip(batch.columns()) {
             let leaves = compute_leaves(field, array)?;
@@ -201,7 +198,6 @@ impl DataFile {
             joined(task).await??.append_to_row_group(&mut row_group)?;
         }
         row_group.close()?;
-        self.row_groups += 1;
         self.group_rows = 0;
         self.upload().await
     }
