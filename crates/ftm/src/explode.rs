@@ -19,8 +19,57 @@ use std::collections::HashSet;
 use crate::entity::Entity;
 use crate::error::{FtmError, Result};
 use crate::ids::{sanitize_text, strip_namespace};
-use crate::statement::{BASE_ID, Statement, entity_checksum};
+use crate::statement::{BASE_ID, Statement, entity_checksum, key_digest};
+use crate::time::Timestamp;
 use crate::types::PropertyType;
+
+/// One statement of an [`Exploded`] entity, its text borrowed from the entity where it can be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row<'a> {
+    /// [`make_key`](crate::make_key) of the row, 40 lowercase hex bytes.
+    id: [u8; 40],
+    /// Property name, or [`BASE_ID`] for the checksum statement.
+    pub prop: &'a str,
+    /// FtM type name of the property, `id` for the checksum statement.
+    pub prop_type: &'static str,
+    pub value: Cow<'a, str>,
+}
+
+impl Row<'_> {
+    /// The statement id (40 lowercase hex chars).
+    pub fn id(&self) -> &str {
+        std::str::from_utf8(&self.id).expect("hex is ASCII")
+    }
+}
+
+/// An entity's statements under one dataset, before they become [`Statement`]s: the bulk
+/// import writes these straight into columns without a heap string per field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exploded<'a> {
+    /// The namespace-stripped entity id.
+    pub entity_id: &'a str,
+    pub schema: &'static str,
+    /// Property statements in property order, then the checksum statement.
+    pub rows: Vec<Row<'a>>,
+    /// The payload's `last_change`: `first_seen` and `last_seen` of every row.
+    pub last_change: Option<Timestamp>,
+}
+
+impl Exploded<'_> {
+    /// The rows as statements keyed under `dataset` (the dataset the rows were keyed under).
+    pub fn statements(&self, dataset: &str) -> Vec<Statement> {
+        self.rows
+            .iter()
+            .map(|row| {
+                let mut s = Statement::new(dataset, self.entity_id, self.schema, row.prop, row.prop_type, &row.value);
+                debug_assert_eq!(s.id, row.id());
+                s.first_seen = self.last_change;
+                s.last_seen = self.last_change;
+                s
+            })
+            .collect()
+    }
+}
 
 /// The statements of `entity` under `dataset`: property statements in property order, then
 /// the checksum statement last.
@@ -30,22 +79,32 @@ use crate::types::PropertyType;
 /// [`FtmError::StubProperty`] when the entity sets a reverse stub property;
 /// [`FtmError::SelfReference`] when an entity-typed value is the entity's own id.
 pub fn explode(entity: &Entity, dataset: &str) -> Result<Vec<Statement>> {
-    explode_with(entity, dataset, true).map(|s| s.expect("strict explode never skips"))
+    explode_rows(entity, dataset, true).map(|e| e.expect("strict explode never skips").statements(dataset))
 }
 
 /// The lenient (`--unsafe` import) variant of [`explode`] (spec `ftm-model.md` §4.5): stub
 /// properties are skipped and self-references kept; `None` for an entity without a valid id.
 pub fn explode_lenient(entity: &Entity, dataset: &str) -> Option<Vec<Statement>> {
-    explode_with(entity, dataset, false).ok().flatten()
+    explode_rows(entity, dataset, false).ok().flatten().map(|e| e.statements(dataset))
 }
 
-fn explode_with(entity: &Entity, dataset: &str, strict: bool) -> Result<Option<Vec<Statement>>> {
+/// [`explode`] (`strict`) or [`explode_lenient`], as rows borrowed from `entity`; `Ok(None)`
+/// only when lenient.
+///
+/// # Errors
+/// As [`explode`], when `strict`.
+pub fn explode_rows<'a>(entity: &'a Entity, dataset: &str, strict: bool) -> Result<Option<Exploded<'a>>> {
     let raw_id = entity.id.as_deref().unwrap_or_default();
     let Some(id) = strip_namespace(raw_id) else {
         return if strict { Err(FtmError::MissingId(format!("{raw_id:?}"))) } else { Ok(None) };
     };
-    let schema = &entity.schema.name;
-    let mut statements = Vec::new();
+    let schema = entity.schema.name.as_str();
+    let mut rows = Vec::new();
+    let key = |prop: &str, value: &str| {
+        let mut hex = [0u8; 40];
+        hex::encode_to_slice(key_digest(dataset, id, prop, value, false, None), &mut hex).expect("40 hex bytes");
+        hex
+    };
     for (name, values) in entity.properties() {
         let prop = entity.schema.property(name).expect("entities only hold schema properties");
         if prop.stub {
@@ -53,7 +112,7 @@ fn explode_with(entity: &Entity, dataset: &str, strict: bool) -> Result<Option<V
                 continue;
             }
             return Err(FtmError::StubProperty {
-                schema: schema.clone(),
+                schema: schema.to_string(),
                 prop: name.to_string(),
                 reverse: format!("{}:{}", prop.range.as_deref().unwrap_or("?"), prop.reverse.as_deref().unwrap_or("?")),
             });
@@ -72,23 +131,19 @@ fn explode_with(entity: &Entity, dataset: &str, strict: bool) -> Result<Option<V
             } else {
                 Cow::Borrowed(value.as_str())
             };
-            statements.push(Statement::new(dataset, id, schema, name, prop.type_.name(), &value));
+            rows.push(Row { id: key(name, &value), prop: name, prop_type: prop.type_.name(), value });
         }
     }
     // A value given twice makes one statement (the first).
-    let mut seen = HashSet::with_capacity(statements.len());
-    let repeated: Vec<bool> = statements.iter().map(|s| !seen.insert(s.id.as_str())).collect();
+    let mut seen = HashSet::with_capacity(rows.len());
+    let repeated: Vec<bool> = rows.iter().map(|r| !seen.insert(r.id)).collect();
     if repeated.contains(&true) {
         let mut repeated = repeated.into_iter();
-        statements.retain(|_| !repeated.next().unwrap_or(false));
+        rows.retain(|_| !repeated.next().unwrap_or(false));
     }
-    let checksum = entity_checksum(schema, statements.iter().map(|s| s.id.as_str()));
-    statements.push(Statement::new(dataset, id, schema, BASE_ID, BASE_ID, &checksum));
-    for stmt in &mut statements {
-        stmt.first_seen = entity.last_change;
-        stmt.last_seen = entity.last_change;
-    }
-    Ok(Some(statements))
+    let checksum = entity_checksum(schema, rows.iter().map(Row::id));
+    rows.push(Row { id: key(BASE_ID, &checksum), prop: BASE_ID, prop_type: BASE_ID, value: Cow::Owned(checksum) });
+    Ok(Some(Exploded { entity_id: id, schema, rows, last_change: entity.last_change }))
 }
 
 #[cfg(test)]

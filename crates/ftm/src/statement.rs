@@ -57,6 +57,18 @@ pub fn sha1_hex(text: impl AsRef<[u8]>) -> String {
 /// `make_key("donations", "f9c295f21b233ac878fbac4d271bb6fd13d7952a", "name", "Frau Lina Dachner",
 /// false, None)` is `7ade7c2ff14092d15253a3a36871da26b5070216`.
 pub fn make_key(dataset: &str, entity_id: &str, prop: &str, value: &str, external: bool, lang: Option<&str>) -> String {
+    hex::encode(key_digest(dataset, entity_id, prop, value, external, lang))
+}
+
+/// The SHA-1 digest [`make_key`] spells in hex.
+pub fn key_digest(
+    dataset: &str,
+    entity_id: &str,
+    prop: &str,
+    value: &str,
+    external: bool,
+    lang: Option<&str>,
+) -> [u8; 20] {
     let mut hasher = Sha1::new();
     for part in [dataset, ".", entity_id, ".", prop, ".", value] {
         hasher.update(part.as_bytes());
@@ -68,7 +80,7 @@ pub fn make_key(dataset: &str, entity_id: &str, prop: &str, value: &str, externa
     if external {
         hasher.update(b".ext");
     }
-    hex::encode(hasher.finalize())
+    hasher.finalize().into()
 }
 
 /// The value of an entity's checksum statement: sha1 of the schema name followed by the

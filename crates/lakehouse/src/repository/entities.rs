@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use ftm::explode::Exploded;
 use ftm::time::Timestamp;
 use ftm::{Entity, EntityRecord, Statement};
 
@@ -26,6 +27,7 @@ use super::config::DatasetConfig;
 use crate::error::{Error, Result};
 use crate::model::validate_origin;
 use crate::storage::journal::journal_error;
+use crate::storage::rows::{RowRef, StatementRows};
 use crate::storage::schema::pack;
 use crate::storage::statements::{EntityStream, Filter};
 use crate::storage::{JournalStore, StatementStore, TagStore};
@@ -78,14 +80,18 @@ impl WriteOptions {
     }
 }
 
-/// Where a bulk writer's batches go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a bulk writer's batches go, and what it holds until the next one.
 enum Sink {
-    /// Inserted into the journal every [`WRITE_BATCH_SIZE`] rows.
-    Journal,
-    /// Appended to the statement store in large batches; `statements/last_updated` gets the
-    /// first append's start time on close.
-    Store { started: Option<Timestamp> },
+    /// Inserted into the journal every [`WRITE_BATCH_SIZE`] rows; a statement written twice
+    /// within a batch keeps its last version.
+    Journal {
+        rows: Vec<Statement>,
+        /// Hash of the dedupe key (`id`, origin, fragment, role) → position in `rows`.
+        index: HashMap<u64, usize>,
+    },
+    /// Appended to the statement store in large batches, held in data-file columns;
+    /// `statements/last_updated` gets the first append's start time on close.
+    Store { rows: Box<StatementRows>, started: Option<Timestamp> },
 }
 
 /// A buffered writer of one origin. Call [`BulkWriter::close`] to commit the rest.
@@ -93,18 +99,12 @@ pub struct BulkWriter<'a> {
     repo: &'a EntityRepository,
     options: WriteOptions,
     sink: Sink,
-    buffer: Vec<Statement>,
-    /// Hash of the dedupe key (`id`, origin, fragment, role) → buffer position (journal sink).
-    index: HashMap<u64, usize>,
     max_rows: usize,
     /// Rows per insert or append.
     batch_rows: usize,
     written: usize,
-    /// The batch being inserted or appended; yields its emptied buffer for reuse.
-    inflight: Option<tokio::task::JoinHandle<Result<Vec<Statement>>>>,
-    /// An emptied buffer to fill next (a store sink's batches are large: reusing their memory
-    /// spares the page faults of fresh allocations).
-    spare: Vec<Statement>,
+    /// The batch being inserted or appended.
+    inflight: Option<tokio::task::JoinHandle<Result<()>>>,
 }
 
 /// The hash of a statement's buffer dedupe key: `(id, origin, fragment, role)`.
@@ -129,7 +129,8 @@ fn context_str(entity: &Entity, key: &str) -> Option<String> {
 }
 
 impl<'a> BulkWriter<'a> {
-    fn push(&mut self, mut s: Statement) {
+    /// Buffers `s`, the writer's role and `last_seen` filling what it lacks.
+    fn push(&mut self, mut s: Statement) -> Result<()> {
         if s.role.is_none() && s.deleted_at.is_none() {
             s.role.clone_from(&self.options.role);
         }
@@ -139,26 +140,36 @@ impl<'a> BulkWriter<'a> {
         if s.first_seen.is_none() {
             s.first_seen = s.last_seen;
         }
-        if self.writes_to_store() {
+        match &mut self.sink {
             // Straight to the store: duplicates land as rows, as every append's do, and the
             // merge collapses them; keying a large batch would only cost time.
-            self.buffer.push(s);
-            return;
-        }
-        let key = dedupe_key(&s);
-        match self.index.get(&key) {
-            Some(&i) if same_key(&self.buffer[i], &s) => self.buffer[i] = s,
-            // Two different keys with one hash: keep both rows, the merge collapses duplicates.
-            Some(_) => self.buffer.push(s),
-            None => {
-                self.index.insert(key, self.buffer.len());
-                self.buffer.push(s);
+            Sink::Store { rows, .. } => rows.push_statement(&s)?,
+            Sink::Journal { rows, index } => {
+                let key = dedupe_key(&s);
+                match index.get(&key) {
+                    Some(&i) if same_key(&rows[i], &s) => rows[i] = s,
+                    // Two different keys with one hash: keep both rows, the merge collapses duplicates.
+                    Some(_) => rows.push(s),
+                    None => {
+                        index.insert(key, rows.len());
+                        rows.push(s);
+                    }
+                }
             }
+        }
+        Ok(())
+    }
+
+    /// Rows buffered.
+    fn buffered(&self) -> usize {
+        match &self.sink {
+            Sink::Journal { rows, .. } => rows.len(),
+            Sink::Store { rows, .. } => rows.len(),
         }
     }
 
     async fn maybe_commit(&mut self) -> Result<()> {
-        if self.buffer.len() >= self.batch_rows {
+        if self.buffered() >= self.batch_rows {
             self.commit().await?;
         }
         Ok(())
@@ -168,35 +179,31 @@ impl<'a> BulkWriter<'a> {
     /// batch landed: parsing the next batch overlaps with writing this one.
     async fn commit(&mut self) -> Result<()> {
         self.settle().await?;
-        let mut rows = std::mem::replace(&mut self.buffer, std::mem::take(&mut self.spare));
-        self.index.clear();
-        self.written += rows.len();
+        self.written += self.buffered();
         let now = chrono::Utc::now();
         self.inflight = Some(match &mut self.sink {
-            Sink::Journal => {
+            Sink::Journal { rows, index } => {
+                let mut rows = std::mem::replace(rows, Vec::with_capacity(self.batch_rows));
+                index.clear();
                 let journal = self.repo.journal.clone();
                 tokio::spawn(async move {
                     pack(&mut rows, now)?;
-                    journal.put(rows).await.map(|()| Vec::new())
+                    journal.put(rows).await
                 })
             }
-            Sink::Store { started, .. } => {
+            Sink::Store { rows, started } => {
                 started.get_or_insert(now);
-                let store = self.repo.store.clone();
-                tokio::spawn(async move {
-                    store.append(&mut rows).await?;
-                    rows.clear();
-                    Ok(rows)
-                })
+                let (rows, store) = (std::mem::take(rows), self.repo.store.clone());
+                tokio::spawn(async move { store.append_rows(*rows).await.map(|_| ()) })
             }
         });
         Ok(())
     }
 
-    /// Waits for the batch in flight and keeps its buffer.
+    /// Waits for the batch in flight.
     async fn settle(&mut self) -> Result<()> {
         if let Some(task) = self.inflight.take() {
-            self.spare = task.await.map_err(journal_error)??;
+            task.await.map_err(journal_error)??;
         }
         Ok(())
     }
@@ -216,8 +223,8 @@ impl<'a> BulkWriter<'a> {
     /// self-reference); [`Error::InvalidOrigin`]; [`Error::BufferFull`] for an entity with more
     /// statements than `LAKEHOUSE_MAX_BUFFER_ROWS`; [`Error::Journal`].
     pub async fn add_entity(&mut self, entity: &Entity) -> Result<usize> {
-        let statements = ftm::explode(entity, self.repo.dataset.name().as_str())?;
-        self.add_exploded(entity, statements).await
+        let exploded = ftm::explode::explode_rows(entity, self.repo.dataset.name().as_str(), true)?;
+        self.add_exploded(entity, exploded.expect("strict explode never skips")).await
     }
 
     /// Adds an entity leniently (the `--unsafe` path): stub properties and invalid references
@@ -226,27 +233,51 @@ impl<'a> BulkWriter<'a> {
     /// # Errors
     /// As [`BulkWriter::add_entity`], except for the FtM refusals.
     pub async fn add_entity_lenient(&mut self, entity: &Entity) -> Result<usize> {
-        match ftm::explode::explode_lenient(entity, self.repo.dataset.name().as_str()) {
-            Some(statements) => self.add_exploded(entity, statements).await,
+        match ftm::explode::explode_rows(entity, self.repo.dataset.name().as_str(), false).ok().flatten() {
+            Some(exploded) => self.add_exploded(entity, exploded).await,
             None => Ok(0),
         }
     }
 
-    async fn add_exploded(&mut self, entity: &Entity, statements: Vec<Statement>) -> Result<usize> {
-        if statements.len() > self.max_rows {
-            return Err(Error::BufferFull { rows: statements.len(), max: self.max_rows });
+    async fn add_exploded(&mut self, entity: &Entity, exploded: Exploded<'_>) -> Result<usize> {
+        let n = exploded.rows.len();
+        if n > self.max_rows {
+            return Err(Error::BufferFull { rows: n, max: self.max_rows });
         }
         let origin = self.origin_for(context_str(entity, "origin"))?;
         let fragment = context_str(entity, "fragment").unwrap_or_default();
-        let role = context_str(entity, "role");
-        let n = statements.len();
-        for mut s in statements {
-            s.origin = Some(origin.clone());
-            s.fragment.clone_from(&fragment);
-            if role.is_some() {
-                s.role.clone_from(&role);
+        let dataset = self.repo.dataset.name().as_str();
+        if let Sink::Store { rows, .. } = &mut self.sink {
+            // Straight into columns: no statement is built.
+            let role = context_str(entity, "role").or_else(|| self.options.role.clone());
+            let seen = exploded.last_change.or(self.options.last_seen);
+            for row in &exploded.rows {
+                rows.push(RowRef {
+                    id: row.id(),
+                    entity_id: exploded.entity_id,
+                    dataset,
+                    schema: exploded.schema,
+                    prop: row.prop,
+                    prop_type: row.prop_type,
+                    value: &row.value,
+                    first_seen: seen,
+                    last_seen: seen,
+                    origin: Some(&origin),
+                    fragment: &fragment,
+                    role: role.as_deref(),
+                    ..RowRef::default()
+                })?;
             }
-            self.push(s);
+        } else {
+            let role = context_str(entity, "role");
+            for mut s in exploded.statements(dataset) {
+                s.origin = Some(origin.clone());
+                s.fragment.clone_from(&fragment);
+                if role.is_some() {
+                    s.role.clone_from(&role);
+                }
+                self.push(s)?;
+            }
         }
         self.maybe_commit().await?;
         Ok(n)
@@ -279,7 +310,7 @@ impl<'a> BulkWriter<'a> {
         }
         s.rekey();
         s.origin = Some(self.origin_for(s.origin.take())?);
-        self.push(s);
+        self.push(s)?;
         self.maybe_commit().await
     }
 
@@ -295,12 +326,14 @@ impl<'a> BulkWriter<'a> {
     /// # Errors
     /// [`Error::Journal`]; the store's append errors; [`Error::Storage`] for the tag.
     pub async fn close(mut self) -> Result<usize> {
-        if !self.buffer.is_empty() {
+        if self.buffered() > 0 {
             self.commit().await?;
         }
         self.settle().await?;
         match self.sink {
-            Sink::Journal if self.written > 0 => self.repo.tags().set(JOURNAL_UPDATED, chrono::Utc::now()).await?,
+            Sink::Journal { .. } if self.written > 0 => {
+                self.repo.tags().set(JOURNAL_UPDATED, chrono::Utc::now()).await?
+            }
             Sink::Store { started: Some(started), .. } => self.repo.tags().set(STATEMENTS_UPDATED, started).await?,
             _ => {}
         }
@@ -349,7 +382,8 @@ impl EntityRepository {
     /// # Errors
     /// [`Error::InvalidOrigin`] for a bad default origin.
     pub fn writer(&self, options: WriteOptions) -> Result<BulkWriter<'_>> {
-        self.bulk_writer(options, Sink::Journal, WRITE_BATCH_SIZE)
+        let sink = Sink::Journal { rows: Vec::with_capacity(WRITE_BATCH_SIZE), index: HashMap::new() };
+        self.bulk_writer(options, sink, WRITE_BATCH_SIZE)
     }
 
     /// A bulk writer that bypasses the journal: every `batch_rows` statements (capped by
@@ -362,25 +396,14 @@ impl EntityRepository {
     /// # Errors
     /// [`Error::InvalidOrigin`] for a bad default origin.
     pub fn store_writer(&self, options: WriteOptions, batch_rows: usize) -> Result<BulkWriter<'_>> {
-        self.bulk_writer(options, Sink::Store { started: None }, batch_rows)
+        self.bulk_writer(options, Sink::Store { rows: Box::default(), started: None }, batch_rows)
     }
 
     fn bulk_writer(&self, options: WriteOptions, sink: Sink, batch_rows: usize) -> Result<BulkWriter<'_>> {
         validate_origin(&options.origin)?;
         let max_rows = self.dataset.settings().max_buffer_rows.max(1);
         let batch = batch_rows.clamp(1, max_rows);
-        Ok(BulkWriter {
-            repo: self,
-            options,
-            sink,
-            buffer: Vec::with_capacity(batch),
-            spare: Vec::new(),
-            index: HashMap::new(),
-            max_rows,
-            batch_rows: batch,
-            written: 0,
-            inflight: None,
-        })
+        Ok(BulkWriter { repo: self, options, sink, max_rows, batch_rows: batch, written: 0, inflight: None })
     }
 
     /// Appends to the store and sets `statements/last_updated` (entry time) on success.

@@ -2,6 +2,7 @@
 //!
 //! * [`archive`]: content-addressed source files and their metadata records;
 //! * [`statements`]: the Delta Lake statement table, partitioned by `(shard, bucket, origin)`;
+//!   [`rows`]: statements in its data-file columns, as appends and merges write them;
 //! * [`fence`]: the dataset-wide write fence that orders appends and maintenance;
 //! * [`tags`]: freshness timestamps; [`versions`]: files written with dated snapshots;
 //! * [`location`]: where a dataset lives (a local folder today; object stores later);
@@ -12,6 +13,7 @@ pub mod dedupe;
 pub mod fence;
 pub mod journal;
 pub mod location;
+pub mod rows;
 pub mod schema;
 pub mod statements;
 pub mod tags;

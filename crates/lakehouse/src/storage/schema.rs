@@ -4,12 +4,9 @@
 //! The Delta table has 19 columns; data files hold the 16 non-partition ones. Strings are
 //! `Utf8`, `external` is `Boolean`, timestamps are `Timestamp(Microsecond, "UTC")`.
 
-use std::borrow::Borrow;
 use std::sync::{Arc, LazyLock};
 
-use deltalake::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
-};
+use deltalake::arrow::array::{Array, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray};
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{
     DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit, TimestampMicrosecondType,
@@ -85,49 +82,6 @@ pub fn file_schema() -> SchemaRef {
         Arc::new(ArrowSchema::new(fields))
     });
     SCHEMA.clone()
-}
-
-/// A string column, its buffers sized up front (one allocation each instead of regrowth).
-fn strings<'a, S: Borrow<Statement>>(rows: &'a [S], f: impl Fn(&'a Statement) -> Option<&'a str>) -> ArrayRef {
-    let bytes = rows.iter().map(|r| f(r.borrow()).map_or(0, str::len)).sum();
-    let mut builder = StringBuilder::with_capacity(rows.len(), bytes);
-    for row in rows {
-        builder.append_option(f(row.borrow()));
-    }
-    Arc::new(builder.finish())
-}
-
-fn times<S: Borrow<Statement>>(rows: &[S], f: impl Fn(&Statement) -> Option<Timestamp>) -> ArrayRef {
-    let array: TimestampMicrosecondArray = rows.iter().map(|r| f(r.borrow()).map(|t| t.timestamp_micros())).collect();
-    Arc::new(array.with_timezone("UTC"))
-}
-
-/// Builds a data-file batch (the 16 columns of [`file_schema`]; the partition values live in
-/// the file's folder and log entry). Every statement must have both timestamps.
-///
-/// # Errors
-/// [`Error::Arrow`] if a non-nullable column would hold a null (a statement without
-/// `first_seen` or `last_seen`).
-pub fn to_file_batch<S: Borrow<Statement>>(rows: &[S]) -> Result<RecordBatch> {
-    let columns: Vec<ArrayRef> = vec![
-        strings(rows, |s| Some(&s.id)),
-        strings(rows, |s| Some(&s.entity_id)),
-        strings(rows, |s| Some(&s.dataset)),
-        strings(rows, |s| s.source.as_deref()),
-        strings(rows, |s| Some(&s.schema)),
-        strings(rows, |s| Some(&s.prop)),
-        strings(rows, |s| Some(&s.prop_type)),
-        strings(rows, |s| Some(&s.value)),
-        strings(rows, |s| s.original_value.as_deref()),
-        strings(rows, |s| s.lang.as_deref()),
-        Arc::new(rows.iter().map(|s| Some(s.borrow().external)).collect::<BooleanArray>()),
-        times(rows, |s| s.first_seen),
-        times(rows, |s| s.last_seen),
-        strings(rows, |s| Some(&s.fragment)),
-        strings(rows, |s| s.role.as_deref()),
-        times(rows, |s| s.deleted_at),
-    ];
-    Ok(RecordBatch::try_new(file_schema(), columns)?)
 }
 
 fn string_column(batch: &RecordBatch, name: &str) -> Result<Option<StringArray>> {
@@ -220,18 +174,27 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Statement>> {
 /// # Errors
 /// [`Error::InvalidOrigin`](crate::Error::InvalidOrigin) for an origin that cannot be a partition value.
 pub fn pack(statements: &mut [Statement], now: Timestamp) -> Result<()> {
+    let micros = |t: Option<Timestamp>| t.map(|t| t.timestamp_micros());
+    let time = |micros: i64| Timestamp::from_timestamp_micros(micros).expect("a time read from a timestamp");
     for s in statements {
         let origin = s.origin.get_or_insert_with(|| DEFAULT_ORIGIN.to_string());
         validate_origin(origin)?;
-        let last_seen = s.last_seen.unwrap_or(now);
-        let last_seen = s.deleted_at.map_or(last_seen, |d| d.max(last_seen));
-        s.last_seen = Some(last_seen);
-        s.first_seen = Some(s.first_seen.unwrap_or(now).min(last_seen));
+        let (first, last) =
+            packed_times(micros(s.first_seen), micros(s.last_seen), micros(s.deleted_at), now.timestamp_micros());
+        (s.first_seen, s.last_seen) = (Some(time(first)), Some(time(last)));
         if s.role.as_deref() == Some("") {
             s.role = None;
         }
     }
     Ok(())
+}
+
+/// The packing rule for a row's times, in UTC microseconds: `(first_seen, last_seen)` given the
+/// row's `first_seen`, `last_seen` and `deleted_at` (see [`pack`]).
+pub fn packed_times(first: Option<i64>, last: Option<i64>, deleted: Option<i64>, now: i64) -> (i64, i64) {
+    let last = last.unwrap_or(now);
+    let last = deleted.map_or(last, |d| d.max(last));
+    (first.unwrap_or(now).min(last), last)
 }
 
 /// Columns whose values are (nearly) all distinct: no dictionary, which would only fill up and fall
@@ -295,6 +258,7 @@ fn profile(large: bool, row_group_rows: usize, bloom: bool) -> WriterProperties 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::rows::to_file_batch;
     use ftm::time::parse_iso;
 
     #[test]

@@ -1,7 +1,7 @@
 //! `append`: write a batch of statements as new rows (seed 001 "append"; spec
 //! `storage-format.md` §3.4–§3.5, §5.1).
 //!
-//! Rows are packed first ([`pack`](crate::storage::schema::pack)). Each row gets its shard
+//! Rows arrive as [`StatementRows`] and are packed first. Each row gets its shard
 //! (entity id, dataset shard count) and bucket (schema). The batch is sorted by
 //! `(bucket, shard, origin, entity_id, id, last_seen desc)` (rows of one entity split over
 //! non-adjacent runs stay sorted by id within each run) and written as one
@@ -16,6 +16,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use deltalake::DeltaTable;
+use deltalake::arrow::array::{AsArray, RecordBatch, UInt32Array};
+use deltalake::arrow::compute::take_record_batch;
+use deltalake::arrow::datatypes::TimestampMicrosecondType;
 use deltalake::kernel::Action;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::protocol::{DeltaOperation, SaveMode};
@@ -26,9 +29,10 @@ use super::StatementStore;
 use super::datafile::{DataFile, partition_folder};
 use crate::error::{Error, Result};
 use crate::model::{Bucket, shard};
-use crate::storage::schema::{PARTITION_COLUMNS, pack, to_file_batch, writer_properties};
+use crate::storage::rows::{FileRows, StatementRows};
+use crate::storage::schema::{PARTITION_COLUMNS, writer_properties};
 
-/// Rows converted to Arrow at a time while writing a file.
+/// Rows taken into one Arrow batch at a time while writing a file.
 const WRITE_BATCH_ROWS: usize = 65_536;
 
 /// What an append wrote.
@@ -45,12 +49,21 @@ pub struct AppendMetrics {
 /// A partition key: bucket, shard, origin.
 type Key = (Bucket, String, String);
 
-/// A row bound for the table: the rank of its partition key and the statement.
-type Row<'a> = (usize, &'a Statement);
-
 impl StatementStore {
-    /// Appends `statements` (see the module docs), owned or borrowed (a writer reusing its
-    /// buffer); they are packed in place. An empty batch writes nothing.
+    /// Appends `statements` (see the module docs). An empty batch writes nothing.
+    ///
+    /// # Errors
+    /// As [`StatementStore::append_rows`].
+    pub async fn append(&self, statements: impl AsRef<[Statement]>) -> Result<AppendMetrics> {
+        let mut rows = StatementRows::default();
+        for s in statements.as_ref() {
+            rows.push_statement(s)?;
+        }
+        self.append_rows(rows).await
+    }
+
+    /// Appends a batch of rows (see the module docs), packed with the append's start time. An
+    /// empty batch writes nothing.
     ///
     /// # Errors
     /// [`Error::InvalidOrigin`](crate::Error::InvalidOrigin); [`Error::Ftm`](crate::Error::Ftm)
@@ -58,83 +71,96 @@ impl StatementStore {
     /// fence through every retry; [`Error::Parquet`](crate::Error::Parquet) or
     /// [`Error::Delta`](crate::Error::Delta) if writing or a commit fails (earlier buckets'
     /// commits stay; files of an uncommitted bucket are orphans for vacuum).
-    pub async fn append(&self, mut statements: impl AsMut<[Statement]>) -> Result<AppendMetrics> {
-        let statements = statements.as_mut();
-        if statements.is_empty() {
+    pub async fn append_rows(&self, rows: StatementRows) -> Result<AppendMetrics> {
+        if rows.is_empty() {
             return Ok(AppendMetrics { version: self.version().await?, ..Default::default() });
         }
-        pack(statements, chrono::Utc::now())?;
-        let (keys, rows) = self.order(statements)?;
+        let rows = rows.finish(Some(chrono::Utc::now()))?;
+        let (keys, parts) = self.order(&rows)?;
         let table = self.ensure_table().await?;
         let guard = self.fence.append().await?;
-        let written = write_buckets(table, self.table_store()?, &keys, &rows).await;
+        let written = write_buckets(table, self.table_store()?, &keys, rows.batch, parts).await;
         guard.release().await?;
         written
     }
 
-    /// The rows in write order, `(bucket, shard, origin, entity_id, id, last_seen desc)`, and
-    /// the partition keys by rank. Consecutive rows of one entity (how writers emit them) form a
-    /// run: runs are sorted, then the rows within each, so the large sort compares entities,
-    /// not statements, and shards and buckets are computed once per run.
-    fn order<'a>(&self, statements: &'a [Statement]) -> Result<(Vec<Key>, Vec<Row<'a>>)> {
+    /// The partition keys in order, and each partition's rows (indices into `rows`) in write
+    /// order, `(entity_id, id, last_seen desc)`. Consecutive rows of one entity (how writers emit
+    /// them) form a run: runs are sorted, then the rows within each, so the large sort compares
+    /// entities, not statements, and shards and buckets are computed once per run.
+    fn order(&self, rows: &FileRows) -> Result<(Vec<Key>, Vec<Vec<u32>>)> {
         let model = ftm::model();
+        let column = |name: &str| rows.batch.column_by_name(name).expect("a data-file column").as_string::<i32>();
+        let (ids, entities, schemata) = (column("id"), column("entity_id"), column("schema"));
+        let last_seen = rows
+            .batch
+            .column_by_name("last_seen")
+            .expect("a data-file column")
+            .as_primitive::<TimestampMicrosecondType>();
         let mut ranks: BTreeMap<Key, usize> = BTreeMap::new();
-        // (key, entity id, first row, end) of each run.
-        let mut runs: Vec<(Key, &str, usize, usize)> = Vec::new();
-        for (i, s) in statements.iter().enumerate() {
+        // (key, first row, end) of each run.
+        let mut runs: Vec<(Key, usize, usize)> = Vec::new();
+        for i in 0..rows.batch.num_rows() {
             if let Some(run) = runs.last_mut()
-                && run.1 == s.entity_id
-                && run.0.2 == s.origin.as_deref().unwrap_or_default()
-                && statements[run.2].schema == s.schema
+                && entities.value(run.1) == entities.value(i)
+                && rows.origin[run.1] == rows.origin[i]
+                && schemata.value(run.1) == schemata.value(i)
             {
-                run.3 = i + 1;
+                run.2 = i + 1;
                 continue;
             }
-            let bucket = Bucket::of(model.schema(&s.schema)?);
-            let key = (bucket, shard(&s.entity_id, self.shards), s.origin.clone().unwrap_or_default());
+            let bucket = Bucket::of(model.schema(schemata.value(i))?);
+            let origin = rows.origins[rows.origin[i] as usize].clone();
+            let key = (bucket, shard(entities.value(i), self.shards), origin);
             ranks.entry(key.clone()).or_insert(0);
-            runs.push((key, &s.entity_id, i, i + 1));
+            runs.push((key, i, i + 1));
         }
         for (rank, slot) in ranks.values_mut().enumerate() {
             *slot = rank;
         }
-        let mut ranked: Vec<(usize, &str, usize, usize)> =
-            runs.into_iter().map(|(key, entity, start, end)| (ranks[&key], entity, start, end)).collect();
-        ranked.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        let mut rows: Vec<Row> = Vec::with_capacity(statements.len());
-        for (rank, _, start, end) in ranked {
-            let from = rows.len();
-            rows.extend(statements[start..end].iter().map(|s| (rank, s)));
-            rows[from..].sort_unstable_by(|(_, a), (_, b)| a.id.cmp(&b.id).then_with(|| b.last_seen.cmp(&a.last_seen)));
+        let mut ranked: Vec<(usize, usize, usize)> =
+            runs.into_iter().map(|(key, start, end)| (ranks[&key], start, end)).collect();
+        ranked.sort_by(|a, b| (a.0, entities.value(a.1)).cmp(&(b.0, entities.value(b.1))));
+        let mut parts: Vec<Vec<u32>> = vec![Vec::new(); ranks.len()];
+        let index = |i: usize| u32::try_from(i).expect("fewer than 2^32 rows in a batch");
+        for (rank, start, end) in ranked {
+            let part = &mut parts[rank];
+            let from = part.len();
+            part.extend((start..end).map(index));
+            part[from..].sort_unstable_by(|&a, &b| {
+                let (a, b) = (a as usize, b as usize);
+                ids.value(a).cmp(ids.value(b)).then_with(|| last_seen.value(b).cmp(&last_seen.value(a)))
+            });
         }
-        Ok((ranks.into_keys().collect(), rows))
+        Ok((ranks.into_keys().collect(), parts))
     }
 }
 
-/// Writes rows sorted by partition: one file per partition, one Delta commit per bucket. Rows
-/// become Arrow batches here; each file is encoded on a task of its own, side by side.
+/// Writes one file per partition (`parts[rank]` lists the rows of `keys[rank]`), one Delta commit
+/// per bucket. Each file takes its rows out of `batch` and is encoded on a task of its own, side
+/// by side.
 async fn write_buckets(
     mut table: DeltaTable,
     store: Arc<dyn ObjectStore>,
     keys: &[Key],
-    rows: &[Row<'_>],
+    batch: RecordBatch,
+    parts: Vec<Vec<u32>>,
 ) -> Result<AppendMetrics> {
     let mut files = Vec::new();
-    for part in rows.chunk_by(|a, b| a.0 == b.0) {
-        let (bucket, shard, origin) = &keys[part[0].0];
+    for ((bucket, shard, origin), part) in keys.iter().zip(parts) {
         let key = (shard.clone(), bucket.as_str().to_string(), origin.clone());
-        let statements: Vec<&Statement> = part.iter().map(|row| row.1).collect();
-        let batches = statements.chunks(WRITE_BATCH_ROWS).map(to_file_batch).collect::<Result<Vec<_>>>()?;
-        let (store, properties) = (store.clone(), writer_properties(bucket.is_large()));
+        let (store, batch, properties) = (store.clone(), batch.clone(), writer_properties(bucket.is_large()));
         let file_name = format!("part-00000-{}-c000.zstd.parquet", uuid::Uuid::new_v4());
+        let rows = part.len();
         let task = tokio::spawn(async move {
             let mut file = DataFile::create(&store, &partition_folder(&key), &file_name, key, properties)?;
-            for batch in &batches {
-                file.write(batch).await?;
+            for chunk in part.chunks(WRITE_BATCH_ROWS) {
+                let taken = take_record_batch(&batch, &UInt32Array::from_iter_values(chunk.iter().copied()))?;
+                file.write(&taken).await?;
             }
             file.finish(true).await
         });
-        files.push((*bucket, part.len(), task));
+        files.push((*bucket, rows, task));
     }
     // Partition keys sort bucket first, so each bucket's files are adjacent.
     let mut metrics = AppendMetrics::default();

@@ -29,7 +29,8 @@ use super::{EntityStream, Filter, MERGED_PREFIX, Partition, StatementStore};
 use crate::error::{Error, Result};
 use crate::model::Bucket;
 use crate::storage::dedupe::Tombstones;
-use crate::storage::schema::{merge_writer_properties, to_file_batch};
+use crate::storage::rows::to_file_batch;
+use crate::storage::schema::merge_writer_properties;
 
 /// Partitions per Delta commit.
 const PARTITIONS_PER_COMMIT: usize = 64;

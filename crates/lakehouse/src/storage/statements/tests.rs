@@ -340,7 +340,7 @@ async fn append_unsorted(store: &StatementStore, rows: &[Statement]) {
     let objects = store.table_store().unwrap();
     let name = format!("part-00000-{}-c000.zstd.parquet", uuid::Uuid::new_v4());
     let mut file = datafile::DataFile::create(&objects, &datafile::partition_folder(&key), &name, key, props).unwrap();
-    file.write(&crate::storage::schema::to_file_batch(rows).unwrap()).await.unwrap();
+    file.write(&crate::storage::rows::to_file_batch(rows).unwrap()).await.unwrap();
     let add = file.finish(true).await.unwrap().unwrap();
     let operation = DeltaOperation::Write { mode: SaveMode::Append, partition_by: None, predicate: None };
     CommitBuilder::from(CommitProperties::default())
