@@ -30,6 +30,15 @@ use crate::context::Context;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's start-up options (its `malloc_conf`): freed pages are kept for reuse instead of
+/// being purged on a timer. An import or `make` frees and refills batches of tens of MiB all
+/// the time; with purging, the re-faulted pages cost a 1M-entity import a second of system
+/// time (measured: 2.0 s against 1.2 s). The process keeps its peak resident size (under
+/// 600 MiB for 1M entities) until it exits; every command here is a batch job, and the ZFS
+/// agent's peak is small.
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: &[u8; 36] = b"dirty_decay_ms:-1,muzzy_decay_ms:-1\0";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");

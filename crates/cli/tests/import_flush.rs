@@ -126,6 +126,33 @@ fn bad_input_is_one_clear_error_and_keeps_what_came_before() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("Invalid origin \"x/y\""));
 }
 
+/// Input is parsed in chunks of 2048 lines on several tasks: line numbers, blank lines and the
+/// rows kept before a bad line hold across chunks, writing straight to the store.
+#[test]
+fn a_bad_line_deep_in_the_input_names_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let input = dir.path().join("deep.json");
+    let mut text = String::new();
+    for n in 1..=6000 {
+        match n {
+            100 | 2048 | 2049 => text.push('\n'),
+            4500 => text.push_str("{\"id\": \"bad\", \"schema\": \"Nope\"}\n"),
+            _ => text.push_str(&format!(
+                "{{\"id\": \"p{n}\", \"schema\": \"Person\", \"properties\": {{\"name\": [\"N{n}\"]}}}}\n"
+            )),
+        }
+    }
+    std::fs::write(&input, text).unwrap();
+    let out = run(&lake, "sqlite:///:memory:", &["-d", "deep", "entities", "import", "-i", input.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("deep.json") && err.contains("line 4500: unknown schema `Nope`"), "{err}");
+    let kept = ok(run(&lake, "sqlite:///:memory:", &["-d", "deep", "entities", "iterate"]));
+    assert_eq!(kept.lines().count(), 4499 - 3, "every entity before the bad line, blank lines skipped");
+    assert!(kept.contains("\"p4499\"") && !kept.contains("\"p4501\""));
+}
+
 #[test]
 fn a_flush_killed_half_way_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();

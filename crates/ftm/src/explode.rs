@@ -119,13 +119,16 @@ pub fn explode_rows<'a>(entity: &'a Entity, dataset: &str, strict: bool) -> Resu
         }
         for value in values {
             let value = if prop.type_ == PropertyType::Entity {
-                let Some(target) = strip_namespace(value).and_then(sanitize_text) else {
+                // A stripped reference passed the entity id rule: ASCII letters, digits, `.`
+                // and `-`, which `sanitize_text` leaves as they are.
+                let Some(target) = strip_namespace(value) else {
                     continue;
                 };
+                debug_assert_eq!(sanitize_text(target).as_deref(), Some(target));
                 if strict && target == id {
                     return Err(FtmError::SelfReference { id: id.to_string(), prop: name.to_string() });
                 }
-                Cow::Owned(target)
+                Cow::Borrowed(target)
             } else if value.is_empty() {
                 continue;
             } else {

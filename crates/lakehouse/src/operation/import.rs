@@ -89,52 +89,110 @@ async fn finish(writer: BulkWriter<'_>, mut metrics: ImportMetrics, failure: Opt
     failure.map_or(Ok(metrics), Err)
 }
 
+/// Input lines parsed per task.
+const PARSE_CHUNK_LINES: usize = 2048;
+/// Chunks parsed at a time, ahead of the writer.
+const PARSE_CHUNKS_AHEAD: usize = 4;
+
+/// A chunk of input lines: their text one after another, where each ends, and the number of
+/// the first.
+struct Lines {
+    text: String,
+    ends: Vec<usize>,
+    first: usize,
+}
+
+/// Reads up to [`PARSE_CHUNK_LINES`] lines after line `first - 1`; also returns the read error
+/// that ended the input early, with its line number. An empty chunk means the input ended.
+fn read_lines(input: &mut impl BufRead, first: usize) -> (Lines, Option<(usize, std::io::Error)>) {
+    let mut lines = Lines { text: String::new(), ends: Vec::with_capacity(PARSE_CHUNK_LINES), first };
+    while lines.ends.len() < PARSE_CHUNK_LINES {
+        match input.read_line(&mut lines.text) {
+            Ok(0) => break,
+            Ok(_) => lines.ends.push(lines.text.len()),
+            Err(e) => {
+                let line = first + lines.ends.len();
+                return (lines, Some((line, e)));
+            }
+        }
+    }
+    (lines, None)
+}
+
+/// Parses each line of a chunk into an entity; `None` for a blank line.
+fn parse_lines(lines: &Lines, lenient: bool) -> Vec<Option<Result<ftm::Entity>>> {
+    let model = ftm::model();
+    let mut start = 0;
+    lines
+        .ends
+        .iter()
+        .map(|&end| {
+            let line = &lines.text[start..end];
+            start = end;
+            if line.trim().is_empty() {
+                return None;
+            }
+            Some(match serde_json::from_str::<serde_json::Value>(line) {
+                Err(e) => Err(Error::Ftm(ftm::FtmError::InvalidEntity(format!("malformed JSON: {e}")))),
+                Ok(value) if lenient => ftm::Entity::from_json_lenient(model, &value).map_err(Error::from),
+                Ok(value) => ftm::Entity::from_json(model, &value).map_err(Error::from),
+            })
+        })
+        .collect()
+}
+
 /// Imports FtM entities, one JSON object per line, from `input` (called `source` in errors).
 /// `progress` is called with the number of entities read so far.
+///
+/// Lines are parsed in chunks on blocking tasks, a few chunks ahead of the writer, which takes
+/// the entities in input order: parsing uses the cores the writer leaves idle.
 ///
 /// # Errors
 /// [`Error::Input`] for a malformed line or an entity that cannot be written (unknown schema,
 /// stub property, invalid id, bad origin…); [`Error::Journal`]; append errors.
 pub async fn import_entities(
     repo: &EntityRepository,
-    input: impl BufRead,
+    mut input: impl BufRead,
     source: &str,
     options: &ImportOptions,
     mut progress: impl FnMut(u64),
 ) -> Result<ImportMetrics> {
-    let model = ftm::model();
     let mut writer = open_writer(repo, options)?;
     let mut metrics = ImportMetrics::default();
     let mut failure = None;
-    for (n, line) in input.lines().enumerate() {
-        let line = match line {
-            Ok(line) => line,
-            Err(e) => {
-                failure = Some(input_error(source, n + 1, e));
-                break;
+    let mut parsing = std::collections::VecDeque::new();
+    let (mut next_line, mut read_failure, mut ended) = (1, None, false);
+    'chunks: loop {
+        while !ended && parsing.len() < PARSE_CHUNKS_AHEAD {
+            let (lines, error) = read_lines(&mut input, next_line);
+            next_line += lines.ends.len();
+            ended = lines.ends.is_empty() || error.is_some();
+            read_failure = error;
+            if !lines.ends.is_empty() {
+                let lenient = options.lenient;
+                parsing.push_back(tokio::task::spawn_blocking(move || (lines.first, parse_lines(&lines, lenient))));
             }
-        };
-        if line.trim().is_empty() {
-            continue;
         }
-        let written = match serde_json::from_str::<serde_json::Value>(&line) {
-            Err(e) => Err(Error::Ftm(ftm::FtmError::InvalidEntity(format!("malformed JSON: {e}")))),
-            Ok(value) if options.lenient => match ftm::Entity::from_json_lenient(model, &value) {
-                Ok(entity) => writer.add_entity_lenient(&entity).await,
-                Err(e) => Err(e.into()),
-            },
-            Ok(value) => match ftm::Entity::from_json(model, &value) {
-                Ok(entity) => writer.add_entity(&entity).await,
-                Err(e) => Err(e.into()),
-            },
-        };
-        failure = tally(&mut metrics, written.map(|n| n > 0), source, n + 1);
-        if failure.is_some() {
-            break;
+        let Some(task) = parsing.pop_front() else { break };
+        let (first, parsed) = task.await.map_err(|e| Error::Corrupt(format!("parse task failed: {e}")))?;
+        for (line, entity) in (first..).zip(parsed) {
+            let written = match entity {
+                None => continue,
+                Some(Ok(entity)) if options.lenient => writer.add_entity_lenient(&entity).await,
+                Some(Ok(entity)) => writer.add_entity(&entity).await,
+                Some(Err(e)) => Err(e),
+            };
+            failure = tally(&mut metrics, written.map(|n| n > 0), source, line);
+            if failure.is_some() {
+                break 'chunks;
+            }
+            if metrics.items.is_multiple_of(1000) {
+                progress(metrics.items);
+            }
         }
-        if metrics.items.is_multiple_of(1000) {
-            progress(metrics.items);
-        }
+    }
+    if failure.is_none() {
+        failure = read_failure.map(|(line, e)| input_error(source, line, e));
     }
     progress(metrics.items);
     finish(writer, metrics, failure).await
