@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
+use std::sync::Arc;
 
 use chrono::Utc;
 use ftm::time::{Timestamp, iso_z};
@@ -29,7 +30,7 @@ use ftm::{EntityRecord, Statement};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::artifacts::{Artifact, ENTITIES, STATEMENTS, artifact_key, publish};
+use super::artifacts::{Artifact, ENTITIES, Finished, STATEMENTS, artifact_key, publish};
 use super::diff::{DiffCounts, Diffs, Op, Series, record_state};
 use super::jobs::Job;
 use crate::error::{Error, Result};
@@ -263,7 +264,7 @@ async fn sweep(repo: &EntityRepository, started: Timestamp, make_diff: bool) -> 
     let mut diffs = if make_diff { Some(Diffs::open(repo, started, version).await?) } else { None };
     let root = repo.dataset().location().path().to_path_buf();
     let codec = repo.config().compression();
-    let mut statements = Artifact::create(&root, STATEMENTS, codec)?;
+    let (csv, csv_task) = statements_writer(Artifact::create(&root, STATEMENTS, codec)?);
     let mut entities = Artifact::create(&root, ENTITIES, codec)?;
     let mut stats = StatsBuilder::default();
     let mut metrics = ExportMetrics::default();
@@ -271,61 +272,67 @@ async fn sweep(repo: &EntityRepository, started: Timestamp, make_diff: bool) -> 
     let mut folders: HashMap<String, Folder> = HashMap::new();
     let mut folder_order: Vec<String> = Vec::new();
     let mut stream = repo.statements().scan(&Filter::default()).await?.read_ahead();
-    let mut buffer = Vec::with_capacity(1 << 16);
     let mut lines = Vec::with_capacity(1 << 16);
-    let mut csv = CsvRows::default();
-    while let Some(mut rows) = stream.next().await? {
-        rows.sort_by(|a: &Statement, b: &Statement| a.id.cmp(&b.id));
-        if metrics.statements == 0 {
-            csv.write_header(&mut buffer);
+    let mut ended = false;
+    while !ended {
+        // Entities a chunk at a time, rows sorted by id: the CSV task formats a chunk while
+        // this loop aggregates it.
+        let mut chunk = Vec::with_capacity(CSV_CHUNK_ENTITIES);
+        while chunk.len() < CSV_CHUNK_ENTITIES {
+            let Some(mut rows) = stream.next().await? else {
+                ended = true;
+                break;
+            };
+            rows.sort_by(|a: &Statement, b: &Statement| a.id.cmp(&b.id));
+            chunk.push(rows);
         }
-        for s in &rows {
-            csv.write_row(&mut buffer, s);
+        let chunk = Arc::new(chunk);
+        if csv.send(chunk.clone()).await.is_err() {
+            break; // The CSV task failed: its error is reported below.
         }
-        metrics.statements += rows.len() as u64;
-        metrics.entities += 1;
-        let entity = match ftm::aggregate(ftm::model(), &rows) {
-            Ok(Some(entity)) => entity,
-            Ok(None) | Err(ftm::FtmError::SchemaConflict(..)) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        let start = lines.len();
-        entity.write_json(&mut lines);
-        if let Some(diffs) = diffs.as_mut()
-            && let Some(op) = diffs.op(Series::Entities, &entity)
-        {
-            diffs.entity(op, &lines[start..])?;
-        }
-        lines.push(b'\n');
-        stats.add(&entity);
-        if entity.schema.is_a("Folder") && !folders.contains_key(&entity.id) {
-            folders.insert(
-                entity.id.clone(),
-                Folder { name: file_name(&entity), parent: first(&entity, "parent").cloned() },
-            );
-            folder_order.push(entity.id.clone());
-        }
-        if let Some(mut doc) = Document::of(&entity) {
-            if let Some(diffs) = diffs.as_mut() {
-                doc.ops = [
-                    diffs.op(Series::Documents, &entity),
-                    doc.crawl.then(|| diffs.op(Series::CrawlDocuments, &entity)).flatten(),
-                ];
+        for rows in chunk.iter() {
+            metrics.statements += rows.len() as u64;
+            metrics.entities += 1;
+            let entity = match ftm::aggregate(ftm::model(), rows) {
+                Ok(Some(entity)) => entity,
+                Ok(None) | Err(ftm::FtmError::SchemaConflict(..)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let start = lines.len();
+            entity.write_json(&mut lines);
+            if let Some(diffs) = diffs.as_mut()
+                && let Some(op) = diffs.op(Series::Entities, &entity)
+            {
+                diffs.entity(op, &lines[start..])?;
             }
-            documents.push(doc);
-        }
-        if buffer.len() >= 1 << 16 {
-            statements.write(&buffer)?;
-            buffer.clear();
-        }
-        if lines.len() >= 1 << 16 {
-            entities.write(&lines)?;
-            lines.clear();
+            lines.push(b'\n');
+            stats.add(&entity);
+            if entity.schema.is_a("Folder") && !folders.contains_key(&entity.id) {
+                folders.insert(
+                    entity.id.clone(),
+                    Folder { name: file_name(&entity), parent: first(&entity, "parent").cloned() },
+                );
+                folder_order.push(entity.id.clone());
+            }
+            if let Some(mut doc) = Document::of(&entity) {
+                if let Some(diffs) = diffs.as_mut() {
+                    doc.ops = [
+                        diffs.op(Series::Documents, &entity),
+                        doc.crawl.then(|| diffs.op(Series::CrawlDocuments, &entity)).flatten(),
+                    ];
+                }
+                documents.push(doc);
+            }
+            if lines.len() >= 1 << 16 {
+                entities.write(&lines)?;
+                lines.clear();
+            }
         }
     }
-    statements.write(&buffer)?;
+    drop(csv);
+    let statements = csv_task.await.map_err(|e| Error::Corrupt(format!("statements.csv task failed: {e}")))??;
     entities.write(&lines)?;
-    let mut files = vec![statements.finish()?, entities.finish()?];
+    let mut files = vec![statements, entities.finish()?];
 
     // Parents and documents, after the sweep (paths need every folder).
     let prefix = public_prefix(repo);
@@ -397,6 +404,46 @@ async fn sweep(repo: &EntityRepository, started: Timestamp, make_diff: bool) -> 
         tags.set(key, started).await?;
     }
     Ok(Some(metrics))
+}
+
+/// Entities handed to the statements.csv task at a time.
+const CSV_CHUNK_ENTITIES: usize = 512;
+/// Chunks queued for the statements.csv task.
+const CSV_CHUNKS_QUEUED: usize = 4;
+
+/// Entities' rows, each entity's sorted by statement id.
+type Chunk = Arc<Vec<Vec<Statement>>>;
+
+/// Writes statements.csv on a blocking task of its own from the chunks sent to it, in order;
+/// the task ends when the sender is dropped and yields the finished artifact. An empty export
+/// has no header (spec `exports-and-operations.md` §4).
+fn statements_writer(
+    mut artifact: Artifact,
+) -> (tokio::sync::mpsc::Sender<Chunk>, tokio::task::JoinHandle<Result<Finished>>) {
+    let (sender, mut chunks) = tokio::sync::mpsc::channel::<Chunk>(CSV_CHUNKS_QUEUED);
+    let task = tokio::task::spawn_blocking(move || {
+        let mut buffer = Vec::with_capacity(1 << 16);
+        let mut csv = CsvRows::default();
+        let mut header = false;
+        while let Some(chunk) = chunks.blocking_recv() {
+            for rows in chunk.iter() {
+                if !header {
+                    csv.write_header(&mut buffer);
+                    header = true;
+                }
+                for s in rows {
+                    csv.write_row(&mut buffer, s);
+                }
+                if buffer.len() >= 1 << 16 {
+                    artifact.write(&buffer)?;
+                    buffer.clear();
+                }
+            }
+        }
+        artifact.write(&buffer)?;
+        artifact.finish()
+    });
+    (sender, task)
 }
 
 fn csv_error(e: csv::Error) -> Error {
