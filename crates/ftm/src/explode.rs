@@ -61,8 +61,10 @@ impl Exploded<'_> {
         self.rows
             .iter()
             .map(|row| {
-                let mut s = Statement::new(dataset, self.entity_id, self.schema, row.prop, row.prop_type, &row.value);
-                debug_assert_eq!(s.id, row.id());
+                let id = row.id().to_string();
+                let mut s =
+                    Statement::with_id(id, dataset, self.entity_id, self.schema, row.prop, row.prop_type, &row.value);
+                debug_assert_eq!(s.id, crate::make_key(dataset, self.entity_id, row.prop, &row.value, false, None));
                 s.first_seen = self.last_change;
                 s.last_seen = self.last_change;
                 s
@@ -197,6 +199,24 @@ mod tests {
         assert_eq!(explode_lenient(&stub, "ds").unwrap().len(), 1);
         assert_eq!(explode_lenient(&selfref, "ds").unwrap().len(), 2);
         assert!(explode_lenient(&no_id, "ds").is_none());
+    }
+
+    #[test]
+    fn rows_borrow_from_the_entity() {
+        let e =
+            entity(r#"{"id": "o1.sig", "schema": "Ownership", "properties": {"owner": ["p1.sig"], "role": ["x"]}}"#);
+        let exploded = explode_rows(&e, "ds", true).unwrap().unwrap();
+        assert_eq!((exploded.entity_id, exploded.schema), ("o1", "Ownership"));
+        let statements = explode(&e, "ds").unwrap();
+        assert_eq!(exploded.rows.len(), statements.len());
+        for (row, s) in exploded.rows.iter().zip(&statements) {
+            assert_eq!(
+                (row.id(), row.prop, row.prop_type, row.value.as_ref()),
+                (s.id.as_str(), &*s.prop, &*s.prop_type, &*s.value)
+            );
+        }
+        assert!(exploded.rows[..2].iter().all(|r| matches!(r.value, Cow::Borrowed(_))), "values are not copied");
+        assert_eq!(exploded.rows[2].prop, BASE_ID, "the checksum row comes last");
     }
 
     #[test]

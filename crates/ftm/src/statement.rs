@@ -102,8 +102,22 @@ impl Statement {
     /// `canonical_id` = `entity_id`, no timestamps, origin, fragment or role. Set `lang` or
     /// `external` afterwards with [`Statement::rekey`].
     pub fn new(dataset: &str, entity_id: &str, schema: &str, prop: &str, prop_type: &str, value: &str) -> Statement {
+        let id = make_key(dataset, entity_id, prop, value, false, None);
+        Statement::with_id(id, dataset, entity_id, schema, prop, prop_type, value)
+    }
+
+    /// [`Statement::new`] with its id already computed (it must be [`make_key`] of the fields).
+    pub fn with_id(
+        id: String,
+        dataset: &str,
+        entity_id: &str,
+        schema: &str,
+        prop: &str,
+        prop_type: &str,
+        value: &str,
+    ) -> Statement {
         Statement {
-            id: make_key(dataset, entity_id, prop, value, false, None),
+            id,
             entity_id: entity_id.to_string(),
             canonical_id: entity_id.to_string(),
             prop: prop.to_string(),

@@ -3,7 +3,8 @@
 //!
 //! One scan, entity by entity in id order, feeds every artifact:
 //!
-//! * `exports/statements.csv` — the live rows, sorted by entity id then statement id;
+//! * `exports/statements.csv` — the live rows, sorted by entity id then statement id, formatted
+//!   on a blocking task of its own while the sweep aggregates the same entities;
 //! * `entities.ftm.json` — one aggregated entity per line, sorted by id (one record per entity
 //!   even when its statements span buckets: the reference writes one per bucket);
 //! * `exports/documents.csv`, `exports/documents.crawl.csv` and `exports/parents.csv`;

@@ -6,7 +6,8 @@
 //!   statements (keyed under this dataset), buffered, and inserted into the journal every 10,000
 //!   rows; [`BulkWriter::close`] inserts the rest and sets the `journal/last_updated` tag once.
 //! * [`EntityRepository::store_writer`] is the same writer appending straight to the statement
-//!   store in large batches, for bulk imports whose journal would not outlive the process.
+//!   store in large batches, for bulk imports whose journal would not outlive the process; it
+//!   explodes entities straight into data-file columns ([`StatementRows`]).
 //! * [`EntityRepository::flush`] drains the journal into the store in bounded batches, then sets
 //!   `journal/last_flushed` (always) and `statements/last_updated` (when rows moved).
 //! * [`EntityRepository::delete_entity`] writes a tombstone for each live statement of the
