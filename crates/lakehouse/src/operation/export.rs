@@ -425,16 +425,9 @@ fn statements_writer(
     let task = tokio::task::spawn_blocking(move || {
         let mut buffer = Vec::with_capacity(1 << 16);
         let mut csv = CsvRows::default();
-        let mut header = false;
         while let Some(chunk) = chunks.blocking_recv() {
             for rows in chunk.iter() {
-                if !header {
-                    csv.write_header(&mut buffer);
-                    header = true;
-                }
-                for s in rows {
-                    csv.write_row(&mut buffer, s);
-                }
+                csv.write_entity(&mut buffer, rows);
                 if buffer.len() >= 1 << 16 {
                     artifact.write(&buffer)?;
                     buffer.clear();

@@ -62,11 +62,25 @@ fn optional(out: &mut Vec<u8>, value: Option<&str>) {
 #[derive(Debug, Default)]
 pub struct CsvRows {
     times: [Option<(Timestamp, Vec<u8>)>; 2],
+    /// The header went out (before the first row: an export without rows has none).
+    header: bool,
 }
 
 impl CsvRows {
+    /// Appends the lines of one entity's rows to `out`, the header first if this is the first
+    /// entity. The rows should be sorted by statement id.
+    pub fn write_entity(&mut self, out: &mut Vec<u8>, rows: &[Statement]) {
+        if !self.header {
+            self.write_header(out);
+            self.header = true;
+        }
+        for s in rows {
+            self.write_row(out, s);
+        }
+    }
+
     /// Appends the header line to `out`.
-    pub fn write_header(&self, out: &mut Vec<u8>) {
+    fn write_header(&self, out: &mut Vec<u8>) {
         let header: Vec<String> = CSV_COLUMNS.iter().map(|c| format!("\"{c}\"")).collect();
         out.extend_from_slice(header.join(",").as_bytes());
         out.push(b'\n');
@@ -128,13 +142,8 @@ impl StatementStore {
         let mut buffer = Vec::with_capacity(1 << 16);
         let mut csv = CsvRows::default();
         while let Some(mut entity) = stream.next().await? {
-            if rows == 0 {
-                csv.write_header(&mut buffer);
-            }
             entity.sort_by(|a, b| a.id.cmp(&b.id));
-            for s in &entity {
-                csv.write_row(&mut buffer, s);
-            }
+            csv.write_entity(&mut buffer, &entity);
             rows += entity.len() as u64;
             if buffer.len() >= 1 << 16 {
                 out.write_all(&buffer).map_err(io)?;
