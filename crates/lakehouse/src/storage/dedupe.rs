@@ -15,57 +15,55 @@
 //!   grace cutoff for merge.
 //!
 //! `None` roles group together. The output is ordered as merged files are:
-//! `entity_id, fragment, role (None last), prop, id, last_seen desc`.
+//! `entity_id, fragment, role (None last), prop, id, last_seen desc`. Rows are compared where
+//! they lie, in the Arrow columns they were read into ([`ColumnRow`]); the dedupe picks rows and
+//! folds `first_seen`, and the caller gathers the survivors.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use ftm::Statement;
-use ftm::time::Timestamp;
-
-use crate::model::Bucket;
+use crate::storage::columns::ColumnRow;
 
 /// What happens to tombstones that survive the dedupe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tombstones {
     /// Drop every tombstone: the live view of a read.
     Drop,
-    /// Keep tombstones deleted after the cutoff (within the grace period), drop older ones.
-    KeepAfter(Timestamp),
+    /// Keep tombstones deleted after the cutoff (UTC microseconds, within the grace period),
+    /// drop older ones.
+    KeepAfter(i64),
 }
 
-/// The partition-local identity of a statement row.
-type RowKey<'a> = (&'a str, Option<&'a str>, &'a str, &'a str, Option<&'a str>);
+/// The partition-local identity of a statement row: `(bucket, origin, id, fragment, role)`.
+type RowKey<'a> = (&'a str, &'a str, &'a str, &'a str, Option<&'a str>);
 
-fn row_key<'a>(s: &'a Statement, bucket: &'a str) -> RowKey<'a> {
-    (bucket, s.origin.as_deref(), &s.id, &s.fragment, s.role.as_deref())
+fn row_key<'a>(r: &ColumnRow<'a>) -> RowKey<'a> {
+    (r.bucket(), r.origin(), r.id(), r.fragment(), r.role())
 }
 
 /// A fragment group: `(bucket, origin, prop, fragment, role)`.
-type FragmentGroup<'a> = (&'a str, Option<&'a str>, &'a str, &'a str, Option<&'a str>);
+type FragmentGroup<'a> = (&'a str, &'a str, &'a str, &'a str, Option<&'a str>);
 
-fn fragment_group<'a>(s: &'a Statement, bucket: &'a str) -> FragmentGroup<'a> {
-    (bucket, s.origin.as_deref(), &s.prop, &s.fragment, s.role.as_deref())
+fn fragment_group<'a>(r: &ColumnRow<'a>) -> FragmentGroup<'a> {
+    (r.bucket(), r.origin(), r.prop(), r.fragment(), r.role())
 }
 
 /// Winner order within one identity: latest `last_seen`, then tombstones first, then the
 /// later `deleted_at`. `Ordering::Less` means `a` wins.
-fn winner_order(a: &Statement, b: &Statement) -> Ordering {
-    b.last_seen
-        .cmp(&a.last_seen)
-        .then_with(|| b.deleted_at.is_some().cmp(&a.deleted_at.is_some()))
-        .then_with(|| b.deleted_at.cmp(&a.deleted_at))
+fn winner_order(a: &ColumnRow, b: &ColumnRow) -> Ordering {
+    b.last_seen()
+        .cmp(&a.last_seen())
+        .then_with(|| b.deleted_at().is_some().cmp(&a.deleted_at().is_some()))
+        .then_with(|| b.deleted_at().cmp(&a.deleted_at()))
 }
 
 /// The order of one entity's rows in a merged file (whose rows are sorted by entity id first):
 /// `fragment, role (None last), prop, id, last_seen desc`. The entity id is not compared.
-pub fn entity_order(a: &Statement, b: &Statement) -> Ordering {
+pub fn entity_order(a: &ColumnRow, b: &ColumnRow) -> Ordering {
     // Most rows have no fragment and no role: settle those without comparing bytes.
-    let fragment = match (a.fragment.is_empty(), b.fragment.is_empty()) {
-        (true, true) => Ordering::Equal,
-        _ => a.fragment.cmp(&b.fragment),
-    };
-    let role = || match (&a.role, &b.role) {
+    let (fa, fb) = (a.fragment(), b.fragment());
+    let fragment = if fa.is_empty() && fb.is_empty() { Ordering::Equal } else { fa.cmp(fb) };
+    let role = || match (a.role(), b.role()) {
         (None, None) => Ordering::Equal,
         (Some(x), Some(y)) => x.cmp(y),
         (None, Some(_)) => Ordering::Greater,
@@ -73,87 +71,86 @@ pub fn entity_order(a: &Statement, b: &Statement) -> Ordering {
     };
     fragment
         .then_with(role)
-        .then_with(|| a.prop.cmp(&b.prop))
-        .then_with(|| a.id.cmp(&b.id))
-        .then_with(|| b.last_seen.cmp(&a.last_seen))
+        .then_with(|| a.prop().cmp(b.prop()))
+        .then_with(|| a.id().cmp(b.id()))
+        .then_with(|| b.last_seen().cmp(&a.last_seen()))
 }
 
-/// Dedupes the rows of one entity (all rows must share `entity_id`). Rows of different
-/// buckets or origins never collapse into each other.
+/// A row that survives the dedupe, with its folded `first_seen` (UTC microseconds).
+#[derive(Debug, Clone, Copy)]
+pub struct Survivor<'a> {
+    pub row: ColumnRow<'a>,
+    pub first_seen: i64,
+}
+
+/// Dedupes the rows of one entity (all rows must share `entity_id`) and appends the survivors
+/// to `out` in merged order ([`entity_order`]). Rows of different buckets or origins never
+/// collapse into each other.
 ///
 /// Most entities need nothing collapsed: no fragment rows, no tombstones, no statement id
 /// twice. Those are only sorted into merged order; the rest go through the group rules.
-pub fn dedupe_entity(mut rows: Vec<Statement>, tombstones: Tombstones) -> Vec<Statement> {
-    rows.sort_by(entity_order);
-    let plain = rows.iter().all(|s| s.fragment.is_empty() && s.deleted_at.is_none())
-        && rows.windows(2).all(|w| w[0].id != w[1].id || w[0].role != w[1].role);
+pub fn dedupe_entity<'a>(mut rows: Vec<ColumnRow<'a>>, tombstones: Tombstones, out: &mut Vec<Survivor<'a>>) {
+    rows.sort_unstable_by(entity_order);
+    let plain = rows.iter().all(|r| r.fragment().is_empty() && r.deleted_at().is_none())
+        && rows.windows(2).all(|w| w[0].id() != w[1].id() || w[0].role() != w[1].role());
     if plain {
-        return rows;
+        out.extend(rows.into_iter().map(|row| Survivor { row, first_seen: row.first_seen() }));
+        return;
     }
-    dedupe_groups(rows, tombstones)
+    dedupe_groups(&rows, tombstones, out);
 }
 
-/// The group rules of [`dedupe_entity`], for rows in any order.
-fn dedupe_groups(rows: Vec<Statement>, tombstones: Tombstones) -> Vec<Statement> {
-    let buckets: Vec<&'static str> =
-        rows.iter().map(|s| ftm::model().get(&s.schema).map_or("", |schema| Bucket::of(schema).as_str())).collect();
+/// The group rules of [`dedupe_entity`], for rows sorted by [`entity_order`].
+fn dedupe_groups<'a>(rows: &[ColumnRow<'a>], tombstones: Tombstones, out: &mut Vec<Survivor<'a>>) {
     // Latest emission per fragment group (bucket, origin, prop, fragment, role).
-    let mut latest: HashMap<FragmentGroup, Option<Timestamp>> = HashMap::new();
-    for (s, bucket) in rows.iter().zip(&buckets) {
-        if !s.fragment.is_empty() {
-            let slot = latest.entry(fragment_group(s, bucket)).or_insert(s.last_seen);
-            *slot = (*slot).max(s.last_seen);
+    let mut latest: HashMap<FragmentGroup, i64> = HashMap::new();
+    for r in rows.iter().filter(|r| !r.fragment().is_empty()) {
+        let slot = latest.entry(fragment_group(r)).or_insert(r.last_seen());
+        *slot = (*slot).max(r.last_seen());
+    }
+    // Per identity: the winner's index (`None` while only superseded rows were seen) and the
+    // least first_seen.
+    let mut groups: HashMap<RowKey, (Option<usize>, i64)> = HashMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        let superseded = !r.fragment().is_empty() && latest[&fragment_group(r)] != r.last_seen();
+        let candidate = (!superseded).then_some(i);
+        let (winner, first_seen) = groups.entry(row_key(r)).or_insert((candidate, r.first_seen()));
+        *first_seen = (*first_seen).min(r.first_seen());
+        if let Some(i) = candidate
+            && winner.is_none_or(|w| winner_order(r, &rows[w]) == Ordering::Less)
+        {
+            *winner = Some(i);
         }
     }
-    let mut groups: HashMap<RowKey, (usize, Option<Timestamp>)> = HashMap::new();
-    let mut order = Vec::new();
-    for (i, (s, bucket)) in rows.iter().zip(&buckets).enumerate() {
-        let superseded = !s.fragment.is_empty() && latest[&fragment_group(s, bucket)] != s.last_seen;
-        match groups.get_mut(&row_key(s, bucket)) {
-            None => {
-                order.push(row_key(s, bucket));
-                let winner = if superseded { usize::MAX } else { i };
-                groups.insert(row_key(s, bucket), (winner, s.first_seen));
-            }
-            Some((winner, first_seen)) => {
-                *first_seen = match (*first_seen, s.first_seen) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                if !superseded && (*winner == usize::MAX || winner_order(s, &rows[*winner]) == Ordering::Less) {
-                    *winner = i;
-                }
-            }
-        }
-    }
-    let mut keep: Vec<(usize, Option<Timestamp>)> =
-        order.iter().map(|k| groups[k]).filter(|(winner, _)| *winner != usize::MAX).collect();
+    let mut keep: Vec<(usize, i64)> = groups.into_values().filter_map(|(w, first)| Some((w?, first))).collect();
     keep.sort_unstable_by_key(|(i, _)| *i);
-    let mut slots: Vec<Option<Statement>> = rows.into_iter().map(Some).collect();
-    let mut out: Vec<Statement> = keep
-        .into_iter()
-        .filter_map(|(i, first_seen)| {
-            let mut s = slots[i].take()?;
-            s.first_seen = first_seen;
-            let live = match (s.deleted_at, tombstones) {
-                (None, _) => true,
-                (Some(_), Tombstones::Drop) => false,
-                (Some(deleted), Tombstones::KeepAfter(cutoff)) => deleted > cutoff,
-            };
-            live.then_some(s)
-        })
-        .collect();
-    out.sort_by(entity_order);
-    out
+    let live = |r: &ColumnRow| match (r.deleted_at(), tombstones) {
+        (None, _) => true,
+        (Some(_), Tombstones::Drop) => false,
+        (Some(deleted), Tombstones::KeepAfter(cutoff)) => deleted > cutoff,
+    };
+    out.extend(
+        keep.into_iter().filter(|(i, _)| live(&rows[*i])).map(|(i, first_seen)| Survivor { row: rows[i], first_seen }),
+    );
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
-    use ftm::time::parse_iso;
+    use crate::storage::columns::{Columns, normalize, row_schema};
+    use crate::storage::rows::to_file_batch;
+    use deltalake::arrow::array::{RecordBatch, StringArray};
+    use ftm::Statement;
+    use ftm::time::{Timestamp, parse_iso};
 
     fn ts(day: u32) -> Option<Timestamp> {
         parse_iso(&format!("2024-01-{day:02}"))
+    }
+
+    fn micros(day: u32) -> i64 {
+        ts(day).unwrap().timestamp_micros()
     }
 
     fn row(prop: &str, value: &str, seen: u32) -> Statement {
@@ -162,6 +159,21 @@ mod tests {
         s.first_seen = ts(seen);
         s.last_seen = ts(seen);
         s
+    }
+
+    /// Runs the dedupe over `rows` read back as columns (bucket `thing`, each row's origin) and
+    /// returns the survivors as statements, in the order given.
+    fn dedupe(rows: &[Statement], tombstones: Tombstones) -> Vec<Statement> {
+        let batch = normalize(&to_file_batch(rows).unwrap(), Some(("thing", "bulk"))).unwrap();
+        let origins: StringArray = rows.iter().map(|s| s.origin.as_deref()).collect();
+        let mut columns = batch.columns().to_vec();
+        columns[row_schema().index_of("origin").unwrap()] = Arc::new(origins);
+        let columns = Columns::new(&RecordBatch::try_new(row_schema(), columns).unwrap());
+        let input = (0..rows.len()).map(|row| ColumnRow { columns: &columns, slot: 0, row }).collect();
+        let mut out = Vec::new();
+        dedupe_entity(input, tombstones, &mut out);
+        let to_time = |t: i64| Timestamp::from_timestamp_micros(t);
+        out.iter().map(|s| Statement { first_seen: to_time(s.first_seen), ..rows[s.row.row].clone() }).collect()
     }
 
     /// `(value, first_seen, last_seen)` of each row, sorted by value (merged order sorts by id).
@@ -173,8 +185,8 @@ mod tests {
 
     #[test]
     fn duplicates_collapse_and_first_seen_folds() {
-        let rows = vec![row("name", "A", 3), row("name", "A", 1), row("name", "A", 2), row("name", "B", 5)];
-        let out = dedupe_entity(rows, Tombstones::Drop);
+        let rows = [row("name", "A", 3), row("name", "A", 1), row("name", "A", 2), row("name", "B", 5)];
+        let out = dedupe(&rows, Tombstones::Drop);
         assert_eq!(values(&out), [("A", ts(1), ts(3)), ("B", ts(5), ts(5))]);
     }
 
@@ -182,15 +194,15 @@ mod tests {
     fn tombstones_shadow_and_respect_grace() {
         let mut dead = row("name", "A", 4);
         dead.deleted_at = ts(4);
-        let rows = vec![row("name", "A", 1), dead.clone(), row("name", "B", 2)];
-        assert_eq!(values(&dedupe_entity(rows.clone(), Tombstones::Drop)), [("B", ts(2), ts(2))]);
-        let kept = dedupe_entity(rows.clone(), Tombstones::KeepAfter(ts(3).unwrap()));
+        let rows = [row("name", "A", 1), dead.clone(), row("name", "B", 2)];
+        assert_eq!(values(&dedupe(&rows, Tombstones::Drop)), [("B", ts(2), ts(2))]);
+        let kept = dedupe(&rows, Tombstones::KeepAfter(micros(3)));
         assert_eq!(kept.len(), 2);
         assert!(kept.iter().any(|s| s.deleted_at == ts(4) && s.first_seen == ts(1)));
-        let reaped = dedupe_entity(rows, Tombstones::KeepAfter(ts(4).unwrap()));
+        let reaped = dedupe(&rows, Tombstones::KeepAfter(micros(4)));
         assert_eq!(values(&reaped), [("B", ts(2), ts(2))]);
         // A re-emission newer than the tombstone revives the statement.
-        let revived = dedupe_entity(vec![dead, row("name", "A", 9)], Tombstones::Drop);
+        let revived = dedupe(&[dead, row("name", "A", 9)], Tombstones::Drop);
         assert_eq!(values(&revived), [("A", ts(4), ts(9))]);
     }
 
@@ -198,7 +210,7 @@ mod tests {
     fn tie_goes_to_the_tombstone() {
         let mut dead = row("name", "A", 2);
         dead.deleted_at = ts(2);
-        assert!(dedupe_entity(vec![row("name", "A", 2), dead], Tombstones::Drop).is_empty());
+        assert!(dedupe(&[row("name", "A", 2), dead], Tombstones::Drop).is_empty());
     }
 
     #[test]
@@ -208,8 +220,8 @@ mod tests {
             s.fragment = "f1".into();
             s
         };
-        let rows = vec![frag("Old", 1), frag("Both", 1), frag("Both", 2), frag("New", 2), row("name", "Plain", 1)];
-        let out = dedupe_entity(rows, Tombstones::Drop);
+        let rows = [frag("Old", 1), frag("Both", 1), frag("Both", 2), frag("New", 2), row("name", "Plain", 1)];
+        let out = dedupe(&rows, Tombstones::Drop);
         assert_eq!(values(&out), [("Both", ts(1), ts(2)), ("New", ts(2), ts(2)), ("Plain", ts(1), ts(1))]);
         assert_eq!(out[0].value, "Plain", "merged order: the \"\" fragment sorts first");
     }
@@ -220,7 +232,7 @@ mod tests {
         other.origin = Some("crawl".into());
         let mut analyst = row("name", "A", 3);
         analyst.role = Some("analyst".into());
-        let out = dedupe_entity(vec![row("name", "A", 1), other, analyst], Tombstones::Drop);
+        let out = dedupe(&[row("name", "A", 1), other, analyst], Tombstones::Drop);
         assert_eq!(out.len(), 3);
         assert_eq!(out[2].role, None, "None roles sort last");
     }
@@ -229,12 +241,15 @@ mod tests {
     fn plain_entities_come_back_in_merged_order_unchanged() {
         let mut analyst = row("name", "A", 3);
         analyst.role = Some("analyst".into());
-        let rows = vec![row("name", "B", 5), row("alias", "C", 1), analyst, row("name", "A", 2)];
-        let out = dedupe_entity(rows.clone(), Tombstones::Drop);
-        let slow = dedupe_groups(rows, Tombstones::Drop);
+        let rows = [row("name", "B", 5), row("alias", "C", 1), analyst, row("name", "A", 2)];
+        let out = dedupe(&rows, Tombstones::Drop);
         assert_eq!(out.len(), 4);
-        assert!(out.windows(2).all(|w| entity_order(&w[0], &w[1]) == Ordering::Less));
-        assert_eq!(out, slow, "the shortcut gives what the group rules give");
         assert_eq!(out[0].role.as_deref(), Some("analyst"), "roles before None");
+        assert_eq!(out[1..].iter().map(|s| s.prop.as_str()).collect::<Vec<_>>(), ["alias", "name", "name"]);
+        assert!(out[2].id < out[3].id, "within one property by statement id");
+        let mut copy = rows.clone();
+        copy[1].fragment = "f".into();
+        let slow = dedupe(&copy, Tombstones::Drop);
+        assert_eq!(values(&slow), values(&out), "the group rules keep what the shortcut keeps");
     }
 }

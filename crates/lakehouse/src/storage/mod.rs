@@ -2,13 +2,16 @@
 //!
 //! * [`archive`]: content-addressed source files and their metadata records;
 //! * [`statements`]: the Delta Lake statement table, partitioned by `(shard, bucket, origin)`;
-//!   [`rows`]: statements in its data-file columns, as appends and merges write them;
+//!   [`rows`]: statements in its data-file columns, as appends write them; [`columns`]: rows
+//!   read back as columns, as merges and scans compare them; [`dedupe`]: the rules that collapse
+//!   them;
 //! * [`fence`]: the dataset-wide write fence that orders appends and maintenance;
 //! * [`tags`]: freshness timestamps; [`versions`]: files written with dated snapshots;
 //! * [`location`]: where a dataset lives (a local folder today; object stores later);
 //! * [`zfs`]: the ZFS datasets of a dataset on a ZFS-backed lakehouse, created here or by an agent.
 
 pub mod archive;
+pub mod columns;
 pub mod dedupe;
 pub mod fence;
 pub mod journal;

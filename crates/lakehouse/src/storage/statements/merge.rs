@@ -8,28 +8,27 @@
 //! as many partitions at a time as there are cores.
 //! The new file replaces the old ones in one Delta commit (`add` + `remove`s, `dataChange =
 //! false`), 64 partitions per commit; a partition left empty gets no file. Memory stays bounded:
-//! files that are each sorted (up to 64) are merged k-way with one small buffer each, anything
-//! else is read through a spilling sort, and rows are written one entity at a time. A
+//! files that are each sorted (up to 64) are merged k-way with one batch each, anything else is
+//! read through a spilling sort; rows stay Arrow columns from the read to the write
+//! ([`merged`](super::merged)) and go out a batch of whole entities at a time. A
 //! checkpoint is written when anything was merged. Held under the maintenance fence.
 
 use deltalake::datafusion::prelude::{SessionContext, col, lit};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add};
 use deltalake::protocol::DeltaOperation;
-use ftm::Statement;
-use ftm::time::Timestamp;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use super::datafile::DataFile;
-use super::merged::{PartitionMerge, is_sorted};
-use super::{EntityStream, Filter, MERGED_PREFIX, Partition, StatementStore};
+use super::merged::{SortedMerge, is_sorted};
+use super::{MERGED_PREFIX, Partition, StatementStore};
 use crate::error::{Error, Result};
 use crate::model::Bucket;
+use crate::storage::columns::file_columns;
 use crate::storage::dedupe::Tombstones;
-use crate::storage::rows::to_file_batch;
 use crate::storage::schema::merge_writer_properties;
 
 /// Partitions per Delta commit.
@@ -37,8 +36,6 @@ const PARTITIONS_PER_COMMIT: usize = 64;
 /// Most files of one partition merged k-way (each holds a read buffer meanwhile); more go
 /// through DataFusion's spilling sort.
 const MAX_MERGED_FILES: usize = 64;
-/// Rows per written batch.
-const WRITE_BATCH_ROWS: usize = 8192;
 
 /// Options of a merge.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -84,7 +81,7 @@ impl StatementStore {
     async fn merge_locked(&self, options: &MergeOptions) -> Result<MergeMetrics> {
         let mut table = self.table().await?.ok_or_else(|| Error::Corrupt("statement table vanished".into()))?;
         let days = options.grace_period_days.unwrap_or(self.grace_period_days);
-        let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
+        let cutoff = (chrono::Utc::now() - chrono::Duration::days(i64::from(days))).timestamp_micros();
         let selected: Vec<Partition> =
             StatementStore::partitions_of(&table)?.into_iter().filter(|p| options.force || !p.is_clean()).collect();
         let mut files = StatementStore::files_by_partition(&table)?;
@@ -106,7 +103,10 @@ impl StatementStore {
             let merged: Vec<(Option<Add>, u64)> = futures::stream::iter(chunk.iter().cloned())
                 .map(|part| {
                     let (ctx, store, root) = (ctx.clone(), store.clone(), root.clone());
-                    tokio::spawn(async move { merge_partition(&ctx, &store, &root, &part, cutoff).await })
+                    tokio::spawn(async move {
+                        let merge = merge_partition(&ctx, &root, &part, cutoff).await?;
+                        write_merged(&store, &part, merge).await
+                    })
                 })
                 .buffered(parallel)
                 .map(|joined| joined.map_err(|e| Error::Corrupt(format!("merge task failed: {e}")))?)
@@ -137,24 +137,13 @@ impl StatementStore {
 }
 
 /// Reads `part` sorted by entity id and writes its deduped rows (tombstones deleted after
-/// `cutoff` kept) to a new merged file. Files that are each sorted already (this
-/// implementation's appends and merges) are merged k-way, up to [`MAX_MERGED_FILES`] of them;
-/// otherwise DataFusion sorts them.
-async fn merge_partition(
-    ctx: &SessionContext,
-    store: &Arc<dyn ObjectStore>,
-    table: &FsPath,
-    part: &Partition,
-    cutoff: Timestamp,
-) -> Result<(Option<Add>, u64)> {
+/// `cutoff`, UTC microseconds, kept) to a new merged file. Files that are each sorted already
+/// (this implementation's appends and merges) are merged k-way, up to [`MAX_MERGED_FILES`] of
+/// them; otherwise DataFusion sorts them.
+async fn merge_partition(ctx: &SessionContext, table: &FsPath, part: &Partition, cutoff: i64) -> Result<SortedMerge> {
     let tombstones = Tombstones::KeepAfter(cutoff);
     if part.files.len() <= MAX_MERGED_FILES && is_sorted(table, part)? {
-        let stream = EntityStream::merged(
-            PartitionMerge::open(table, std::slice::from_ref(part))?,
-            tombstones,
-            Filter::default(),
-        );
-        return write_merged(store, part, stream).await;
+        return SortedMerge::files(table, std::slice::from_ref(part), tombstones);
     }
     let df = ctx
         .table("statements")
@@ -166,37 +155,48 @@ async fn merge_partition(
                 .and(col("origin").eq(lit(part.origin.clone()))),
         )?
         .sort(vec![col("entity_id").sort(true, false)])?;
-    let stream = EntityStream::new(Some(df.execute_stream().await?), tombstones, Filter::default());
-    write_merged(store, part, stream).await
+    Ok(SortedMerge::query(df.execute_stream().await?, tombstones))
 }
 
 /// Writes the deduped rows of `part` to a new merged file; `None` when no row survives.
+/// Reading and deduping run on a task of their own, a couple of batches ahead of the encoding.
 async fn write_merged(
     store: &Arc<dyn ObjectStore>,
     part: &Partition,
-    stream: EntityStream,
+    mut merge: SortedMerge,
 ) -> Result<(Option<Add>, u64)> {
-    // Reading and deduping run on a task of their own, encoding on this one.
-    let mut stream = stream.read_ahead();
+    let (sender, mut batches) = tokio::sync::mpsc::channel(2);
+    let reader = tokio::spawn(async move {
+        loop {
+            let next = merge.next_batch().await.transpose();
+            let end = !matches!(next, Some(Ok(_)));
+            if let Some(next) = next
+                && sender.send(next).await.is_err()
+            {
+                return;
+            }
+            if end {
+                return;
+            }
+        }
+    });
     let folder = part.files.first().and_then(|f| f.rsplit_once('/')).map(|(dir, _)| dir.to_string());
     let folder = folder.ok_or_else(|| Error::Corrupt(format!("partition {part:?} has no files")))?;
     let file_name = format!("{MERGED_PREFIX}{}.zstd.parquet", uuid::Uuid::now_v7());
     let large = Bucket::parse(&part.bucket).is_some_and(Bucket::is_large);
     let key = (part.shard.clone(), part.bucket.clone(), part.origin.clone());
     let mut file = DataFile::create(store, &folder, &file_name, key, merge_writer_properties(large))?;
-    let mut buffer: Vec<Statement> = Vec::with_capacity(WRITE_BATCH_ROWS);
     let mut written = 0u64;
-    while let Some(rows) = stream.next().await? {
-        buffer.extend(rows);
-        if buffer.len() >= WRITE_BATCH_ROWS {
-            file.write(&to_file_batch(&buffer)?).await?;
-            written += buffer.len() as u64;
-            buffer.clear();
+    let result: Result<()> = async {
+        while let Some(batch) = batches.recv().await {
+            let batch = file_columns(&batch?)?;
+            written += batch.num_rows() as u64;
+            file.write(&batch).await?;
         }
+        Ok(())
     }
-    if !buffer.is_empty() {
-        file.write(&to_file_batch(&buffer)?).await?;
-        written += buffer.len() as u64;
-    }
+    .await;
+    reader.abort();
+    result?;
     Ok((file.finish(false).await?, written))
 }

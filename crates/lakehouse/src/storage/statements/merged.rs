@@ -1,63 +1,70 @@
-//! Reads of files sorted by entity id without a sort: the files are read in order and merged
-//! k-way on the entity id, one entity at a time. Memory: one batch per file plus one entity.
+//! The sorted merge: rows of sources that are each sorted by entity id, merged k-way one
+//! entity at a time, deduped, and handed on as batches of whole entities in merged order.
 //!
-//! Two uses: full scans of a merged table (every partition one `merged-*` file, sorted by
-//! construction, spec `storage-format.md` §2.6), and the merge of a partition whose appended
-//! files are each sorted (this implementation's appends sort; the reference's do not, which
-//! [`is_sorted`] finds out before the merge relies on it).
+//! A source is a data file read in order (every file of a merged partition, and this
+//! implementation's appended files, which are sorted; the reference's appends are not, which
+//! [`is_sorted`] finds out first), or a query sorted by entity id. Rows stay in Arrow columns
+//! throughout: each entity's rows are compared through [`Columns`], deduped
+//! ([`dedupe_entity`]), and the survivors gathered with Arrow's `interleave`, with their folded
+//! `first_seen`. Memory: the current batch of each source plus the output batch being gathered.
 //!
 //! Files are read from the local table folder with parquet's streaming reader; remote stores
 //! will need an async reader here.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 use std::fs::File;
 use std::path::Path as FsPath;
+use std::sync::Arc;
 
-use deltalake::arrow::array::{Array, AsArray};
+use deltalake::arrow::array::{Array, AsArray, RecordBatch, TimestampMicrosecondArray};
+use deltalake::arrow::compute::interleave_record_batch;
+use deltalake::datafusion::execution::SendableRecordBatchStream;
 use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
-use ftm::Statement;
+use futures::StreamExt;
 
 use super::Partition;
 use crate::error::{Error, Result};
-use crate::storage::schema::from_batch;
+use crate::storage::columns::{ColumnRow, Columns, normalize, row_schema};
+use crate::storage::dedupe::{Survivor, Tombstones, dedupe_entity};
 
-/// One partition's file, read in order.
-struct PartitionReader {
-    origin: String,
-    stream: ParquetRecordBatchReader,
-    rows: VecDeque<Statement>,
-    done: bool,
+/// Rows per batch read from a file.
+const READ_BATCH_ROWS: usize = 8192;
+/// Rows an output batch reaches before it is handed on (it ends with a whole entity).
+const OUTPUT_BATCH_ROWS: usize = 8192;
+
+/// Where a source's batches come from.
+enum Batches {
+    /// A data file of the partition `(bucket, origin)`.
+    File { reader: ParquetRecordBatchReader, bucket: String, origin: String },
+    /// A query over the table, partition columns included.
+    Query(SendableRecordBatchStream),
 }
 
-impl PartitionReader {
-    /// Makes sure a row is buffered unless the file is exhausted.
-    fn fill(&mut self) -> Result<()> {
-        while self.rows.is_empty() && !self.done {
-            match self.stream.next() {
-                Some(batch) => {
-                    for mut s in from_batch(&batch?)? {
-                        s.origin = Some(self.origin.clone());
-                        self.rows.push_back(s);
-                    }
-                }
-                None => self.done = true,
-            }
-        }
-        Ok(())
+impl Batches {
+    /// The next batch, normalized to the row schema; `None` at the end.
+    async fn next(&mut self) -> Result<Option<RecordBatch>> {
+        let batch = match self {
+            Batches::File { reader, bucket, origin } => match reader.next() {
+                Some(batch) => normalize(&batch?, Some((bucket, origin)))?,
+                None => return Ok(None),
+            },
+            Batches::Query(stream) => match stream.next().await {
+                Some(batch) => normalize(&batch?, None)?,
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(batch))
     }
+}
 
-    /// Moves every row of entity `id` at the head of the file into `out`.
-    fn take(&mut self, id: &str, out: &mut Vec<Statement>) -> Result<()> {
-        loop {
-            self.fill()?;
-            match self.rows.front() {
-                Some(row) if row.entity_id == id => out.push(self.rows.pop_front().expect("front exists")),
-                _ => return Ok(()),
-            }
-        }
-    }
+/// One source: its batches and the position in the current one.
+struct Source {
+    batches: Batches,
+    /// Slot of the current batch in [`SortedMerge::batches`]; `None` once exhausted.
+    slot: Option<usize>,
+    row: usize,
 }
 
 fn open_file(table: &FsPath, file: &str) -> Result<ParquetRecordBatchReaderBuilder<File>> {
@@ -96,66 +103,169 @@ pub(super) fn is_sorted(table: &FsPath, part: &Partition) -> Result<bool> {
     Ok(true)
 }
 
-/// The k-way merge over sorted files: a heap of the readers by the entity id at their head.
-pub(super) struct PartitionMerge {
-    readers: Vec<PartitionReader>,
+/// The k-way merge: a heap of the sources by the entity id at their head, and the output batch
+/// being gathered as `(slot, row)` pairs over the batches it draws from.
+pub(super) struct SortedMerge {
+    sources: Vec<Source>,
+    /// Batches the output being gathered draws from, and their column views.
+    batches: Vec<RecordBatch>,
+    columns: Vec<Columns>,
     heads: BinaryHeap<Reverse<(String, usize)>>,
+    tombstones: Tombstones,
+    /// The output so far: `(slot, row)` and the folded `first_seen` of each row.
+    gathered: Vec<(usize, usize)>,
+    first_seen: Vec<i64>,
     started: bool,
 }
 
-impl PartitionMerge {
-    /// Whether `partitions` can be scanned this way: every one holds a single merged file.
+impl SortedMerge {
+    fn new(batches: Vec<Batches>, tombstones: Tombstones) -> SortedMerge {
+        SortedMerge {
+            sources: batches.into_iter().map(|batches| Source { batches, slot: None, row: 0 }).collect(),
+            batches: Vec::new(),
+            columns: Vec::new(),
+            heads: BinaryHeap::new(),
+            tombstones,
+            gathered: Vec::new(),
+            first_seen: Vec::new(),
+            started: false,
+        }
+    }
+
+    /// Whether `partitions` can be scanned by merging their files: every one holds a single
+    /// merged file.
     pub(super) fn applies(partitions: &[Partition]) -> bool {
         partitions.iter().all(|p| p.files.len() == 1 && p.is_clean())
     }
 
-    /// Opens every file of `partitions` below the table folder `table`; each must be sorted by
-    /// entity id.
-    pub(super) fn open(table: &FsPath, partitions: &[Partition]) -> Result<PartitionMerge> {
-        let mut readers = Vec::new();
+    /// Merges every file of `partitions` below the table folder `table`; each file must be
+    /// sorted by entity id.
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::Parquet`] opening a file.
+    pub(super) fn files(table: &FsPath, partitions: &[Partition], tombstones: Tombstones) -> Result<SortedMerge> {
+        let mut sources = Vec::new();
         for part in partitions {
             for file in &part.files {
-                let stream = open_file(table, file)?.with_batch_size(2048).build()?;
-                readers.push(PartitionReader {
-                    origin: part.origin.clone(),
-                    stream,
-                    rows: VecDeque::new(),
-                    done: false,
-                });
+                let reader = open_file(table, file)?.with_batch_size(READ_BATCH_ROWS).build()?;
+                sources.push(Batches::File { reader, bucket: part.bucket.clone(), origin: part.origin.clone() });
             }
         }
-        Ok(PartitionMerge { readers, heads: BinaryHeap::new(), started: false })
+        Ok(SortedMerge::new(sources, tombstones))
     }
 
-    /// The raw rows of the next entity (smallest id at the head of any file), or `None`.
-    pub(super) fn next(&mut self) -> Result<Option<Vec<Statement>>> {
+    /// Dedupes the rows of a query sorted by entity id (partition columns included).
+    pub(super) fn query(stream: SendableRecordBatchStream, tombstones: Tombstones) -> SortedMerge {
+        SortedMerge::new(vec![Batches::Query(stream)], tombstones)
+    }
+
+    /// The next batch of deduped rows ([`row_schema`]): whole entities in merged order, about
+    /// [`OUTPUT_BATCH_ROWS`] rows; `None` at the end.
+    ///
+    /// # Errors
+    /// [`Error::Query`], [`Error::Parquet`] reading a source; [`Error::Corrupt`] for rows
+    /// [`normalize`] refuses.
+    pub(super) async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         if !self.started {
             self.started = true;
-            for i in 0..self.readers.len() {
-                self.push_head(i)?;
+            for i in 0..self.sources.len() {
+                self.advance(i).await?;
+                self.push_head(i);
             }
         }
-        let Some(Reverse((id, first))) = self.heads.pop() else {
-            return Ok(None);
-        };
-        let mut rows = Vec::new();
-        self.readers[first].take(&id, &mut rows)?;
-        self.push_head(first)?;
-        while self.heads.peek().is_some_and(|Reverse((head, _))| *head == id) {
-            let Reverse((_, i)) = self.heads.pop().expect("peeked");
-            self.readers[i].take(&id, &mut rows)?;
-            self.push_head(i)?;
+        let mut entity = Vec::new();
+        while self.gathered.len() < OUTPUT_BATCH_ROWS {
+            let Some(Reverse((id, first))) = self.heads.pop() else {
+                break;
+            };
+            entity.clear();
+            self.take(first, &id, &mut entity).await?;
+            while self.heads.peek().is_some_and(|Reverse((head, _))| *head == id) {
+                let Reverse((_, i)) = self.heads.pop().expect("peeked");
+                self.take(i, &id, &mut entity).await?;
+            }
+            self.dedupe(&entity);
         }
-        Ok(Some(rows))
+        if self.gathered.is_empty() {
+            return Ok(None);
+        }
+        self.gather().map(Some)
     }
 
-    /// Queues reader `i` under the entity id at its head, unless its file is exhausted.
-    fn push_head(&mut self, i: usize) -> Result<()> {
-        let reader = &mut self.readers[i];
-        reader.fill()?;
-        if let Some(head) = reader.rows.front() {
-            self.heads.push(Reverse((head.entity_id.clone(), i)));
+    /// Moves source `i` to its next non-empty batch (`slot` `None` at the end).
+    async fn advance(&mut self, i: usize) -> Result<()> {
+        let source = &mut self.sources[i];
+        source.slot = None;
+        source.row = 0;
+        while let Some(batch) = source.batches.next().await? {
+            if batch.num_rows() > 0 {
+                self.columns.push(Columns::new(&batch));
+                self.batches.push(batch);
+                source.slot = Some(self.batches.len() - 1);
+                break;
+            }
         }
         Ok(())
+    }
+
+    /// Queues source `i` under the entity id at its head, unless it is exhausted.
+    fn push_head(&mut self, i: usize) {
+        let source = &self.sources[i];
+        if let Some(slot) = source.slot {
+            self.heads.push(Reverse((self.columns[slot].entity_id.value(source.row).to_string(), i)));
+        }
+    }
+
+    /// Appends the `(slot, row)` of every row of entity `id` at the head of source `i` to
+    /// `entity` and queues the source under its next head.
+    async fn take(&mut self, i: usize, id: &str, entity: &mut Vec<(usize, usize)>) -> Result<()> {
+        while let Some(slot) = self.sources[i].slot {
+            let ids = &self.columns[slot].entity_id;
+            let mut row = self.sources[i].row;
+            while row < ids.len() && ids.value(row) == id {
+                entity.push((slot, row));
+                row += 1;
+            }
+            self.sources[i].row = row;
+            if row < ids.len() {
+                break;
+            }
+            // The entity may go on in the next batch.
+            self.advance(i).await?;
+        }
+        self.push_head(i);
+        Ok(())
+    }
+
+    /// Dedupes one entity's rows and appends the survivors to the output.
+    fn dedupe(&mut self, entity: &[(usize, usize)]) {
+        let rows = entity.iter().map(|&(slot, row)| ColumnRow { columns: &self.columns[slot], slot, row }).collect();
+        let mut survivors: Vec<Survivor> = Vec::with_capacity(entity.len());
+        dedupe_entity(rows, self.tombstones, &mut survivors);
+        for s in survivors {
+            self.gathered.push((s.row.slot, s.row.row));
+            self.first_seen.push(s.first_seen);
+        }
+    }
+
+    /// Gathers the output rows into a batch with their folded `first_seen`, then keeps only the
+    /// batches the sources are still reading.
+    fn gather(&mut self) -> Result<RecordBatch> {
+        let refs: Vec<&RecordBatch> = self.batches.iter().collect();
+        let batch = interleave_record_batch(&refs, &self.gathered)?;
+        let first_seen = TimestampMicrosecondArray::from(std::mem::take(&mut self.first_seen)).with_timezone("UTC");
+        let mut columns = batch.columns().to_vec();
+        columns[row_schema().index_of("first_seen")?] = Arc::new(first_seen);
+        self.gathered.clear();
+        // Each source holds a slot of its own; the other batches are done with.
+        let (batches, views) = (std::mem::take(&mut self.batches), std::mem::take(&mut self.columns));
+        for source in &mut self.sources {
+            if let Some(slot) = source.slot {
+                self.batches.push(batches[slot].clone());
+                self.columns.push(views[slot].clone());
+                source.slot = Some(self.batches.len() - 1);
+            }
+        }
+        Ok(RecordBatch::try_new(row_schema(), columns)?)
     }
 }

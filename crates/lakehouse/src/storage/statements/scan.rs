@@ -11,7 +11,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use deltalake::DeltaTable;
-use deltalake::datafusion::execution::SendableRecordBatchStream;
 use deltalake::datafusion::execution::memory_pool::FairSpillPool;
 use deltalake::datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use deltalake::datafusion::prelude::{DataFrame, Expr, JoinType, SessionConfig, SessionContext, col, lit};
@@ -19,12 +18,11 @@ use deltalake::datafusion::scalar::ScalarValue;
 use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
 use ftm::time::Timestamp;
 use ftm::{EntityRecord, Statement};
-use futures::StreamExt;
 
-use super::merged::PartitionMerge;
+use super::merged::SortedMerge;
 use super::{Filter, StatementStore};
 use crate::error::Result;
-use crate::storage::dedupe::{Tombstones, dedupe_entity};
+use crate::storage::dedupe::Tombstones;
 use crate::storage::schema::from_batch;
 
 /// The table name queries use.
@@ -32,42 +30,24 @@ const TABLE: &str = "statements";
 
 /// Live statements, one entity at a time, in `entity_id` order.
 pub struct EntityStream {
-    batches: Option<SendableRecordBatchStream>,
-    merge: Option<PartitionMerge>,
-    pending: Vec<Statement>,
+    merge: Option<SortedMerge>,
     ready: VecDeque<Vec<Statement>>,
-    tombstones: Tombstones,
     filter: Filter,
 }
 
 impl EntityStream {
     fn empty() -> EntityStream {
-        EntityStream::new(None, Tombstones::Drop, Filter::default())
+        EntityStream { merge: None, ready: VecDeque::new(), filter: Filter::default() }
     }
 
-    pub(super) fn new(
-        batches: Option<SendableRecordBatchStream>,
-        tombstones: Tombstones,
-        filter: Filter,
-    ) -> EntityStream {
-        EntityStream { batches, merge: None, pending: Vec::new(), ready: VecDeque::new(), tombstones, filter }
+    fn new(merge: SortedMerge, filter: Filter) -> EntityStream {
+        EntityStream { merge: Some(merge), ready: VecDeque::new(), filter }
     }
 
-    /// A stream over the k-way merge of sorted files.
-    pub(super) fn merged(merge: PartitionMerge, tombstones: Tombstones, filter: Filter) -> EntityStream {
-        let mut stream = EntityStream::new(None, tombstones, filter);
-        stream.merge = Some(merge);
-        stream
-    }
-
-    fn complete(&mut self) {
-        let rows = std::mem::take(&mut self.pending);
-        if rows.is_empty() {
-            return;
-        }
-        let live = dedupe_entity(rows, self.tombstones);
-        if !live.is_empty() && self.filter.matches(&live) {
-            self.ready.push_back(live);
+    /// Queues one entity's rows if the filter selects it.
+    fn complete(&mut self, rows: Vec<Statement>) {
+        if !rows.is_empty() && self.filter.matches(&rows) {
+            self.ready.push_back(rows);
         }
     }
 
@@ -81,33 +61,22 @@ impl EntityStream {
             if let Some(entity) = self.ready.pop_front() {
                 return Ok(Some(entity));
             }
-            if let Some(merge) = self.merge.as_mut() {
-                match merge.next()? {
-                    Some(rows) => {
-                        self.pending = rows;
-                        self.complete();
-                        continue;
-                    }
-                    None => return Ok(None),
-                }
-            }
-            let Some(batches) = self.batches.as_mut() else {
+            let Some(merge) = self.merge.as_mut() else {
                 return Ok(None);
             };
-            match batches.next().await {
-                Some(batch) => {
-                    for row in from_batch(&batch?)? {
-                        if self.pending.first().is_some_and(|p| p.entity_id != row.entity_id) {
-                            self.complete();
-                        }
-                        self.pending.push(row);
-                    }
+            let Some(batch) = merge.next_batch().await? else {
+                self.merge = None;
+                return Ok(None);
+            };
+            // A batch holds whole entities.
+            let mut entity: Vec<Statement> = Vec::new();
+            for row in from_batch(&batch)? {
+                if entity.first().is_some_and(|first| first.entity_id != row.entity_id) {
+                    self.complete(std::mem::take(&mut entity));
                 }
-                None => {
-                    self.batches = None;
-                    self.complete();
-                }
+                entity.push(row);
             }
+            self.complete(entity);
         }
     }
 
@@ -243,13 +212,13 @@ impl StatementStore {
             .filter(|p| filter.origins.is_empty() || filter.origins.contains(&p.origin))
             .collect();
         let whole = filter.entity_ids.is_empty() && filter.entity_predicates()?.is_empty() && semi.is_none();
-        if whole && PartitionMerge::applies(&selected) {
-            let merge = PartitionMerge::open(self.table_location().path(), &selected)?;
-            return Ok(EntityStream::merged(merge, tombstones, filter.clone()));
+        if whole && SortedMerge::applies(&selected) {
+            let merge = SortedMerge::files(self.table_location().path(), &selected, tombstones)?;
+            return Ok(EntityStream::new(merge, filter.clone()));
         }
         let ctx = self.session(&table).await?;
         let df = self.select(&ctx, filter, semi).await?.sort(vec![col("entity_id").sort(true, false)])?;
-        Ok(EntityStream::new(Some(df.execute_stream().await?), tombstones, filter.clone()))
+        Ok(EntityStream::new(SortedMerge::query(df.execute_stream().await?, tombstones), filter.clone()))
     }
 
     /// Live statements of the entities `filter` selects, one entity at a time, by entity id.
@@ -324,5 +293,5 @@ fn at_or_after(column: &str, since: Timestamp) -> Expr {
 
 /// Keeps the tombstones deleted at or after `since`.
 fn keep_from(since: Timestamp) -> Tombstones {
-    Tombstones::KeepAfter(since - chrono::Duration::microseconds(1))
+    Tombstones::KeepAfter(since.timestamp_micros() - 1)
 }

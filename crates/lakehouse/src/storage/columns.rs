@@ -1,0 +1,233 @@
+//! Statement rows read back from data files or table queries, kept as Arrow columns (spec
+//! `storage-format.md` §2.1).
+//!
+//! Reads normalize every batch to one [`row_schema`]: the 16 data-file columns, cast to the
+//! file types, followed by the `bucket` and `origin` partition values of each row. Merges and
+//! scans then compare, sort and dedupe rows through [`Columns`] without building a
+//! [`Statement`](ftm::Statement) per row, and gather the survivors with Arrow kernels.
+
+use std::sync::{Arc, LazyLock};
+
+use deltalake::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray, new_null_array,
+};
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::{DataType, Field, Schema as ArrowSchema, SchemaRef, TimestampMicrosecondType};
+
+use super::schema::file_schema;
+use crate::error::{Error, Result};
+
+/// Index of the `bucket` column in [`row_schema`]; the 16 file columns come first.
+const BUCKET: usize = 16;
+/// Index of the `origin` column in [`row_schema`].
+const ORIGIN: usize = 17;
+
+/// The 18-column schema of rows read back: [`file_schema`] then `bucket` and `origin`.
+pub fn row_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let mut fields: Vec<Field> = file_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new("bucket", DataType::Utf8, false));
+        fields.push(Field::new("origin", DataType::Utf8, false));
+        Arc::new(ArrowSchema::new(fields))
+    });
+    SCHEMA.clone()
+}
+
+/// The data-file columns of a [`row_schema`] batch: the batch without `bucket` and `origin`.
+///
+/// # Errors
+/// [`Error::Arrow`](crate::Error::Arrow) for a batch of another schema.
+pub fn file_columns(batch: &RecordBatch) -> Result<RecordBatch> {
+    Ok(batch.project(&(0..BUCKET).collect::<Vec<_>>())?)
+}
+
+/// Normalizes a batch of table columns (a data file's, or a query's with the partition columns)
+/// to [`row_schema`], taking columns by name:
+/// - columns are cast to the file types (other string encodings, timestamp units or zones);
+/// - a missing nullable column reads as nulls, a missing `dataset` or `fragment` as `""`, a
+///   missing `external` as false, and null fragments as `""` (files the reference wrote before
+///   these columns existed);
+/// - `bucket` and `origin` come from the batch's own columns or else from `partition`.
+///
+/// # Errors
+/// [`Error::Corrupt`] naming the column for a missing required column (`id`, `entity_id`,
+/// `schema`, `prop`, `value`, `first_seen`, `last_seen`), a type that does not cast, or nulls in a
+/// required column.
+pub fn normalize(batch: &RecordBatch, partition: Option<(&str, &str)>) -> Result<RecordBatch> {
+    let rows = batch.num_rows();
+    let schema = row_schema();
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for (i, field) in schema.fields().iter().enumerate() {
+        let name = field.name().as_str();
+        let column = match batch.column_by_name(name) {
+            Some(column) if column.data_type() == field.data_type() => column.clone(),
+            Some(column) => {
+                cast(column, field.data_type()).map_err(|e| Error::Corrupt(format!("column `{name}`: {e}")))?
+            }
+            None => {
+                let value = match i {
+                    BUCKET => partition.map(|(bucket, _)| bucket),
+                    ORIGIN => partition.map(|(_, origin)| origin),
+                    _ => None,
+                };
+                match (name, value) {
+                    (_, Some(value)) => Arc::new(StringArray::from(vec![value; rows])) as ArrayRef,
+                    ("dataset" | "fragment", None) => Arc::new(StringArray::from(vec![""; rows])),
+                    ("external", None) => Arc::new(BooleanArray::from(vec![false; rows])),
+                    _ if field.is_nullable() => new_null_array(field.data_type(), rows),
+                    _ => return Err(Error::Corrupt(format!("column `{name}` is missing"))),
+                }
+            }
+        };
+        let column = if name == "fragment" && column.null_count() > 0 {
+            let fragment = column.as_string::<i32>();
+            Arc::new(fragment.iter().map(|f| Some(f.unwrap_or(""))).collect::<StringArray>())
+        } else {
+            column
+        };
+        if !field.is_nullable() && column.null_count() > 0 {
+            return Err(Error::Corrupt(format!("column `{name}` holds nulls")));
+        }
+        columns.push(column);
+    }
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// Typed views of the columns of a [`row_schema`] batch that merges and scans compare.
+#[derive(Debug, Clone)]
+pub struct Columns {
+    pub id: StringArray,
+    pub entity_id: StringArray,
+    pub prop: StringArray,
+    pub fragment: StringArray,
+    pub role: StringArray,
+    pub bucket: StringArray,
+    pub origin: StringArray,
+    /// UTC microseconds.
+    pub first_seen: TimestampMicrosecondArray,
+    pub last_seen: TimestampMicrosecondArray,
+    pub deleted_at: TimestampMicrosecondArray,
+}
+
+impl Columns {
+    /// The views of `batch`, which must have [`row_schema`] (as [`normalize`] makes it).
+    pub fn new(batch: &RecordBatch) -> Columns {
+        let string = |name: &str| batch.column_by_name(name).expect("a row-schema batch").as_string::<i32>().clone();
+        let time = |name: &str| {
+            batch.column_by_name(name).expect("a row-schema batch").as_primitive::<TimestampMicrosecondType>().clone()
+        };
+        Columns {
+            id: string("id"),
+            entity_id: string("entity_id"),
+            prop: string("prop"),
+            fragment: string("fragment"),
+            role: string("role"),
+            bucket: string("bucket"),
+            origin: string("origin"),
+            first_seen: time("first_seen"),
+            last_seen: time("last_seen"),
+            deleted_at: time("deleted_at"),
+        }
+    }
+
+    /// Rows in the batch.
+    pub fn len(&self) -> usize {
+        self.id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.id.is_empty()
+    }
+}
+
+/// One row of a [`Columns`], with the slot its batch has in the reader that holds it.
+#[derive(Debug, Clone, Copy)]
+pub struct ColumnRow<'a> {
+    pub columns: &'a Columns,
+    pub slot: usize,
+    pub row: usize,
+}
+
+impl<'a> ColumnRow<'a> {
+    pub fn id(&self) -> &'a str {
+        self.columns.id.value(self.row)
+    }
+
+    pub fn prop(&self) -> &'a str {
+        self.columns.prop.value(self.row)
+    }
+
+    pub fn fragment(&self) -> &'a str {
+        self.columns.fragment.value(self.row)
+    }
+
+    /// `None` for a null role.
+    pub fn role(&self) -> Option<&'a str> {
+        self.columns.role.is_valid(self.row).then(|| self.columns.role.value(self.row))
+    }
+
+    pub fn bucket(&self) -> &'a str {
+        self.columns.bucket.value(self.row)
+    }
+
+    pub fn origin(&self) -> &'a str {
+        self.columns.origin.value(self.row)
+    }
+
+    /// UTC microseconds.
+    pub fn first_seen(&self) -> i64 {
+        self.columns.first_seen.value(self.row)
+    }
+
+    /// UTC microseconds.
+    pub fn last_seen(&self) -> i64 {
+        self.columns.last_seen.value(self.row)
+    }
+
+    /// UTC microseconds; `None` for a live row.
+    pub fn deleted_at(&self) -> Option<i64> {
+        self.columns.deleted_at.is_valid(self.row).then(|| self.columns.deleted_at.value(self.row))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::rows::to_file_batch;
+    use ftm::Statement;
+    use ftm::time::parse_iso;
+
+    fn batch() -> RecordBatch {
+        let mut s = Statement::new("ds", "e1", "Person", "name", "name", "A");
+        s.first_seen = parse_iso("2024-01-01");
+        s.last_seen = parse_iso("2024-01-02");
+        to_file_batch(&[s]).unwrap()
+    }
+
+    #[test]
+    fn partition_values_fill_bucket_and_origin() {
+        let rows = normalize(&batch(), Some(("thing", "bulk"))).unwrap();
+        let columns = Columns::new(&rows);
+        let row = ColumnRow { columns: &columns, slot: 0, row: 0 };
+        assert_eq!((row.bucket(), row.origin(), row.role(), row.deleted_at()), ("thing", "bulk", None, None));
+        assert_eq!(row.last_seen(), parse_iso("2024-01-02").unwrap().timestamp_micros());
+        assert_eq!(file_columns(&rows).unwrap(), batch());
+        assert!(matches!(normalize(&batch(), None), Err(Error::Corrupt(m)) if m.contains("bucket")));
+    }
+
+    #[test]
+    fn old_files_read_with_defaults() {
+        let full = batch();
+        let keep: Vec<usize> = ["id", "entity_id", "schema", "prop", "value", "first_seen", "last_seen"]
+            .iter()
+            .map(|name| full.schema().index_of(name).unwrap())
+            .collect();
+        let rows = normalize(&full.project(&keep).unwrap(), Some(("thing", "bulk"))).unwrap();
+        let columns = Columns::new(&rows);
+        assert_eq!((columns.fragment.value(0), columns.role.is_null(0)), ("", true));
+        assert_eq!(rows.column_by_name("dataset").unwrap().as_string::<i32>().value(0), "");
+        let no_value: Vec<usize> = keep.into_iter().filter(|&i| full.schema().field(i).name() != "value").collect();
+        let err = normalize(&full.project(&no_value).unwrap(), Some(("thing", "bulk"))).unwrap_err();
+        assert!(matches!(err, Error::Corrupt(m) if m == "column `value` is missing"));
+    }
+}
