@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use crate::error::Result;
 use crate::model::Model;
 use crate::schema::Schema;
-use crate::statement::Statement;
+use crate::statement::{BASE_ID, StatementFields};
 use crate::time::{Timestamp, isoformat, push_isoformat};
 
 /// An aggregated entity as the lakehouse exports it.
@@ -45,13 +45,13 @@ pub struct EntityRecord {
     pub max_first_seen: Option<Timestamp>,
 }
 
-fn fold_min(acc: &mut Option<Timestamp>, ts: Option<Timestamp>) {
+fn fold_min(acc: &mut Option<i64>, ts: Option<i64>) {
     if let Some(ts) = ts {
         *acc = Some(acc.map_or(ts, |a| a.min(ts)));
     }
 }
 
-fn fold_max(acc: &mut Option<Timestamp>, ts: Option<Timestamp>) {
+fn fold_max(acc: &mut Option<i64>, ts: Option<i64>) {
     if let Some(ts) = ts {
         *acc = Some(acc.map_or(ts, |a| a.max(ts)));
     }
@@ -63,44 +63,56 @@ fn fold_max(acc: &mut Option<Timestamp>, ts: Option<Timestamp>) {
 /// [`FtmError::UnknownSchema`](crate::FtmError::UnknownSchema) for a schema the model lacks;
 /// [`FtmError::SchemaConflict`](crate::FtmError::SchemaConflict) when the schemata share no
 /// ancestor (the reference skips such an entity; callers decide).
-pub fn aggregate<'a>(
+pub fn aggregate<S: StatementFields>(
     model: &'static Model,
-    statements: impl IntoIterator<Item = &'a Statement>,
+    statements: impl IntoIterator<Item = S>,
 ) -> Result<Option<EntityRecord>> {
-    let mut id: Option<&str> = None;
-    let mut schemata = BTreeSet::new();
-    let mut entity_ids = BTreeSet::new();
+    /// Inserts `value` into `set` unless it is there, allocating only then.
+    fn insert(set: &mut BTreeSet<String>, value: &str) {
+        if !set.contains(value) {
+            set.insert(value.to_string());
+        }
+    }
+    let mut id: Option<String> = None;
+    let mut schemata: BTreeSet<String> = BTreeSet::new();
+    let mut entity_ids: BTreeSet<String> = BTreeSet::new();
     let mut properties: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let (mut datasets, mut origin, mut role) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     let (mut first_seen, mut last_seen, mut last_change) = (None, None, None);
     let (mut min_first_seen, mut max_first_seen) = (None, None);
     for stmt in statements {
-        if !stmt.canonical_id.is_empty() {
-            id = Some(&stmt.canonical_id);
+        let canonical = stmt.canonical_id();
+        if !canonical.is_empty() && id.as_deref() != Some(canonical) {
+            id = Some(canonical.to_string());
         }
-        entity_ids.insert(stmt.entity_id.as_str());
-        schemata.insert(stmt.schema.as_str());
-        datasets.insert(stmt.dataset.clone());
-        if let Some(o) = stmt.origin.as_deref().filter(|o| !o.is_empty()) {
-            origin.insert(o.to_string());
+        insert(&mut entity_ids, stmt.entity_id());
+        insert(&mut schemata, stmt.schema());
+        insert(&mut datasets, stmt.dataset());
+        if let Some(o) = stmt.origin().filter(|o| !o.is_empty()) {
+            insert(&mut origin, o);
         }
-        if let Some(r) = stmt.role.as_deref().filter(|r| !r.is_empty()) {
-            role.insert(r.to_string());
+        if let Some(r) = stmt.role().filter(|r| !r.is_empty()) {
+            insert(&mut role, r);
         }
-        if stmt.is_base() {
-            fold_max(&mut last_change, stmt.first_seen);
+        if stmt.prop() == BASE_ID {
+            fold_max(&mut last_change, stmt.first_seen());
         } else {
-            properties.entry(stmt.prop.clone()).or_default().insert(stmt.value.clone());
-            fold_min(&mut first_seen, stmt.first_seen);
-            fold_max(&mut last_seen, stmt.last_seen);
+            match properties.get_mut(stmt.prop()) {
+                Some(values) => insert(values, stmt.value()),
+                None => {
+                    properties.insert(stmt.prop().to_string(), BTreeSet::from([stmt.value().to_string()]));
+                }
+            }
+            fold_min(&mut first_seen, stmt.first_seen());
+            fold_max(&mut last_seen, stmt.last_seen());
         }
-        fold_min(&mut min_first_seen, stmt.first_seen);
-        fold_max(&mut max_first_seen, stmt.first_seen);
+        fold_min(&mut min_first_seen, stmt.first_seen());
+        fold_max(&mut max_first_seen, stmt.first_seen());
     }
     let Some(id) = id else {
         return Ok(None);
     };
-    let mut names = schemata.into_iter();
+    let mut names = schemata.iter();
     let mut schema = model.schema(names.next().expect("one statement seen"))?;
     for name in names {
         schema = model.merge_schema(schema, model.schema(name)?)?;
@@ -111,20 +123,22 @@ pub fn aggregate<'a>(
         .find_map(|p| properties.get(p).and_then(|values| values.first()))
         .unwrap_or(&schema.label)
         .clone();
+    entity_ids.remove(&id);
+    let time = |micros: Option<i64>| micros.and_then(Timestamp::from_timestamp_micros);
     Ok(Some(EntityRecord {
-        id: id.to_string(),
-        referents: entity_ids.into_iter().filter(|e| *e != id).map(str::to_string).collect(),
+        id,
+        referents: entity_ids,
         caption,
         schema,
         properties,
         datasets,
         origin,
         role,
-        first_seen,
-        last_seen,
-        last_change,
-        min_first_seen,
-        max_first_seen,
+        first_seen: time(first_seen),
+        last_seen: time(last_seen),
+        last_change: time(last_change),
+        min_first_seen: time(min_first_seen),
+        max_first_seen: time(max_first_seen),
     }))
 }
 
@@ -221,6 +235,7 @@ impl EntityRecord {
 mod tests {
     use super::*;
     use crate::model::model;
+    use crate::statement::Statement;
     use crate::time::parse_iso;
 
     fn stmt(entity: &str, schema: &str, prop: &str, value: &str, seen: &str) -> Statement {
@@ -257,6 +272,6 @@ mod tests {
         let conflict =
             [stmt("x", "Thing", "name", "a", "2024-01-01"), stmt("x", "Payment", "amountEur", "1", "2024-01-01")];
         assert!(aggregate(model(), &conflict).is_err());
-        assert_eq!(aggregate(model(), &[]).unwrap(), None);
+        assert_eq!(aggregate(model(), &[] as &[Statement]).unwrap(), None);
     }
 }

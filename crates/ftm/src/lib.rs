@@ -27,5 +27,5 @@ pub use error::{FtmError, Result};
 pub use explode::explode;
 pub use model::{Model, model};
 pub use schema::{Edge, Property, Schema, TemporalExtent};
-pub use statement::{Statement, make_key};
+pub use statement::{Statement, StatementFields, make_key};
 pub use types::PropertyType;

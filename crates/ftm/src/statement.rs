@@ -156,6 +156,109 @@ impl Statement {
     }
 }
 
+/// The fields of a statement that [`aggregate`](crate::aggregate()) folds, borrowed from
+/// wherever the statement lives: a [`Statement`], or a row of the lakehouse's column batches,
+/// which need not become a `Statement` to be aggregated.
+pub trait StatementFields {
+    fn entity_id(&self) -> &str;
+    /// The deduplicated id; `""` for none.
+    fn canonical_id(&self) -> &str;
+    fn schema(&self) -> &str;
+    fn prop(&self) -> &str;
+    fn value(&self) -> &str;
+    fn dataset(&self) -> &str;
+    fn origin(&self) -> Option<&str>;
+    fn role(&self) -> Option<&str>;
+    /// UTC microseconds.
+    fn first_seen(&self) -> Option<i64>;
+    /// UTC microseconds.
+    fn last_seen(&self) -> Option<i64>;
+}
+
+impl StatementFields for Statement {
+    fn entity_id(&self) -> &str {
+        &self.entity_id
+    }
+
+    fn canonical_id(&self) -> &str {
+        &self.canonical_id
+    }
+
+    fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    fn prop(&self) -> &str {
+        &self.prop
+    }
+
+    fn value(&self) -> &str {
+        &self.value
+    }
+
+    fn dataset(&self) -> &str {
+        &self.dataset
+    }
+
+    fn origin(&self) -> Option<&str> {
+        self.origin.as_deref()
+    }
+
+    fn role(&self) -> Option<&str> {
+        self.role.as_deref()
+    }
+
+    fn first_seen(&self) -> Option<i64> {
+        self.first_seen.map(|t| t.timestamp_micros())
+    }
+
+    fn last_seen(&self) -> Option<i64> {
+        self.last_seen.map(|t| t.timestamp_micros())
+    }
+}
+
+impl<T: StatementFields + ?Sized> StatementFields for &T {
+    fn entity_id(&self) -> &str {
+        (**self).entity_id()
+    }
+
+    fn canonical_id(&self) -> &str {
+        (**self).canonical_id()
+    }
+
+    fn schema(&self) -> &str {
+        (**self).schema()
+    }
+
+    fn prop(&self) -> &str {
+        (**self).prop()
+    }
+
+    fn value(&self) -> &str {
+        (**self).value()
+    }
+
+    fn dataset(&self) -> &str {
+        (**self).dataset()
+    }
+
+    fn origin(&self) -> Option<&str> {
+        (**self).origin()
+    }
+
+    fn role(&self) -> Option<&str> {
+        (**self).role()
+    }
+
+    fn first_seen(&self) -> Option<i64> {
+        (**self).first_seen()
+    }
+
+    fn last_seen(&self) -> Option<i64> {
+        (**self).last_seen()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

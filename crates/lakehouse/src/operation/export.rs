@@ -26,8 +26,8 @@ use std::fs::File;
 use std::sync::Arc;
 
 use chrono::Utc;
+use ftm::EntityRecord;
 use ftm::time::{Timestamp, iso_z};
-use ftm::{EntityRecord, Statement};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -38,7 +38,7 @@ use crate::error::{Error, Result};
 use crate::repository::config::clean_dump;
 use crate::repository::entities::{JOURNAL_UPDATED, STATEMENTS_UPDATED};
 use crate::repository::{DatasetConfig, EntityRepository};
-use crate::storage::statements::{CsvRows, Filter, StatsBuilder};
+use crate::storage::statements::{CsvRows, EntityBatch, Filter, StatsBuilder};
 
 /// Target tag of the export operation.
 pub const EXPORT_LAST_RUN: &str = "operations/export/last_run";
@@ -274,27 +274,16 @@ async fn sweep(repo: &EntityRepository, started: Timestamp, make_diff: bool) -> 
     let mut folder_order: Vec<String> = Vec::new();
     let mut stream = repo.statements().scan(&Filter::default()).await?.read_ahead();
     let mut lines = Vec::with_capacity(1 << 16);
-    let mut ended = false;
-    while !ended {
-        // Entities a chunk at a time, rows sorted by id: the CSV task formats a chunk while
-        // this loop aggregates it.
-        let mut chunk = Vec::with_capacity(CSV_CHUNK_ENTITIES);
-        while chunk.len() < CSV_CHUNK_ENTITIES {
-            let Some(mut rows) = stream.next().await? else {
-                ended = true;
-                break;
-            };
-            rows.sort_by(|a: &Statement, b: &Statement| a.id.cmp(&b.id));
-            chunk.push(rows);
-        }
-        let chunk = Arc::new(chunk);
-        if csv.send(chunk.clone()).await.is_err() {
+    // A batch of entities at a time: the CSV task formats it while this loop aggregates it.
+    while let Some(batch) = stream.next().await? {
+        let batch = Arc::new(batch);
+        if csv.send(batch.clone()).await.is_err() {
             break; // The CSV task failed: its error is reported below.
         }
-        for rows in chunk.iter() {
-            metrics.statements += rows.len() as u64;
+        for range in &batch.entities {
+            metrics.statements += range.len() as u64;
             metrics.entities += 1;
-            let entity = match ftm::aggregate(ftm::model(), rows) {
+            let entity = match ftm::aggregate(ftm::model(), batch.rows(range.clone())) {
                 Ok(Some(entity)) => entity,
                 Ok(None) | Err(ftm::FtmError::SchemaConflict(..)) => continue,
                 Err(e) => return Err(e.into()),
@@ -407,34 +396,24 @@ async fn sweep(repo: &EntityRepository, started: Timestamp, make_diff: bool) -> 
     Ok(Some(metrics))
 }
 
-/// Entities handed to the statements.csv task at a time.
-const CSV_CHUNK_ENTITIES: usize = 512;
-/// Chunks queued for the statements.csv task.
-const CSV_CHUNKS_QUEUED: usize = 4;
+/// Batches queued for the statements.csv task.
+const CSV_BATCHES_QUEUED: usize = 4;
 
-/// Entities' rows, each entity's sorted by statement id.
-type Chunk = Arc<Vec<Vec<Statement>>>;
-
-/// Writes statements.csv on a blocking task of its own from the chunks sent to it, in order;
-/// the task ends when the sender is dropped and yields the finished artifact. An empty export
-/// has no header (spec `exports-and-operations.md` §4).
+/// Writes statements.csv on a blocking task of its own from the entity batches sent to it, in
+/// order; the task ends when the sender is dropped and yields the finished artifact. An empty
+/// export has no header (spec `exports-and-operations.md` §4).
 fn statements_writer(
     mut artifact: Artifact,
-) -> (tokio::sync::mpsc::Sender<Chunk>, tokio::task::JoinHandle<Result<Finished>>) {
-    let (sender, mut chunks) = tokio::sync::mpsc::channel::<Chunk>(CSV_CHUNKS_QUEUED);
+) -> (tokio::sync::mpsc::Sender<Arc<EntityBatch>>, tokio::task::JoinHandle<Result<Finished>>) {
+    let (sender, mut batches) = tokio::sync::mpsc::channel::<Arc<EntityBatch>>(CSV_BATCHES_QUEUED);
     let task = tokio::task::spawn_blocking(move || {
-        let mut buffer = Vec::with_capacity(1 << 16);
+        let mut buffer = Vec::with_capacity(1 << 20);
         let mut csv = CsvRows::default();
-        while let Some(chunk) = chunks.blocking_recv() {
-            for rows in chunk.iter() {
-                csv.write_entity(&mut buffer, rows);
-                if buffer.len() >= 1 << 16 {
-                    artifact.write(&buffer)?;
-                    buffer.clear();
-                }
-            }
+        while let Some(batch) = batches.blocking_recv() {
+            csv.write_batch(&mut buffer, &batch);
+            artifact.write(&buffer)?;
+            buffer.clear();
         }
-        artifact.write(&buffer)?;
         artifact.finish()
     });
     (sender, task)

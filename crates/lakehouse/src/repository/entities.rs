@@ -251,7 +251,7 @@ impl<'a> BulkWriter<'a> {
         if let Sink::Store { rows, .. } = &mut self.sink {
             // Straight into columns: no statement is built.
             let role = context_str(entity, "role").or_else(|| self.options.role.clone());
-            let seen = exploded.last_change.or(self.options.last_seen);
+            let seen = exploded.last_change.or(self.options.last_seen).map(|t| t.timestamp_micros());
             for row in &exploded.rows {
                 rows.push(RowRef {
                     id: row.id(),

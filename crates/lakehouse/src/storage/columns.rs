@@ -14,6 +14,7 @@ use deltalake::arrow::array::{
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Field, Schema as ArrowSchema, SchemaRef, TimestampMicrosecondType};
 
+use super::rows::RowRef;
 use super::schema::file_schema;
 use crate::error::{Error, Result};
 
@@ -93,40 +94,55 @@ pub fn normalize(batch: &RecordBatch, partition: Option<(&str, &str)>) -> Result
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
-/// Typed views of the columns of a [`row_schema`] batch that merges and scans compare.
+/// Typed views of the columns of a [`row_schema`] batch.
 #[derive(Debug, Clone)]
 pub struct Columns {
     pub id: StringArray,
     pub entity_id: StringArray,
+    pub dataset: StringArray,
+    pub source: StringArray,
+    pub schema: StringArray,
     pub prop: StringArray,
-    pub fragment: StringArray,
-    pub role: StringArray,
-    pub bucket: StringArray,
-    pub origin: StringArray,
+    pub prop_type: StringArray,
+    pub value: StringArray,
+    pub original_value: StringArray,
+    pub lang: StringArray,
+    pub external: BooleanArray,
     /// UTC microseconds.
     pub first_seen: TimestampMicrosecondArray,
     pub last_seen: TimestampMicrosecondArray,
+    pub fragment: StringArray,
+    pub role: StringArray,
     pub deleted_at: TimestampMicrosecondArray,
+    pub bucket: StringArray,
+    pub origin: StringArray,
 }
 
 impl Columns {
     /// The views of `batch`, which must have [`row_schema`] (as [`normalize`] makes it).
     pub fn new(batch: &RecordBatch) -> Columns {
-        let string = |name: &str| batch.column_by_name(name).expect("a row-schema batch").as_string::<i32>().clone();
-        let time = |name: &str| {
-            batch.column_by_name(name).expect("a row-schema batch").as_primitive::<TimestampMicrosecondType>().clone()
-        };
+        let column = |name: &str| batch.column_by_name(name).expect("a row-schema batch");
+        let string = |name: &str| column(name).as_string::<i32>().clone();
+        let time = |name: &str| column(name).as_primitive::<TimestampMicrosecondType>().clone();
         Columns {
             id: string("id"),
             entity_id: string("entity_id"),
+            dataset: string("dataset"),
+            source: string("source"),
+            schema: string("schema"),
             prop: string("prop"),
-            fragment: string("fragment"),
-            role: string("role"),
-            bucket: string("bucket"),
-            origin: string("origin"),
+            prop_type: string("prop_type"),
+            value: string("value"),
+            original_value: string("original_value"),
+            lang: string("lang"),
+            external: column("external").as_boolean().clone(),
             first_seen: time("first_seen"),
             last_seen: time("last_seen"),
+            fragment: string("fragment"),
+            role: string("role"),
             deleted_at: time("deleted_at"),
+            bucket: string("bucket"),
+            origin: string("origin"),
         }
     }
 
@@ -187,6 +203,75 @@ impl<'a> ColumnRow<'a> {
     /// UTC microseconds; `None` for a live row.
     pub fn deleted_at(&self) -> Option<i64> {
         self.columns.deleted_at.is_valid(self.row).then(|| self.columns.deleted_at.value(self.row))
+    }
+
+    /// Every field of the row, borrowed.
+    pub fn fields(&self) -> RowRef<'a> {
+        let (c, i) = (self.columns, self.row);
+        let text = |column: &'a StringArray| column.is_valid(i).then(|| column.value(i));
+        let time = |column: &TimestampMicrosecondArray| column.is_valid(i).then(|| column.value(i));
+        RowRef {
+            id: c.id.value(i),
+            entity_id: c.entity_id.value(i),
+            dataset: c.dataset.value(i),
+            schema: c.schema.value(i),
+            prop: c.prop.value(i),
+            prop_type: text(&c.prop_type).unwrap_or_default(),
+            value: c.value.value(i),
+            original_value: text(&c.original_value),
+            lang: text(&c.lang),
+            external: c.external.value(i),
+            first_seen: time(&c.first_seen),
+            last_seen: time(&c.last_seen),
+            origin: Some(c.origin.value(i)),
+            fragment: c.fragment.value(i),
+            role: text(&c.role),
+            deleted_at: time(&c.deleted_at),
+            source: text(&c.source),
+        }
+    }
+}
+
+/// A row read back has no `canonical_id`: it is the entity id.
+impl ftm::StatementFields for ColumnRow<'_> {
+    fn entity_id(&self) -> &str {
+        self.columns.entity_id.value(self.row)
+    }
+
+    fn canonical_id(&self) -> &str {
+        self.columns.entity_id.value(self.row)
+    }
+
+    fn schema(&self) -> &str {
+        self.columns.schema.value(self.row)
+    }
+
+    fn prop(&self) -> &str {
+        ColumnRow::prop(self)
+    }
+
+    fn value(&self) -> &str {
+        self.columns.value.value(self.row)
+    }
+
+    fn dataset(&self) -> &str {
+        self.columns.dataset.value(self.row)
+    }
+
+    fn origin(&self) -> Option<&str> {
+        Some(ColumnRow::origin(self))
+    }
+
+    fn role(&self) -> Option<&str> {
+        ColumnRow::role(self)
+    }
+
+    fn first_seen(&self) -> Option<i64> {
+        Some(ColumnRow::first_seen(self))
+    }
+
+    fn last_seen(&self) -> Option<i64> {
+        Some(ColumnRow::last_seen(self))
     }
 }
 

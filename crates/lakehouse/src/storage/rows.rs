@@ -30,12 +30,13 @@ pub struct RowRef<'a> {
     pub original_value: Option<&'a str>,
     pub lang: Option<&'a str>,
     pub external: bool,
-    pub first_seen: Option<Timestamp>,
-    pub last_seen: Option<Timestamp>,
+    /// UTC microseconds, as the table stores times.
+    pub first_seen: Option<i64>,
+    pub last_seen: Option<i64>,
     pub origin: Option<&'a str>,
     pub fragment: &'a str,
     pub role: Option<&'a str>,
-    pub deleted_at: Option<Timestamp>,
+    pub deleted_at: Option<i64>,
     pub source: Option<&'a str>,
 }
 
@@ -52,14 +53,57 @@ impl<'a> From<&'a Statement> for RowRef<'a> {
             original_value: s.original_value.as_deref(),
             lang: s.lang.as_deref(),
             external: s.external,
-            first_seen: s.first_seen,
-            last_seen: s.last_seen,
+            first_seen: s.first_seen.map(|t| t.timestamp_micros()),
+            last_seen: s.last_seen.map(|t| t.timestamp_micros()),
             origin: s.origin.as_deref(),
             fragment: &s.fragment,
             role: s.role.as_deref(),
-            deleted_at: s.deleted_at,
+            deleted_at: s.deleted_at.map(|t| t.timestamp_micros()),
             source: s.source.as_deref(),
         }
+    }
+}
+
+/// A row read back from the table has no `canonical_id`: it is the entity id.
+impl ftm::StatementFields for RowRef<'_> {
+    fn entity_id(&self) -> &str {
+        self.entity_id
+    }
+
+    fn canonical_id(&self) -> &str {
+        self.entity_id
+    }
+
+    fn schema(&self) -> &str {
+        self.schema
+    }
+
+    fn prop(&self) -> &str {
+        self.prop
+    }
+
+    fn value(&self) -> &str {
+        self.value
+    }
+
+    fn dataset(&self) -> &str {
+        self.dataset
+    }
+
+    fn origin(&self) -> Option<&str> {
+        self.origin
+    }
+
+    fn role(&self) -> Option<&str> {
+        self.role
+    }
+
+    fn first_seen(&self) -> Option<i64> {
+        self.first_seen
+    }
+
+    fn last_seen(&self) -> Option<i64> {
+        self.last_seen
     }
 }
 
@@ -145,10 +189,9 @@ impl StatementRows {
         s.fragment.append_value(row.fragment);
         s.role.append_option(row.role.filter(|r| !r.is_empty()));
         self.external.append_value(row.external);
-        let micros = |t: Option<Timestamp>| t.map(|t| t.timestamp_micros());
-        self.first_seen.push(micros(row.first_seen));
-        self.last_seen.push(micros(row.last_seen));
-        self.deleted_at.push(micros(row.deleted_at));
+        self.first_seen.push(row.first_seen);
+        self.last_seen.push(row.last_seen);
+        self.deleted_at.push(row.deleted_at);
         Ok(())
     }
 

@@ -9,11 +9,12 @@
 
 use std::io::Write;
 
-use ftm::Statement;
 use ftm::time::{Timestamp, push_isoformat};
 
-use super::{Filter, StatementStore};
+use super::{EntityBatch, Filter, StatementStore};
 use crate::error::{Error, Result};
+use crate::storage::columns::ColumnRow;
+use crate::storage::rows::RowRef;
 
 /// The statements.csv header.
 pub const CSV_COLUMNS: [&str; 16] = [
@@ -61,21 +62,28 @@ fn optional(out: &mut Vec<u8>, value: Option<&str>) {
 /// of one import share their times, and spelling them is a fifth of the export's work.
 #[derive(Debug, Default)]
 pub struct CsvRows {
-    times: [Option<(Timestamp, Vec<u8>)>; 2],
+    times: [Option<(i64, Vec<u8>)>; 2],
     /// The header went out (before the first row: an export without rows has none).
     header: bool,
 }
 
 impl CsvRows {
-    /// Appends the lines of one entity's rows to `out`, the header first if this is the first
-    /// entity. The rows should be sorted by statement id.
-    pub fn write_entity(&mut self, out: &mut Vec<u8>, rows: &[Statement]) {
-        if !self.header {
-            self.write_header(out);
-            self.header = true;
-        }
-        for s in rows {
-            self.write_row(out, s);
+    /// Appends the lines of every entity of `batch` to `out`, each entity's rows sorted by
+    /// statement id, the header first if these are the first rows.
+    pub fn write_batch(&mut self, out: &mut Vec<u8>, batch: &EntityBatch) {
+        let ids = &batch.columns.id;
+        let mut order: Vec<usize> = Vec::new();
+        for range in &batch.entities {
+            if !self.header {
+                self.write_header(out);
+                self.header = true;
+            }
+            order.clear();
+            order.extend(range.clone());
+            order.sort_unstable_by(|a, b| ids.value(*a).cmp(ids.value(*b)));
+            for &row in &order {
+                self.write_row(out, &ColumnRow { columns: &batch.columns, slot: 0, row }.fields());
+            }
         }
     }
 
@@ -86,23 +94,26 @@ impl CsvRows {
         out.push(b'\n');
     }
 
-    fn timestamp(&mut self, out: &mut Vec<u8>, column: usize, value: Option<Timestamp>) {
-        let Some(t) = value else { return };
+    /// Appends a time given in UTC microseconds.
+    fn timestamp(&mut self, out: &mut Vec<u8>, column: usize, value: Option<i64>) {
+        let Some(micros) = value else { return };
         let cached = &mut self.times[column];
-        if cached.as_ref().is_none_or(|(last, _)| *last != t) {
+        if cached.as_ref().is_none_or(|(last, _)| *last != micros) {
             let mut text = Vec::with_capacity(34);
             text.push(b'"');
-            push_isoformat(&mut text, &t);
+            if let Some(t) = Timestamp::from_timestamp_micros(micros) {
+                push_isoformat(&mut text, &t);
+            }
             text.push(b'"');
-            *cached = Some((t, text));
+            *cached = Some((micros, text));
         }
         out.extend_from_slice(&cached.as_ref().expect("just set").1);
     }
 
-    /// Appends one line for `s` to `out`.
-    pub fn write_row(&mut self, out: &mut Vec<u8>, s: &Statement) {
+    /// Appends one line for `s` to `out`. The canonical id is the entity id.
+    pub fn write_row(&mut self, out: &mut Vec<u8>, s: &RowRef) {
         for (i, field) in
-            [&s.id, &s.entity_id, &s.canonical_id, &s.prop, &s.prop_type, &s.schema, &s.value].into_iter().enumerate()
+            [s.id, s.entity_id, s.entity_id, s.prop, s.prop_type, s.schema, s.value].into_iter().enumerate()
         {
             if i > 0 {
                 out.push(b',');
@@ -110,21 +121,21 @@ impl CsvRows {
             quoted(out, field);
         }
         out.push(b',');
-        optional(out, s.original_value.as_deref());
+        optional(out, s.original_value);
         out.push(b',');
-        quoted(out, &s.dataset);
+        quoted(out, s.dataset);
         out.push(b',');
-        optional(out, s.origin.as_deref());
+        optional(out, s.origin);
         out.push(b',');
-        optional(out, s.lang.as_deref());
+        optional(out, s.lang);
         out.extend_from_slice(if s.external { b",true," } else { b",false," });
         self.timestamp(out, 0, s.first_seen);
         out.push(b',');
         self.timestamp(out, 1, s.last_seen);
         out.push(b',');
-        quoted(out, &s.fragment);
+        quoted(out, s.fragment);
         out.push(b',');
-        optional(out, s.role.as_deref());
+        optional(out, s.role);
         out.push(b'\n');
     }
 }
@@ -141,16 +152,12 @@ impl StatementStore {
         let mut rows = 0u64;
         let mut buffer = Vec::with_capacity(1 << 16);
         let mut csv = CsvRows::default();
-        while let Some(mut entity) = stream.next().await? {
-            entity.sort_by(|a, b| a.id.cmp(&b.id));
-            csv.write_entity(&mut buffer, &entity);
-            rows += entity.len() as u64;
-            if buffer.len() >= 1 << 16 {
-                out.write_all(&buffer).map_err(io)?;
-                buffer.clear();
-            }
+        while let Some(batch) = stream.next_batch().await? {
+            csv.write_batch(&mut buffer, &batch);
+            rows += batch.entities.iter().map(|r| r.len() as u64).sum::<u64>();
+            out.write_all(&buffer).map_err(io)?;
+            buffer.clear();
         }
-        out.write_all(&buffer).map_err(io)?;
         Ok(rows)
     }
 }
@@ -158,6 +165,7 @@ impl StatementStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ftm::Statement;
     use ftm::time::parse_iso;
 
     #[test]
@@ -167,7 +175,7 @@ mod tests {
         s.first_seen = parse_iso("2026-11-21T04:33:28.062356+00:00");
         s.last_seen = parse_iso("2026-11-21T04:33:28Z");
         let mut out = Vec::new();
-        CsvRows::default().write_row(&mut out, &s);
+        CsvRows::default().write_row(&mut out, &RowRef::from(&s));
         let line = String::from_utf8(out).unwrap();
         assert_eq!(
             line,

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use deltalake::datafusion::prelude::{Expr, col, lit};
-use ftm::Statement;
+use ftm::StatementFields;
 
 use crate::error::Result;
 use crate::model::shard;
@@ -90,11 +90,16 @@ impl Filter {
         Ok(out)
     }
 
+    /// Whether [`Filter::matches`] accepts every entity: no schema or property condition.
+    pub fn selects_all(&self) -> bool {
+        self.schemata.is_empty() && self.schema.is_empty() && self.properties.is_empty()
+    }
+
     /// Whether an entity's live rows satisfy the schema and property conditions.
-    pub fn matches(&self, rows: &[Statement]) -> bool {
+    pub fn matches<S: StatementFields>(&self, rows: &[S]) -> bool {
         let model = ftm::model();
         let schema_ok = (self.schemata.is_empty() && self.schema.is_empty()) || {
-            let mut names: Vec<&str> = rows.iter().map(|s| s.schema.as_str()).collect();
+            let mut names: Vec<&str> = rows.iter().map(|s| s.schema()).collect();
             names.sort_unstable();
             names.dedup();
             let merged = names.iter().filter_map(|n| model.get(n)).try_fold(None, |acc, s| match acc {
@@ -107,16 +112,17 @@ impl Filter {
             })
         };
         schema_ok
-            && self
-                .properties
-                .iter()
-                .all(|p| rows.iter().any(|s| s.prop == p.prop && (p.values.is_empty() || p.values.contains(&s.value))))
+            && self.properties.iter().all(|p| {
+                rows.iter()
+                    .any(|s| s.prop() == p.prop && (p.values.is_empty() || p.values.iter().any(|v| v == s.value())))
+            })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ftm::Statement;
 
     #[test]
     fn entity_matching() {

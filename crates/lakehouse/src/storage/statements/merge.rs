@@ -22,6 +22,7 @@ use object_store::ObjectStore;
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
+use super::ahead::ReadAhead;
 use super::datafile::DataFile;
 use super::merged::{SortedMerge, is_sorted};
 use super::{MERGED_PREFIX, Partition, StatementStore};
@@ -163,23 +164,9 @@ async fn merge_partition(ctx: &SessionContext, table: &FsPath, part: &Partition,
 async fn write_merged(
     store: &Arc<dyn ObjectStore>,
     part: &Partition,
-    mut merge: SortedMerge,
+    merge: SortedMerge,
 ) -> Result<(Option<Add>, u64)> {
-    let (sender, mut batches) = tokio::sync::mpsc::channel(2);
-    let reader = tokio::spawn(async move {
-        loop {
-            let next = merge.next_batch().await.transpose();
-            let end = !matches!(next, Some(Ok(_)));
-            if let Some(next) = next
-                && sender.send(next).await.is_err()
-            {
-                return;
-            }
-            if end {
-                return;
-            }
-        }
-    });
+    let mut batches = ReadAhead::spawn(merge);
     let folder = part.files.first().and_then(|f| f.rsplit_once('/')).map(|(dir, _)| dir.to_string());
     let folder = folder.ok_or_else(|| Error::Corrupt(format!("partition {part:?} has no files")))?;
     let file_name = format!("{MERGED_PREFIX}{}.zstd.parquet", uuid::Uuid::now_v7());
@@ -187,16 +174,10 @@ async fn write_merged(
     let key = (part.shard.clone(), part.bucket.clone(), part.origin.clone());
     let mut file = DataFile::create(store, &folder, &file_name, key, merge_writer_properties(large))?;
     let mut written = 0u64;
-    let result: Result<()> = async {
-        while let Some(batch) = batches.recv().await {
-            let batch = file_columns(&batch?)?;
-            written += batch.num_rows() as u64;
-            file.write(&batch).await?;
-        }
-        Ok(())
+    while let Some(batch) = batches.next().await? {
+        let batch = file_columns(&batch)?;
+        written += batch.num_rows() as u64;
+        file.write(&batch).await?;
     }
-    .await;
-    reader.abort();
-    result?;
     Ok((file.finish(false).await?, written))
 }

@@ -14,6 +14,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
+use std::future::Future;
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ use deltalake::parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetR
 use futures::StreamExt;
 
 use super::Partition;
+use super::ahead::Batches;
 use crate::error::{Error, Result};
 use crate::storage::columns::{ColumnRow, Columns, normalize, row_schema};
 use crate::storage::dedupe::{Survivor, Tombstones, dedupe_entity};
@@ -35,22 +37,22 @@ const READ_BATCH_ROWS: usize = 8192;
 const OUTPUT_BATCH_ROWS: usize = 8192;
 
 /// Where a source's batches come from.
-enum Batches {
+enum Input {
     /// A data file of the partition `(bucket, origin)`.
     File { reader: ParquetRecordBatchReader, bucket: String, origin: String },
     /// A query over the table, partition columns included.
     Query(SendableRecordBatchStream),
 }
 
-impl Batches {
+impl Input {
     /// The next batch, normalized to the row schema; `None` at the end.
     async fn next(&mut self) -> Result<Option<RecordBatch>> {
         let batch = match self {
-            Batches::File { reader, bucket, origin } => match reader.next() {
+            Input::File { reader, bucket, origin } => match reader.next() {
                 Some(batch) => normalize(&batch?, Some((bucket, origin)))?,
                 None => return Ok(None),
             },
-            Batches::Query(stream) => match stream.next().await {
+            Input::Query(stream) => match stream.next().await {
                 Some(batch) => normalize(&batch?, None)?,
                 None => return Ok(None),
             },
@@ -61,7 +63,7 @@ impl Batches {
 
 /// One source: its batches and the position in the current one.
 struct Source {
-    batches: Batches,
+    input: Input,
     /// Slot of the current batch in [`SortedMerge::batches`]; `None` once exhausted.
     slot: Option<usize>,
     row: usize,
@@ -118,10 +120,18 @@ pub(super) struct SortedMerge {
     started: bool,
 }
 
+impl Batches for SortedMerge {
+    type Item = RecordBatch;
+
+    fn next_item(&mut self) -> impl Future<Output = Result<Option<RecordBatch>>> + Send {
+        self.next_batch()
+    }
+}
+
 impl SortedMerge {
-    fn new(batches: Vec<Batches>, tombstones: Tombstones) -> SortedMerge {
+    fn new(inputs: Vec<Input>, tombstones: Tombstones) -> SortedMerge {
         SortedMerge {
-            sources: batches.into_iter().map(|batches| Source { batches, slot: None, row: 0 }).collect(),
+            sources: inputs.into_iter().map(|input| Source { input, slot: None, row: 0 }).collect(),
             batches: Vec::new(),
             columns: Vec::new(),
             heads: BinaryHeap::new(),
@@ -148,7 +158,7 @@ impl SortedMerge {
         for part in partitions {
             for file in &part.files {
                 let reader = open_file(table, file)?.with_batch_size(READ_BATCH_ROWS).build()?;
-                sources.push(Batches::File { reader, bucket: part.bucket.clone(), origin: part.origin.clone() });
+                sources.push(Input::File { reader, bucket: part.bucket.clone(), origin: part.origin.clone() });
             }
         }
         Ok(SortedMerge::new(sources, tombstones))
@@ -156,7 +166,7 @@ impl SortedMerge {
 
     /// Dedupes the rows of a query sorted by entity id (partition columns included).
     pub(super) fn query(stream: SendableRecordBatchStream, tombstones: Tombstones) -> SortedMerge {
-        SortedMerge::new(vec![Batches::Query(stream)], tombstones)
+        SortedMerge::new(vec![Input::Query(stream)], tombstones)
     }
 
     /// The next batch of deduped rows ([`row_schema`]): whole entities in merged order, about
@@ -197,7 +207,7 @@ impl SortedMerge {
         let source = &mut self.sources[i];
         source.slot = None;
         source.row = 0;
-        while let Some(batch) = source.batches.next().await? {
+        while let Some(batch) = source.input.next().await? {
             if batch.num_rows() > 0 {
                 self.columns.push(Columns::new(&batch));
                 self.batches.push(batch);

@@ -14,6 +14,7 @@
 //! columns, same `part-*` / `merged-*` file naming, same table properties, so either
 //! implementation reads the other's lake.
 
+mod ahead;
 mod append;
 mod compact;
 mod datafile;
@@ -34,12 +35,13 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
+pub use ahead::ReadAhead;
 pub use append::AppendMetrics;
 pub use compact::CompactMetrics;
 pub use export::CsvRows;
 pub use filter::{Filter, PropertyFilter};
 pub use merge::{MergeMetrics, MergeOptions};
-pub use scan::{EntityStream, ReadAhead};
+pub use scan::{EntityBatch, EntityStream};
 pub use stats::{CountryCount, DatasetStats, SchemaCount, StatsBuilder, StatsGroup};
 pub use vacuum::VacuumMetrics;
 

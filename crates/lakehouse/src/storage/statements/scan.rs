@@ -8,9 +8,11 @@
 //! in this process. Each entity's rows then go through the dedupe rules and lose their tombstones.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::Arc;
 
 use deltalake::DeltaTable;
+use deltalake::arrow::array::{Array, RecordBatch};
 use deltalake::datafusion::execution::memory_pool::FairSpillPool;
 use deltalake::datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use deltalake::datafusion::prelude::{DataFrame, Expr, JoinType, SessionConfig, SessionContext, col, lit};
@@ -19,14 +21,52 @@ use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
 use ftm::time::Timestamp;
 use ftm::{EntityRecord, Statement};
 
+use super::ahead::{Batches, ReadAhead};
 use super::merged::SortedMerge;
 use super::{Filter, StatementStore};
 use crate::error::Result;
+use crate::storage::columns::{ColumnRow, Columns};
 use crate::storage::dedupe::Tombstones;
 use crate::storage::schema::from_batch;
 
 /// The table name queries use.
 const TABLE: &str = "statements";
+
+/// Live statements of consecutive entities in entity-id order, as columns: each entity's rows
+/// are contiguous, in merged order.
+#[derive(Debug, Clone)]
+pub struct EntityBatch {
+    /// Rows of [`row_schema`](crate::storage::columns::row_schema).
+    pub batch: RecordBatch,
+    pub columns: Columns,
+    /// The row range of each entity the stream's filter selects, in order.
+    pub entities: Vec<Range<usize>>,
+}
+
+impl EntityBatch {
+    /// The rows of one entity (a range of [`EntityBatch::entities`]), borrowed.
+    pub fn rows(&self, entity: Range<usize>) -> impl Iterator<Item = ColumnRow<'_>> {
+        entity.map(|row| ColumnRow { columns: &self.columns, slot: 0, row })
+    }
+
+    /// The rows of each entity as statements.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`](crate::Error::Corrupt) if the batch does not read as statements.
+    pub fn statements(&self) -> Result<Vec<Vec<Statement>>> {
+        let mut rows = from_batch(&self.batch)?.into_iter().enumerate().peekable();
+        let mut out = Vec::with_capacity(self.entities.len());
+        for range in &self.entities {
+            while rows.next_if(|(i, _)| *i < range.start).is_some() {}
+            let mut entity = Vec::with_capacity(range.len());
+            while let Some((_, row)) = rows.next_if(|(i, _)| range.contains(i)) {
+                entity.push(row);
+            }
+            out.push(entity);
+        }
+        Ok(out)
+    }
+}
 
 /// Live statements, one entity at a time, in `entity_id` order.
 pub struct EntityStream {
@@ -44,23 +84,13 @@ impl EntityStream {
         EntityStream { merge: Some(merge), ready: VecDeque::new(), filter }
     }
 
-    /// Queues one entity's rows if the filter selects it.
-    fn complete(&mut self, rows: Vec<Statement>) {
-        if !rows.is_empty() && self.filter.matches(&rows) {
-            self.ready.push_back(rows);
-        }
-    }
-
-    /// The next entity's rows (deduped, tombstones handled as the stream was opened), or `None`
-    /// at the end.
+    /// The next batch of whole entities (deduped, tombstones handled as the stream was opened,
+    /// filtered), or `None` at the end. Do not mix with [`EntityStream::next`].
     ///
     /// # Errors
     /// [`Error::Query`](crate::Error::Query) if the scan fails; [`Error::Corrupt`](crate::Error::Corrupt).
-    pub async fn next(&mut self) -> Result<Option<Vec<Statement>>> {
+    pub async fn next_batch(&mut self) -> Result<Option<EntityBatch>> {
         loop {
-            if let Some(entity) = self.ready.pop_front() {
-                return Ok(Some(entity));
-            }
             let Some(merge) = self.merge.as_mut() else {
                 return Ok(None);
             };
@@ -68,16 +98,40 @@ impl EntityStream {
                 self.merge = None;
                 return Ok(None);
             };
-            // A batch holds whole entities.
-            let mut entity: Vec<Statement> = Vec::new();
-            for row in from_batch(&batch)? {
-                if entity.first().is_some_and(|first| first.entity_id != row.entity_id) {
-                    self.complete(std::mem::take(&mut entity));
+            let columns = Columns::new(&batch);
+            let mut entities = Vec::new();
+            let mut start = 0;
+            let ids = &columns.entity_id;
+            for end in 1..=ids.len() {
+                if end == ids.len() || ids.value(end) != ids.value(start) {
+                    entities.push(start..end);
+                    start = end;
                 }
-                entity.push(row);
             }
-            self.complete(entity);
+            let mut out = EntityBatch { batch, columns, entities };
+            if !self.filter.selects_all() {
+                let mut entities = std::mem::take(&mut out.entities);
+                entities.retain(|range| self.filter.matches(&out.rows(range.clone()).collect::<Vec<_>>()));
+                out.entities = entities;
+            }
+            if !out.entities.is_empty() {
+                return Ok(Some(out));
+            }
         }
+    }
+
+    /// The next entity's rows (deduped, tombstones handled as the stream was opened), or `None`
+    /// at the end.
+    ///
+    /// # Errors
+    /// As [`EntityStream::next_batch`].
+    pub async fn next(&mut self) -> Result<Option<Vec<Statement>>> {
+        if self.ready.is_empty()
+            && let Some(batch) = self.next_batch().await?
+        {
+            self.ready.extend(batch.statements()?);
+        }
+        Ok(self.ready.pop_front())
     }
 
     /// The next entity, aggregated (spec `exports-and-operations.md` §5.2–§5.5). Entities whose
@@ -95,73 +149,18 @@ impl EntityStream {
         }
         Ok(None)
     }
-}
 
-/// Entities [`ReadAhead`] hands over at a time.
-const READ_AHEAD_CHUNK: usize = 512;
-/// Chunks [`ReadAhead`] may hold ready.
-const READ_AHEAD_CHUNKS: usize = 4;
-
-/// An [`EntityStream`] read by a task of its own, a few chunks ahead of the consumer: the scan,
-/// decoding and dedupe run on one core while the consumer formats on another. Dropping it
-/// stops the task.
-pub struct ReadAhead {
-    chunks: tokio::sync::mpsc::Receiver<Result<Vec<Vec<Statement>>>>,
-    current: std::vec::IntoIter<Vec<Statement>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl ReadAhead {
-    /// The next entity's rows, as [`EntityStream::next`] gives them.
-    ///
-    /// # Errors
-    /// The stream's errors, in order.
-    pub async fn next(&mut self) -> Result<Option<Vec<Statement>>> {
-        loop {
-            if let Some(rows) = self.current.next() {
-                return Ok(Some(rows));
-            }
-            match self.chunks.recv().await {
-                Some(chunk) => self.current = chunk?.into_iter(),
-                None => return Ok(None),
-            }
-        }
+    /// This stream's batches, read by a task of its own a few batches ahead (see [`ReadAhead`]).
+    pub fn read_ahead(self) -> ReadAhead<EntityBatch> {
+        ReadAhead::spawn(self)
     }
 }
 
-impl Drop for ReadAhead {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+impl Batches for EntityStream {
+    type Item = EntityBatch;
 
-impl EntityStream {
-    /// This stream, read ahead by a task of its own (see [`ReadAhead`]).
-    pub fn read_ahead(mut self) -> ReadAhead {
-        let (sender, chunks) = tokio::sync::mpsc::channel(READ_AHEAD_CHUNKS);
-        let task = tokio::spawn(async move {
-            loop {
-                let mut chunk = Vec::with_capacity(READ_AHEAD_CHUNK);
-                let mut end = false;
-                while chunk.len() < READ_AHEAD_CHUNK {
-                    match self.next().await {
-                        Ok(Some(rows)) => chunk.push(rows),
-                        Ok(None) => {
-                            end = true;
-                            break;
-                        }
-                        Err(e) => {
-                            let _ = sender.send(Err(e)).await;
-                            return;
-                        }
-                    }
-                }
-                if (!chunk.is_empty() && sender.send(Ok(chunk)).await.is_err()) || end {
-                    return;
-                }
-            }
-        });
-        ReadAhead { chunks, current: Vec::new().into_iter(), task }
+    fn next_item(&mut self) -> impl Future<Output = Result<Option<EntityBatch>>> + Send {
+        self.next_batch()
     }
 }
 
