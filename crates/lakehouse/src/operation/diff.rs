@@ -187,6 +187,12 @@ impl Diffs {
         Ok(Diffs { ts: started.format(TS_FORMAT).to_string(), version, root, codec, windows })
     }
 
+    /// Records `version` as the Delta version the export read: the version after a merge
+    /// that ran with the export, which changed no data.
+    pub(crate) fn read_version(&mut self, version: u64) {
+        self.version = version;
+    }
+
     /// The entry of a live `entity` in `series`, if it changed in the window (spec §8.3).
     pub(crate) fn op(&mut self, series: Series, entity: &EntityRecord) -> Option<Op> {
         let window = self.windows[series as usize].as_mut()?;

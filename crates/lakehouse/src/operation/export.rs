@@ -38,7 +38,7 @@ use crate::error::{Error, Result};
 use crate::repository::config::clean_dump;
 use crate::repository::entities::{JOURNAL_UPDATED, STATEMENTS_UPDATED};
 use crate::repository::{DatasetConfig, EntityRepository};
-use crate::storage::statements::{CsvRows, EntityBatch, Filter, StatsBuilder};
+use crate::storage::statements::{CsvRows, EntityBatch, EntityStream, Filter, MergeTask, StatsBuilder};
 
 /// Target tag of the export operation.
 pub const EXPORT_LAST_RUN: &str = "operations/export/last_run";
@@ -229,7 +229,24 @@ pub(crate) fn csv_writer() -> csv::Writer<Vec<u8>> {
 /// Flush and scan errors; [`Error::Io`] writing files (the previous artifacts then stay);
 /// [`Error::InvalidConfig`] for an unsupported codec.
 pub async fn export(repo: &EntityRepository, options: &ExportOptions) -> Result<ExportMetrics> {
-    repo.flush().await?;
+    export_from(repo, options, None).await
+}
+
+/// Exports as [`export`] does, from `merging` when given: the live statements of a merge
+/// being written (`make`'s optimize, see [`optimize_scan`](super::optimize::optimize_scan)),
+/// instead of a scan of the store. The journal is not flushed then (`make` flushed before the
+/// merge), and nothing is published before the merge has committed.
+///
+/// # Errors
+/// As [`export`]; the merge's error if it failed.
+pub(crate) async fn export_from(
+    repo: &EntityRepository,
+    options: &ExportOptions,
+    merging: Option<(EntityStream, &mut MergeTask)>,
+) -> Result<ExportMetrics> {
+    if merging.is_none() {
+        repo.flush().await?;
+    }
     if !options.force && is_fresh(repo, EXPORT_LAST_RUN, &[STATEMENTS_UPDATED, JOURNAL_UPDATED]).await? {
         return Ok(ExportMetrics { skipped: true, ..Default::default() });
     }
@@ -238,7 +255,7 @@ pub async fn export(repo: &EntityRepository, options: &ExportOptions) -> Result<
     job.fields.insert("make_diff".into(), (!options.skip_diff).into());
     job.fields.insert("result".into(), Value::Null);
     job.begin(dataset).await?;
-    let result = sweep(repo, job.started(), !options.skip_diff).await;
+    let result = sweep(repo, job.started(), !options.skip_diff, merging).await;
     let result = match result {
         Ok(metrics) => write_index(repo).await.map(|()| metrics),
         Err(e) => Err(e),
@@ -257,8 +274,14 @@ pub async fn export(repo: &EntityRepository, options: &ExportOptions) -> Result<
     result.map(Option::unwrap_or_default)
 }
 
-/// The sweep; `None` when there is no statement table (then only the index is written).
-async fn sweep(repo: &EntityRepository, started: Timestamp, make_diff: bool) -> Result<Option<ExportMetrics>> {
+/// The sweep, over a scan of the store or over `merging`; `None` when there is no statement
+/// table (then only the index is written).
+async fn sweep(
+    repo: &EntityRepository,
+    started: Timestamp,
+    make_diff: bool,
+    merging: Option<(EntityStream, &mut MergeTask)>,
+) -> Result<Option<ExportMetrics>> {
     let Some(version) = repo.statements().version().await? else {
         return Ok(None);
     };
@@ -272,7 +295,11 @@ async fn sweep(repo: &EntityRepository, started: Timestamp, make_diff: bool) -> 
     let mut documents = Vec::new();
     let mut folders: HashMap<String, Folder> = HashMap::new();
     let mut folder_order: Vec<String> = Vec::new();
-    let mut stream = repo.statements().scan(&Filter::default()).await?.read_ahead();
+    let (stream, mut merge) = match merging {
+        Some((stream, merge)) => (stream, Some(merge)),
+        None => (repo.statements().scan(&Filter::default()).await?, None),
+    };
+    let mut stream = stream.read_ahead();
     let mut lines = Vec::with_capacity(1 << 16);
     // A batch of entities at a time: the CSV task formats it while this loop aggregates it.
     while let Some(batch) = stream.next().await? {
@@ -321,6 +348,13 @@ async fn sweep(repo: &EntityRepository, started: Timestamp, make_diff: bool) -> 
     }
     drop(csv);
     let statements = csv_task.await.map_err(|e| Error::Corrupt(format!("statements.csv task failed: {e}")))??;
+    if let Some(merge) = merge.as_mut() {
+        // What was read is what the merge commits: nothing is published before it has.
+        let merged = merge.wait().await?;
+        if let (Some(diffs), Some(version)) = (diffs.as_mut(), merged.version) {
+            diffs.read_version(version);
+        }
+    }
     entities.write(&lines)?;
     let mut files = vec![statements, entities.finish()?];
 

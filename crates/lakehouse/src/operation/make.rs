@@ -8,12 +8,13 @@
 //! 4. with `exports`: the make job — skipped when `operations/make/last_run` is newer than the
 //!    content clocks unless `force_exports` — running the export (which has its own freshness).
 
-use super::export::{ExportMetrics, ExportOptions, export, is_fresh};
+use super::export::{EXPORT_LAST_RUN, ExportMetrics, ExportOptions, export_from, is_fresh};
 use super::jobs::Job;
-use super::optimize::{OptimizeMetrics, OptimizeOptions, optimize};
+use super::optimize::{OptimizeMetrics, OptimizeOptions, Optimizing, optimize, optimize_scan};
 use crate::error::Result;
 use crate::repository::EntityRepository;
 use crate::repository::entities::{JOURNAL_UPDATED, STATEMENTS_UPDATED};
+use crate::storage::statements::{EntityStream, MergeTask};
 
 /// Target tag of the make operation.
 pub const MAKE_LAST_RUN: &str = "operations/make/last_run";
@@ -57,21 +58,53 @@ pub async fn make(repo: &EntityRepository, options: &MakeOptions) -> Result<Make
     if !options.exports {
         return Ok(metrics);
     }
+    let clocks = [STATEMENTS_UPDATED, JOURNAL_UPDATED];
+    let due = options.force_exports
+        || !(is_fresh(repo, MAKE_LAST_RUN, &clocks).await? || is_fresh(repo, EXPORT_LAST_RUN, &clocks).await?);
+    let mut merging = None;
     if options.optimize {
         let opts = OptimizeOptions { force: options.force_optimize, ..OptimizeOptions::default() };
-        metrics.optimize = Some(optimize(repo, &opts).await?);
+        if due {
+            repo.flush().await?; // The export reads the merge: the journal goes in first.
+            match optimize_scan(repo, &opts).await? {
+                Optimizing::Ran(optimized) => metrics.optimize = Some(optimized),
+                Optimizing::Scanning(stream, rest) => merging = Some((*stream, rest)),
+            }
+        } else {
+            metrics.optimize = Some(optimize(repo, &opts).await?);
+        }
     }
-    repo.flush().await?;
-    if !options.force_exports && is_fresh(repo, MAKE_LAST_RUN, &[STATEMENTS_UPDATED, JOURNAL_UPDATED]).await? {
+    let Some((stream, mut rest)) = merging else {
+        repo.flush().await?;
+        if !options.force_exports && is_fresh(repo, MAKE_LAST_RUN, &clocks).await? {
+            return Ok(metrics);
+        }
+        let exported = run_export(repo, options, None).await;
+        metrics.export = Some(exported?);
         return Ok(metrics);
-    }
+    };
+    // The export reads the merge as it is written; the optimize finishes after it either way.
+    let exported = run_export(repo, options, Some((stream, &mut rest.merge))).await;
+    let optimized = rest.finish(repo).await;
+    metrics.export = Some(exported?);
+    metrics.optimize = Some(optimized?);
+    Ok(metrics)
+}
+
+/// The make job: the export from `merging` or a scan, its job record and `MAKE_LAST_RUN`.
+async fn run_export(
+    repo: &EntityRepository,
+    options: &MakeOptions,
+    merging: Option<(EntityStream, &mut MergeTask)>,
+) -> Result<ExportMetrics> {
     let dataset = repo.dataset();
     let mut job = Job::start("MakeJob", dataset);
     job.begin(dataset).await?;
-    let exported = export(repo, &ExportOptions { force: options.force_exports, ..Default::default() }).await;
+    let export_options = ExportOptions { force: options.force_exports, ..Default::default() };
+    let exported = export_from(repo, &export_options, merging).await;
     job.done = 1;
     job.finish(dataset, exported.as_ref().err().map(ToString::to_string).as_deref()).await?;
-    metrics.export = Some(exported?);
+    let exported = exported?;
     dataset.tags().set(MAKE_LAST_RUN, job.started()).await?;
-    Ok(metrics)
+    Ok(exported)
 }

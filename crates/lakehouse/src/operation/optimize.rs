@@ -7,7 +7,7 @@
 use super::jobs::Job;
 use crate::error::Result;
 use crate::repository::EntityRepository;
-use crate::storage::statements::{MergeMetrics, MergeOptions};
+use crate::storage::statements::{EntityStream, MERGE_SCAN_PARTITIONS, MergeMetrics, MergeOptions, MergeTask};
 
 /// Tag set by a completed optimize.
 pub const OPTIMIZE_LAST_RUN: &str = "operations/optimize/last_run";
@@ -49,7 +49,77 @@ pub async fn optimize(repo: &EntityRepository, options: &OptimizeOptions) -> Res
     let mut job = Job::start("OptimizeJob", dataset);
     job.fields.insert("retention_hours".into(), options.retention_hours.into());
     job.begin(dataset).await?;
-    let result = run(repo, options, &mut job).await;
+    finish(repo, job, run(repo, options).await).await
+}
+
+/// An optimize with its merge output being read ([`optimize_scan`]).
+pub(crate) enum Optimizing {
+    /// The optimize ran (or was skipped) the usual way.
+    Ran(OptimizeMetrics),
+    /// The merge is running; its output is the stream. Finish with [`OptimizeScan::finish`].
+    Scanning(Box<EntityStream>, OptimizeScan),
+}
+
+/// The rest of an optimize whose merge is being read: waiting for the merge, then compact and
+/// vacuum, the job record and the tags.
+pub(crate) struct OptimizeScan {
+    job: Job,
+    options: OptimizeOptions,
+    pub(crate) merge: MergeTask,
+}
+
+/// Optimizes as [`optimize`] does, with the merge's output read as it is written when the
+/// store allows it ([`StatementStore::merge_scan`](crate::storage::StatementStore::merge_scan):
+/// few enough partitions to merge); otherwise (or with nothing to optimize) it runs as
+/// [`optimize`].
+///
+/// # Errors
+/// As [`optimize`].
+pub(crate) async fn optimize_scan(repo: &EntityRepository, options: &OptimizeOptions) -> Result<Optimizing> {
+    let partitions = repo.statements().partitions().await?;
+    let selected = partitions.iter().filter(|p| options.force || !p.is_clean()).count();
+    if selected == 0 || selected > MERGE_SCAN_PARTITIONS {
+        return optimize(repo, options).await.map(Optimizing::Ran);
+    }
+    let dataset = repo.dataset();
+    let mut job = Job::start("OptimizeJob", dataset);
+    job.fields.insert("retention_hours".into(), options.retention_hours.into());
+    job.begin(dataset).await?;
+    match repo.statements().merge_scan(&merge_options(options)).await {
+        Ok(Some(scan)) => Ok(Optimizing::Scanning(
+            Box::new(scan.stream),
+            OptimizeScan { job, options: options.clone(), merge: scan.merge },
+        )),
+        // The partitions changed meanwhile: the usual way, under the job already begun.
+        Ok(None) => finish(repo, job, run(repo, options).await).await.map(Optimizing::Ran),
+        Err(e) => finish(repo, job, Err(e)).await.map(Optimizing::Ran),
+    }
+}
+
+impl OptimizeScan {
+    /// Waits for the merge, then compacts and vacuums, and records the job.
+    ///
+    /// # Errors
+    /// As [`optimize`].
+    pub(crate) async fn finish(mut self, repo: &EntityRepository) -> Result<OptimizeMetrics> {
+        let result = match self.merge.wait().await {
+            Ok(merge) => tidy(repo, &self.options, merge).await,
+            Err(e) => Err(e),
+        };
+        finish(repo, self.job, result).await
+    }
+}
+
+fn merge_options(options: &OptimizeOptions) -> MergeOptions {
+    MergeOptions { grace_period_days: options.grace_period_days, force: options.force }
+}
+
+/// Records the end of `job` with `result`, and the optimize tags when it succeeded.
+async fn finish(repo: &EntityRepository, mut job: Job, result: Result<OptimizeMetrics>) -> Result<OptimizeMetrics> {
+    let dataset = repo.dataset();
+    if result.is_ok() {
+        job.done = 2;
+    }
     job.finish(dataset, result.as_ref().err().map(ToString::to_string).as_deref()).await?;
     let metrics = result?;
     let tags = dataset.tags();
@@ -58,14 +128,16 @@ pub async fn optimize(repo: &EntityRepository, options: &OptimizeOptions) -> Res
     Ok(metrics)
 }
 
-async fn run(repo: &EntityRepository, options: &OptimizeOptions, job: &mut Job) -> Result<OptimizeMetrics> {
+async fn run(repo: &EntityRepository, options: &OptimizeOptions) -> Result<OptimizeMetrics> {
+    let merge = repo.statements().merge(&merge_options(options)).await?;
+    tidy(repo, options, merge).await
+}
+
+/// Compacts and vacuums after `merge`.
+async fn tidy(repo: &EntityRepository, options: &OptimizeOptions, merge: MergeMetrics) -> Result<OptimizeMetrics> {
     let store = repo.statements();
-    let merge =
-        store.merge(&MergeOptions { grace_period_days: options.grace_period_days, force: options.force }).await?;
-    job.done = 1;
     let compacted = store.compact().await?;
     let vacuumed = store.vacuum(options.retention_hours).await?;
-    job.done = 2;
     Ok(OptimizeMetrics {
         skipped: false,
         merge,

@@ -13,6 +13,8 @@
 //! ([`merged`](super::merged)) and go out a batch of whole entities at a time. A
 //! checkpoint is written when anything was merged. Held under the maintenance fence.
 
+use deltalake::DeltaTable;
+use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::prelude::{SessionContext, col, lit};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add};
@@ -25,7 +27,7 @@ use std::sync::Arc;
 use super::ahead::ReadAhead;
 use super::datafile::DataFile;
 use super::merged::{SortedMerge, is_sorted};
-use super::{MERGED_PREFIX, Partition, StatementStore};
+use super::{EntityStream, Filter, MERGED_PREFIX, Partition, StatementStore};
 use crate::error::{Error, Result};
 use crate::model::Bucket;
 use crate::storage::columns::file_columns;
@@ -37,6 +39,52 @@ const PARTITIONS_PER_COMMIT: usize = 64;
 /// Most files of one partition merged k-way (each holds a read buffer meanwhile); more go
 /// through DataFusion's spilling sort.
 const MAX_MERGED_FILES: usize = 64;
+
+/// Most partitions [`StatementStore::merge_scan`] merges while it is read.
+pub const MERGE_SCAN_PARTITIONS: usize = 8;
+
+/// Where a partition's merged batches go besides its file: the scan of a merge-scan.
+type Tee = tokio::sync::mpsc::Sender<Result<RecordBatch>>;
+
+/// A running [`StatementStore::merge_scan`]: the live statements, read from the merge's output,
+/// and the merge task.
+pub struct MergeScan {
+    /// The live statements of every partition, as a full scan gives them.
+    pub stream: EntityStream,
+    pub merge: MergeTask,
+}
+
+/// The task of a [`StatementStore::merge_scan`]. It runs to its commit (and releases the fence)
+/// whether or not its output is read: wait for it before the process ends.
+pub struct MergeTask {
+    handle: Option<tokio::task::JoinHandle<Result<MergeMetrics>>>,
+    /// The outcome, once waited for (an error as its message).
+    outcome: Option<std::result::Result<MergeMetrics, String>>,
+}
+
+impl MergeTask {
+    /// Waits for the merge to commit. Later calls give the same outcome (an error then as
+    /// [`Error::Corrupt`] with the first error's message).
+    ///
+    /// # Errors
+    /// As [`StatementStore::merge`].
+    pub async fn wait(&mut self) -> Result<MergeMetrics> {
+        if let Some(handle) = self.handle.take() {
+            let result = handle.await.map_err(|e| Error::Corrupt(format!("merge task failed: {e}"))).flatten();
+            self.outcome = Some(result.as_ref().map(Clone::clone).map_err(ToString::to_string));
+            return result;
+        }
+        match self.outcome.clone().expect("a task or its outcome") {
+            Ok(metrics) => Ok(metrics),
+            Err(message) => Err(Error::Corrupt(message)),
+        }
+    }
+}
+
+/// The partitions a merge selects: the dirty ones, or all with `force`.
+fn selected_partitions(table: &DeltaTable, options: &MergeOptions) -> Result<Vec<Partition>> {
+    Ok(StatementStore::partitions_of(table)?.into_iter().filter(|p| options.force || !p.is_clean()).collect())
+}
 
 /// Options of a merge.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -74,23 +122,92 @@ impl StatementStore {
             return Ok(MergeMetrics::default());
         }
         let guard = self.fence.maintenance().await?;
-        let result = self.merge_locked(options).await;
+        let result = async {
+            let table = self.table().await?.ok_or_else(|| Error::Corrupt("statement table vanished".into()))?;
+            let selected = selected_partitions(&table, options)?;
+            let tees = vec![None; selected.len()];
+            let parallel = std::thread::available_parallelism().map_or(1, usize::from);
+            self.merge_locked(table, selected, tees, options, parallel).await
+        }
+        .await;
         guard.release().await?;
         result
     }
 
-    async fn merge_locked(&self, options: &MergeOptions) -> Result<MergeMetrics> {
-        let mut table = self.table().await?.ok_or_else(|| Error::Corrupt("statement table vanished".into()))?;
+    /// Merges the table as [`StatementStore::merge`] does while the live statements are read
+    /// from the merge's output as it is written, so that an export after a merge does not read
+    /// the new files back: the scan takes each merged partition's batches from its merge task,
+    /// and the clean partitions from their files. Every selected partition is merged at once
+    /// (the scan needs all of them), so this applies to at most [`MERGE_SCAN_PARTITIONS`]
+    /// selected partitions; `None` when more (or none) are selected, and then nothing ran.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] if the fence stays busy; [`Error::Delta`], [`Error::Parquet`] opening
+    /// the table or the clean partitions' files. Errors of the merge itself reach the scan as
+    /// an error and [`MergeTask::wait`] as the cause.
+    pub async fn merge_scan(&self, options: &MergeOptions) -> Result<Option<MergeScan>> {
+        if !self.exists().await? {
+            return Ok(None);
+        }
+        let guard = self.fence.maintenance().await?;
+        let prepared = async {
+            let table = self.table().await?.ok_or_else(|| Error::Corrupt("statement table vanished".into()))?;
+            let selected = selected_partitions(&table, options)?;
+            if selected.is_empty() || selected.len() > MERGE_SCAN_PARTITIONS {
+                return Ok(None);
+            }
+            let clean: Vec<Partition> = StatementStore::partitions_of(&table)?
+                .into_iter()
+                .filter(|p| {
+                    !selected.iter().any(|s| (&s.shard, &s.bucket, &s.origin) == (&p.shard, &p.bucket, &p.origin))
+                })
+                .collect();
+            let mut scan = SortedMerge::files(self.table_location().path(), &clean, Tombstones::Drop)?;
+            let mut tees = Vec::new();
+            for _ in &selected {
+                let (tee, batches) = tokio::sync::mpsc::channel(2);
+                tees.push(Some(tee));
+                scan.add_channel(batches);
+            }
+            Ok(Some((table, selected, tees, scan)))
+        }
+        .await;
+        let (table, selected, tees, scan) = match prepared {
+            Ok(Some(prepared)) => prepared,
+            other => {
+                guard.release().await?;
+                return other.map(|_| None);
+            }
+        };
+        let (store, options) = (self.clone(), options.clone());
+        let merge = tokio::spawn(async move {
+            let concurrency = selected.len();
+            let result = store.merge_locked(table, selected, tees, &options, concurrency).await;
+            guard.release().await?;
+            result
+        });
+        let merge = MergeTask { handle: Some(merge), outcome: None };
+        Ok(Some(MergeScan { stream: EntityStream::new(scan, Filter::default()), merge }))
+    }
+
+    /// Merges `selected` partitions of `table`, `concurrency` at a time, each partition's output
+    /// also sent to its tee if it has one (see the module docs).
+    async fn merge_locked(
+        &self,
+        mut table: DeltaTable,
+        selected: Vec<Partition>,
+        tees: Vec<Option<Tee>>,
+        options: &MergeOptions,
+        concurrency: usize,
+    ) -> Result<MergeMetrics> {
         let days = options.grace_period_days.unwrap_or(self.grace_period_days);
         let cutoff = (chrono::Utc::now() - chrono::Duration::days(i64::from(days))).timestamp_micros();
-        let selected: Vec<Partition> =
-            StatementStore::partitions_of(&table)?.into_iter().filter(|p| options.force || !p.is_clean()).collect();
         let mut files = StatementStore::files_by_partition(&table)?;
         let ctx = self.session(&table).await?;
         let store = self.table_store()?;
         let mut metrics = MergeMetrics::default();
-        let parallel = std::thread::available_parallelism().map_or(1, usize::from);
         let root = self.table_location().path().to_path_buf();
+        let mut tees = tees.into_iter();
         for chunk in selected.chunks(PARTITIONS_PER_COMMIT) {
             let mut actions = Vec::new();
             for part in chunk {
@@ -100,16 +217,28 @@ impl StatementStore {
                     metrics.files_removed += 1;
                 }
             }
-            // Partitions are merged side by side, one task each, as many as there are cores.
-            let merged: Vec<(Option<Add>, u64)> = futures::stream::iter(chunk.iter().cloned())
-                .map(|part| {
+            // Partitions are merged side by side, one task each.
+            let merged: Vec<(Option<Add>, u64)> = futures::stream::iter(chunk.iter().cloned().zip(tees.by_ref()))
+                .map(|(part, tee)| {
                     let (ctx, store, root) = (ctx.clone(), store.clone(), root.clone());
                     tokio::spawn(async move {
-                        let merge = merge_partition(&ctx, &root, &part, cutoff).await?;
-                        write_merged(&store, &part, merge).await
+                        let result = async {
+                            let merge = merge_partition(&ctx, &root, &part, cutoff).await?;
+                            write_merged(&store, &part, merge, tee.clone()).await
+                        }
+                        .await;
+                        if let (Err(e), Some(tee)) = (&result, tee) {
+                            let _ = tee
+                                .send(Err(Error::Corrupt(format!(
+                                    "merge of partition {}/{}/{}: {e}",
+                                    part.shard, part.bucket, part.origin
+                                ))))
+                                .await;
+                        }
+                        result
                     })
                 })
-                .buffered(parallel)
+                .buffered(concurrency)
                 .map(|joined| joined.map_err(|e| Error::Corrupt(format!("merge task failed: {e}")))?)
                 .try_collect()
                 .await?;
@@ -159,12 +288,14 @@ async fn merge_partition(ctx: &SessionContext, table: &FsPath, part: &Partition,
     Ok(SortedMerge::query(df.execute_stream().await?, tombstones))
 }
 
-/// Writes the deduped rows of `part` to a new merged file; `None` when no row survives.
-/// Reading and deduping run on a task of their own, a couple of batches ahead of the encoding.
+/// Writes the deduped rows of `part` to a new merged file, each batch also sent to `tee` while
+/// its receiver listens; `None` when no row survives. Reading and deduping run on a task of
+/// their own, a couple of batches ahead of the encoding.
 async fn write_merged(
     store: &Arc<dyn ObjectStore>,
     part: &Partition,
     merge: SortedMerge,
+    mut tee: Option<Tee>,
 ) -> Result<(Option<Add>, u64)> {
     let mut batches = ReadAhead::spawn(merge);
     let folder = part.files.first().and_then(|f| f.rsplit_once('/')).map(|(dir, _)| dir.to_string());
@@ -175,6 +306,11 @@ async fn write_merged(
     let mut file = DataFile::create(store, &folder, &file_name, key, merge_writer_properties(large))?;
     let mut written = 0u64;
     while let Some(batch) = batches.next().await? {
+        if let Some(sender) = &tee
+            && sender.send(Ok(batch.clone())).await.is_err()
+        {
+            tee = None; // The reader is gone; the merge goes on.
+        }
         let batch = file_columns(&batch)?;
         written += batch.num_rows() as u64;
         file.write(&batch).await?;

@@ -24,6 +24,7 @@ use deltalake::datafusion::execution::SendableRecordBatchStream;
 use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use futures::StreamExt;
+use tokio::sync::mpsc;
 
 use super::Partition;
 use super::ahead::Batches;
@@ -42,6 +43,8 @@ enum Input {
     File { reader: ParquetRecordBatchReader, bucket: String, origin: String },
     /// A query over the table, partition columns included.
     Query(SendableRecordBatchStream),
+    /// Batches of the row schema handed over by another task (a merge being written).
+    Channel(mpsc::Receiver<Result<RecordBatch>>),
 }
 
 impl Input {
@@ -54,6 +57,10 @@ impl Input {
             },
             Input::Query(stream) => match stream.next().await {
                 Some(batch) => normalize(&batch?, None)?,
+                None => return Ok(None),
+            },
+            Input::Channel(batches) => match batches.recv().await {
+                Some(batch) => batch?,
                 None => return Ok(None),
             },
         };
@@ -167,6 +174,12 @@ impl SortedMerge {
     /// Dedupes the rows of a query sorted by entity id (partition columns included).
     pub(super) fn query(stream: SendableRecordBatchStream, tombstones: Tombstones) -> SortedMerge {
         SortedMerge::new(vec![Input::Query(stream)], tombstones)
+    }
+
+    /// Adds a source whose batches another task sends, already of the row schema and sorted by
+    /// entity id; its sender ends the source by closing.
+    pub(super) fn add_channel(&mut self, batches: mpsc::Receiver<Result<RecordBatch>>) {
+        self.sources.push(Source { input: Input::Channel(batches), slot: None, row: 0 });
     }
 
     /// The next batch of deduped rows ([`row_schema`]): whole entities in merged order, about

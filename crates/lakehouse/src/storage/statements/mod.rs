@@ -40,7 +40,7 @@ pub use append::AppendMetrics;
 pub use compact::CompactMetrics;
 pub use export::CsvRows;
 pub use filter::{Filter, PropertyFilter};
-pub use merge::{MergeMetrics, MergeOptions};
+pub use merge::{MERGE_SCAN_PARTITIONS, MergeMetrics, MergeOptions, MergeScan, MergeTask};
 pub use scan::{EntityBatch, EntityStream};
 pub use stats::{CountryCount, DatasetStats, SchemaCount, StatsBuilder, StatsGroup};
 pub use vacuum::VacuumMetrics;

@@ -80,7 +80,7 @@ impl EntityStream {
         EntityStream { merge: None, ready: VecDeque::new(), filter: Filter::default() }
     }
 
-    fn new(merge: SortedMerge, filter: Filter) -> EntityStream {
+    pub(super) fn new(merge: SortedMerge, filter: Filter) -> EntityStream {
         EntityStream { merge: Some(merge), ready: VecDeque::new(), filter }
     }
 
