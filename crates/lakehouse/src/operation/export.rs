@@ -34,11 +34,12 @@ use sha2::{Digest, Sha256};
 use super::artifacts::{Artifact, ENTITIES, Finished, STATEMENTS, artifact_key, publish};
 use super::diff::{DiffCounts, Diffs, Op, Series, record_state};
 use super::jobs::Job;
+use super::optimize::OptimizeScan;
 use crate::error::{Error, Result};
 use crate::repository::config::clean_dump;
 use crate::repository::entities::{JOURNAL_UPDATED, STATEMENTS_UPDATED};
 use crate::repository::{DatasetConfig, EntityRepository};
-use crate::storage::statements::{CsvRows, EntityBatch, EntityStream, Filter, MergeTask, StatsBuilder};
+use crate::storage::statements::{CsvRows, EntityBatch, EntityStream, Filter, StatsBuilder};
 
 /// Target tag of the export operation.
 pub const EXPORT_LAST_RUN: &str = "operations/export/last_run";
@@ -235,14 +236,14 @@ pub async fn export(repo: &EntityRepository, options: &ExportOptions) -> Result<
 /// Exports as [`export`] does, from `merging` when given: the live statements of a merge
 /// being written (`make`'s optimize, see [`optimize_scan`](super::optimize::optimize_scan)),
 /// instead of a scan of the store. The journal is not flushed then (`make` flushed before the
-/// merge), and nothing is published before the merge has committed.
+/// merge), and nothing is published before the optimize has finished.
 ///
 /// # Errors
 /// As [`export`]; the merge's error if it failed.
 pub(crate) async fn export_from(
     repo: &EntityRepository,
     options: &ExportOptions,
-    merging: Option<(EntityStream, &mut MergeTask)>,
+    merging: Option<(EntityStream, &mut OptimizeScan)>,
 ) -> Result<ExportMetrics> {
     if merging.is_none() {
         repo.flush().await?;
@@ -280,7 +281,7 @@ async fn sweep(
     repo: &EntityRepository,
     started: Timestamp,
     make_diff: bool,
-    merging: Option<(EntityStream, &mut MergeTask)>,
+    merging: Option<(EntityStream, &mut OptimizeScan)>,
 ) -> Result<Option<ExportMetrics>> {
     let Some(version) = repo.statements().version().await? else {
         return Ok(None);
@@ -348,10 +349,11 @@ async fn sweep(
     }
     drop(csv);
     let statements = csv_task.await.map_err(|e| Error::Corrupt(format!("statements.csv task failed: {e}")))??;
-    if let Some(merge) = merge.as_mut() {
-        // What was read is what the merge commits: nothing is published before it has.
-        let merged = merge.wait().await?;
-        if let (Some(diffs), Some(version)) = (diffs.as_mut(), merged.version) {
+    if let Some(optimizing) = merge.as_mut() {
+        // What was read is what the merge commits: nothing is published before the optimize
+        // has finished, and the diff state records the version after it, as after `optimize`.
+        optimizing.wait(repo).await?;
+        if let (Some(diffs), Some(version)) = (diffs.as_mut(), repo.statements().version().await?) {
             diffs.read_version(version);
         }
     }

@@ -10,11 +10,11 @@
 
 use super::export::{EXPORT_LAST_RUN, ExportMetrics, ExportOptions, export_from, is_fresh};
 use super::jobs::Job;
-use super::optimize::{OptimizeMetrics, OptimizeOptions, Optimizing, optimize, optimize_scan};
+use super::optimize::{OptimizeMetrics, OptimizeOptions, OptimizeScan, Optimizing, optimize, optimize_scan};
 use crate::error::Result;
 use crate::repository::EntityRepository;
 use crate::repository::entities::{JOURNAL_UPDATED, STATEMENTS_UPDATED};
-use crate::storage::statements::{EntityStream, MergeTask};
+use crate::storage::statements::EntityStream;
 
 /// Target tag of the make operation.
 pub const MAKE_LAST_RUN: &str = "operations/make/last_run";
@@ -68,7 +68,7 @@ pub async fn make(repo: &EntityRepository, options: &MakeOptions) -> Result<Make
             repo.flush().await?; // The export reads the merge: the journal goes in first.
             match optimize_scan(repo, &opts).await? {
                 Optimizing::Ran(optimized) => metrics.optimize = Some(optimized),
-                Optimizing::Scanning(stream, rest) => merging = Some((*stream, rest)),
+                Optimizing::Scanning(scanning) => merging = Some(*scanning),
             }
         } else {
             metrics.optimize = Some(optimize(repo, &opts).await?);
@@ -84,7 +84,7 @@ pub async fn make(repo: &EntityRepository, options: &MakeOptions) -> Result<Make
         return Ok(metrics);
     };
     // The export reads the merge as it is written; the optimize finishes after it either way.
-    let exported = run_export(repo, options, Some((stream, &mut rest.merge))).await;
+    let exported = run_export(repo, options, Some((stream, &mut rest))).await;
     let optimized = rest.finish(repo).await;
     metrics.export = Some(exported?);
     metrics.optimize = Some(optimized?);
@@ -95,7 +95,7 @@ pub async fn make(repo: &EntityRepository, options: &MakeOptions) -> Result<Make
 async fn run_export(
     repo: &EntityRepository,
     options: &MakeOptions,
-    merging: Option<(EntityStream, &mut MergeTask)>,
+    merging: Option<(EntityStream, &mut OptimizeScan)>,
 ) -> Result<ExportMetrics> {
     let dataset = repo.dataset();
     let mut job = Job::start("MakeJob", dataset);

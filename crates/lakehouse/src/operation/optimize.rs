@@ -56,8 +56,9 @@ pub async fn optimize(repo: &EntityRepository, options: &OptimizeOptions) -> Res
 pub(crate) enum Optimizing {
     /// The optimize ran (or was skipped) the usual way.
     Ran(OptimizeMetrics),
-    /// The merge is running; its output is the stream. Finish with [`OptimizeScan::finish`].
-    Scanning(Box<EntityStream>, OptimizeScan),
+    /// The merge is running; its output is the stream. Finish with [`OptimizeScan::finish`]
+    /// (boxed: the stream and the job are large beside the metrics).
+    Scanning(Box<(EntityStream, OptimizeScan)>),
 }
 
 /// The rest of an optimize whose merge is being read: waiting for the merge, then compact and
@@ -65,7 +66,9 @@ pub(crate) enum Optimizing {
 pub(crate) struct OptimizeScan {
     job: Job,
     options: OptimizeOptions,
-    pub(crate) merge: MergeTask,
+    merge: Option<MergeTask>,
+    /// The outcome once waited for (an error as its message).
+    outcome: Option<std::result::Result<OptimizeMetrics, String>>,
 }
 
 /// Optimizes as [`optimize`] does, with the merge's output read as it is written when the
@@ -86,10 +89,10 @@ pub(crate) async fn optimize_scan(repo: &EntityRepository, options: &OptimizeOpt
     job.fields.insert("retention_hours".into(), options.retention_hours.into());
     job.begin(dataset).await?;
     match repo.statements().merge_scan(&merge_options(options)).await {
-        Ok(Some(scan)) => Ok(Optimizing::Scanning(
-            Box::new(scan.stream),
-            OptimizeScan { job, options: options.clone(), merge: scan.merge },
-        )),
+        Ok(Some(scan)) => {
+            let rest = OptimizeScan { job, options: options.clone(), merge: Some(scan.merge), outcome: None };
+            Ok(Optimizing::Scanning(Box::new((scan.stream, rest))))
+        }
         // The partitions changed meanwhile: the usual way, under the job already begun.
         Ok(None) => finish(repo, job, run(repo, options).await).await.map(Optimizing::Ran),
         Err(e) => finish(repo, job, Err(e)).await.map(Optimizing::Ran),
@@ -97,15 +100,30 @@ pub(crate) async fn optimize_scan(repo: &EntityRepository, options: &OptimizeOpt
 }
 
 impl OptimizeScan {
-    /// Waits for the merge, then compacts and vacuums, and records the job.
+    /// Waits for the merge to commit, then compacts and vacuums. Later calls give the same
+    /// outcome (an error then as [`Error::Corrupt`](crate::Error::Corrupt) with its message).
+    ///
+    /// # Errors
+    /// As [`optimize`].
+    pub(crate) async fn wait(&mut self, repo: &EntityRepository) -> Result<OptimizeMetrics> {
+        let Some(merge) = self.merge.take() else {
+            let outcome = self.outcome.clone().expect("a merge or its outcome");
+            return outcome.map_err(crate::Error::Corrupt);
+        };
+        let result = match merge.wait().await {
+            Ok(merge) => tidy(repo, &self.options, merge).await,
+            Err(e) => Err(e),
+        };
+        self.outcome = Some(result.as_ref().map(Clone::clone).map_err(ToString::to_string));
+        result
+    }
+
+    /// Waits as [`OptimizeScan::wait`] and records the job and the tags.
     ///
     /// # Errors
     /// As [`optimize`].
     pub(crate) async fn finish(mut self, repo: &EntityRepository) -> Result<OptimizeMetrics> {
-        let result = match self.merge.wait().await {
-            Ok(merge) => tidy(repo, &self.options, merge).await,
-            Err(e) => Err(e),
-        };
+        let result = self.wait(repo).await;
         finish(repo, self.job, result).await
     }
 }

@@ -56,28 +56,15 @@ pub struct MergeScan {
 
 /// The task of a [`StatementStore::merge_scan`]. It runs to its commit (and releases the fence)
 /// whether or not its output is read: wait for it before the process ends.
-pub struct MergeTask {
-    handle: Option<tokio::task::JoinHandle<Result<MergeMetrics>>>,
-    /// The outcome, once waited for (an error as its message).
-    outcome: Option<std::result::Result<MergeMetrics, String>>,
-}
+pub struct MergeTask(tokio::task::JoinHandle<Result<MergeMetrics>>);
 
 impl MergeTask {
-    /// Waits for the merge to commit. Later calls give the same outcome (an error then as
-    /// [`Error::Corrupt`] with the first error's message).
+    /// Waits for the merge to commit.
     ///
     /// # Errors
     /// As [`StatementStore::merge`].
-    pub async fn wait(&mut self) -> Result<MergeMetrics> {
-        if let Some(handle) = self.handle.take() {
-            let result = handle.await.map_err(|e| Error::Corrupt(format!("merge task failed: {e}"))).flatten();
-            self.outcome = Some(result.as_ref().map(Clone::clone).map_err(ToString::to_string));
-            return result;
-        }
-        match self.outcome.clone().expect("a task or its outcome") {
-            Ok(metrics) => Ok(metrics),
-            Err(message) => Err(Error::Corrupt(message)),
-        }
+    pub async fn wait(self) -> Result<MergeMetrics> {
+        self.0.await.map_err(|e| Error::Corrupt(format!("merge task failed: {e}")))?
     }
 }
 
@@ -186,7 +173,7 @@ impl StatementStore {
             guard.release().await?;
             result
         });
-        let merge = MergeTask { handle: Some(merge), outcome: None };
+        let merge = MergeTask(merge);
         Ok(Some(MergeScan { stream: EntityStream::new(scan, Filter::default()), merge }))
     }
 
