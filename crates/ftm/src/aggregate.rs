@@ -220,10 +220,19 @@ impl EntityRecord {
             (b",\"last_seen\":\"", self.last_seen),
             (b",\"last_change\":\"", self.last_change),
         ];
+        // The three are often the same time (one import): spell it once.
+        let mut last: Option<(Timestamp, std::ops::Range<usize>)> = None;
         for (key, ts) in times {
             if let Some(ts) = ts {
                 out.extend_from_slice(key);
-                push_isoformat(out, &ts);
+                match &last {
+                    Some((seen, spelled)) if *seen == ts => out.extend_from_within(spelled.clone()),
+                    _ => {
+                        let start = out.len();
+                        push_isoformat(out, &ts);
+                        last = Some((ts, start..out.len()));
+                    }
+                }
                 out.push(b'"');
             }
         }

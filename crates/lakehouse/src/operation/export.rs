@@ -10,7 +10,8 @@
 //! * `exports/documents.csv`, `exports/documents.crawl.csv` and `exports/parents.csv`;
 //! * `exports/statistics.json` (versioned), then `index.json` (versioned).
 //!
-//! Files are compressed with the dataset's codec (`gz` or `zst`; statistics and index never),
+//! The scan is of the store, or, in `make`, of the merge its optimize is writing
+//! ([`export_from`]). Files are compressed with the dataset's codec (`gz` or `zst`; statistics and index never),
 //! assembled at `<file>.tmp` and renamed into place only when the whole sweep succeeded. The
 //! export flushes the journal first and is skipped when `operations/export/last_run` is newer
 //! than `statements/last_updated` and `journal/last_updated`, unless forced. Artifact tags get

@@ -7,6 +7,11 @@
 //!    `force_optimize`);
 //! 4. with `exports`: the make job — skipped when `operations/make/last_run` is newer than the
 //!    content clocks unless `force_exports` — running the export (which has its own freshness).
+//!
+//! When both the optimize and the export are due, they run together: the export reads the
+//! merge's output as it is written ([`optimize_scan`]) instead of reading the merged files
+//! back, and publishes only once the optimize has finished. The artifacts, tags and job records
+//! are those of the two steps run one after the other.
 
 use super::export::{EXPORT_LAST_RUN, ExportMetrics, ExportOptions, export_from, is_fresh};
 use super::jobs::Job;

@@ -3,8 +3,8 @@
 //!
 //! Rows arrive as [`StatementRows`] and are packed first. Each row gets its shard
 //! (entity id, dataset shard count) and bucket (schema). The batch is sorted by
-//! `(bucket, shard, origin, entity_id, id, last_seen desc)` (rows of one entity split over
-//! non-adjacent runs stay sorted by id within each run) and written as one
+//! `(bucket, shard, origin, entity_id)`, each entity's rows in merged order (rows of one entity
+//! split over non-adjacent runs stay sorted within each run), and written as one
 //! `part-00000-<uuid4>-c000.zstd.parquet` file per partition, with one Delta commit per bucket
 //! in that bucket's parquet profile. Duplicates land as rows; [`merge`](super::StatementStore::merge)
 //! collapses them.
@@ -18,7 +18,6 @@ use std::sync::Arc;
 use deltalake::DeltaTable;
 use deltalake::arrow::array::{AsArray, RecordBatch, UInt32Array};
 use deltalake::arrow::compute::take_record_batch;
-use deltalake::arrow::datatypes::TimestampMicrosecondType;
 use deltalake::kernel::Action;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::protocol::{DeltaOperation, SaveMode};
@@ -29,6 +28,8 @@ use super::StatementStore;
 use super::datafile::{DataFile, partition_folder};
 use crate::error::{Error, Result};
 use crate::model::{Bucket, shard};
+use crate::storage::columns::{ColumnRow, Columns, normalize};
+use crate::storage::dedupe::entity_order;
 use crate::storage::rows::{FileRows, StatementRows};
 use crate::storage::schema::{PARTITION_COLUMNS, writer_properties};
 
@@ -85,18 +86,17 @@ impl StatementStore {
     }
 
     /// The partition keys in order, and each partition's rows (indices into `rows`) in write
-    /// order, `(entity_id, id, last_seen desc)`. Consecutive rows of one entity (how writers emit
-    /// them) form a run: runs are sorted, then the rows within each, so the large sort compares
+    /// order: by entity id, then in merged order ([`entity_order`]), so that a merge finds most
+    /// entities' rows in order already. Consecutive rows of one entity (how writers emit them)
+    /// form a run: runs are sorted, then the rows within each, so the large sort compares
     /// entities, not statements, and shards and buckets are computed once per run.
     fn order(&self, rows: &FileRows) -> Result<(Vec<Key>, Vec<Vec<u32>>)> {
         let model = ftm::model();
         let column = |name: &str| rows.batch.column_by_name(name).expect("a data-file column").as_string::<i32>();
-        let (ids, entities, schemata) = (column("id"), column("entity_id"), column("schema"));
-        let last_seen = rows
-            .batch
-            .column_by_name("last_seen")
-            .expect("a data-file column")
-            .as_primitive::<TimestampMicrosecondType>();
+        let (entities, schemata) = (column("entity_id"), column("schema"));
+        // Within one entity of one partition, bucket and origin do not order rows.
+        let columns = Columns::new(&normalize(&rows.batch, Some(("", "")))?);
+        let row = |row: usize| ColumnRow { columns: &columns, slot: 0, row };
         let mut ranks: BTreeMap<Key, usize> = BTreeMap::new();
         // (key, first row, end) of each run.
         let mut runs: Vec<(Key, usize, usize)> = Vec::new();
@@ -127,10 +127,7 @@ impl StatementStore {
             let part = &mut parts[rank];
             let from = part.len();
             part.extend((start..end).map(index));
-            part[from..].sort_unstable_by(|&a, &b| {
-                let (a, b) = (a as usize, b as usize);
-                ids.value(a).cmp(ids.value(b)).then_with(|| last_seen.value(b).cmp(&last_seen.value(a)))
-            });
+            part[from..].sort_unstable_by(|&a, &b| entity_order(&row(a as usize), &row(b as usize)));
         }
         Ok((ranks.into_keys().collect(), parts))
     }

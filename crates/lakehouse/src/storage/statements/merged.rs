@@ -3,10 +3,12 @@
 //!
 //! A source is a data file read in order (every file of a merged partition, and this
 //! implementation's appended files, which are sorted; the reference's appends are not, which
-//! [`is_sorted`] finds out first), or a query sorted by entity id. Rows stay in Arrow columns
-//! throughout: each entity's rows are compared through [`Columns`], deduped
-//! ([`dedupe_entity`]), and the survivors gathered with Arrow's `interleave`, with their folded
-//! `first_seen`. Memory: the current batch of each source plus the output batch being gathered.
+//! [`is_sorted`] finds out first), a query sorted by entity id, or the output batches of a
+//! partition merge being written (a [`merge_scan`](super::StatementStore::merge_scan)). Rows
+//! stay in Arrow columns throughout: each entity's rows are compared through [`Columns`],
+//! deduped ([`dedupe_entity`]), and the survivors gathered with Arrow's `interleave`, with
+//! their folded `first_seen`. Memory: the current batch of each source plus the output batch
+//! being gathered.
 //!
 //! Files are read from the local table folder with parquet's streaming reader; remote stores
 //! will need an async reader here.

@@ -5,7 +5,9 @@
 //! table (partition columns included) with the filter's row predicate and semi joins, sorted by
 //! `entity_id`. DataFusion sorts within a memory budget (512 MiB, shared fairly between its
 //! sorters) and spills to temporary files beyond it, so a read holds one entity's rows at a time
-//! in this process. Each entity's rows then go through the dedupe rules and lose their tombstones.
+//! in this process. Each entity's rows then go through the dedupe rules and lose their tombstones
+//! ([`merged`](super::merged)), in batches of whole entities that stay Arrow columns
+//! ([`EntityBatch`]) for the export, or become `Statement`s one entity at a time.
 
 use std::collections::VecDeque;
 use std::ops::Range;
