@@ -309,10 +309,10 @@ async fn sweep(
         if csv.send(batch.clone()).await.is_err() {
             break; // The CSV task failed: its error is reported below.
         }
-        for range in &batch.entities {
-            metrics.statements += range.len() as u64;
+        for rows in batch.entities() {
+            metrics.statements += rows.len() as u64;
             metrics.entities += 1;
-            let entity = match ftm::aggregate(ftm::model(), batch.rows(range.clone())) {
+            let entity = match ftm::aggregate(ftm::model(), rows.rows()) {
                 Ok(Some(entity)) => entity,
                 Ok(None) | Err(ftm::FtmError::SchemaConflict(..)) => continue,
                 Err(e) => return Err(e.into()),

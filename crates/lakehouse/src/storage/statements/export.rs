@@ -71,18 +71,18 @@ impl CsvRows {
     /// Appends the lines of every entity of `batch` to `out`, each entity's rows sorted by
     /// statement id, the header first if these are the first rows.
     pub fn write_batch(&mut self, out: &mut Vec<u8>, batch: &EntityBatch) {
-        let ids = &batch.columns.id;
         let mut order: Vec<usize> = Vec::new();
-        for range in &batch.entities {
+        for entity in batch.entities() {
             if !self.header {
                 self.write_header(out);
                 self.header = true;
             }
+            let (columns, ids) = (entity.columns, &entity.columns.id);
             order.clear();
-            order.extend(range.clone());
+            order.extend(entity.range);
             order.sort_unstable_by(|a, b| ids.value(*a).cmp(ids.value(*b)));
             for &row in &order {
-                self.write_row(out, &ColumnRow { columns: &batch.columns, slot: 0, row }.fields());
+                self.write_row(out, &ColumnRow { columns, slot: 0, row }.fields());
             }
         }
     }
@@ -154,7 +154,7 @@ impl StatementStore {
         let mut csv = CsvRows::default();
         while let Some(batch) = stream.next_batch().await? {
             csv.write_batch(&mut buffer, &batch);
-            rows += batch.entities.iter().map(|r| r.len() as u64).sum::<u64>();
+            rows += batch.entities().map(|e| e.len() as u64).sum::<u64>();
             out.write_all(&buffer).map_err(io)?;
             buffer.clear();
         }

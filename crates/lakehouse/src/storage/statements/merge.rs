@@ -150,6 +150,9 @@ impl StatementStore {
                 })
                 .collect();
             let mut scan = SortedMerge::files(self.table_location().path(), &clean, Tombstones::Drop)?;
+            if clean.iter().all(|p| p.files.len() == 1) {
+                scan = scan.deduped();
+            }
             let mut tees = Vec::new();
             for _ in &selected {
                 let (tee, batches) = tokio::sync::mpsc::channel(2);

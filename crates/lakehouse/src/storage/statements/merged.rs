@@ -17,6 +17,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::future::Future;
+use std::ops::Range;
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ use tokio::sync::mpsc;
 
 use super::Partition;
 use super::ahead::Batches;
+use super::scan::EntityBatch;
 use crate::error::{Error, Result};
 use crate::storage::columns::{ColumnRow, Columns, normalize, row_schema};
 use crate::storage::dedupe::{Survivor, Tombstones, dedupe_entity};
@@ -123,10 +125,26 @@ pub(super) struct SortedMerge {
     columns: Vec<Columns>,
     heads: BinaryHeap<Reverse<(String, usize)>>,
     tombstones: Tombstones,
-    /// The output so far: `(slot, row)` and the folded `first_seen` of each row.
+    /// Whether every source's rows are deduped already (merged files, merges being written):
+    /// an entity whose rows are one run of one batch, without tombstones, is then handed on
+    /// where it lies.
+    deduped: bool,
+    /// The entities so far, in order.
+    runs: Vec<Run>,
+    /// Rows in `runs`.
+    rows: usize,
+    /// The rows to gather: `(slot, row)` and the folded `first_seen` of each.
     gathered: Vec<(usize, usize)>,
     first_seen: Vec<i64>,
     started: bool,
+}
+
+/// Where an output entity's rows are.
+enum Run {
+    /// Rows of the batch in a slot, as they lie.
+    Slot(usize, Range<usize>),
+    /// Rows of the gathered batch.
+    Gathered(Range<usize>),
 }
 
 impl Batches for SortedMerge {
@@ -145,6 +163,9 @@ impl SortedMerge {
             columns: Vec::new(),
             heads: BinaryHeap::new(),
             tombstones,
+            deduped: false,
+            runs: Vec::new(),
+            rows: 0,
             gathered: Vec::new(),
             first_seen: Vec::new(),
             started: false,
@@ -178,6 +199,13 @@ impl SortedMerge {
         SortedMerge::new(vec![Input::Query(stream)], tombstones)
     }
 
+    /// Marks every source as deduped already: each a partition's only merged file or the output
+    /// of its merge. Entities then pass through without a copy unless they need one.
+    pub(super) fn deduped(mut self) -> SortedMerge {
+        self.deduped = true;
+        self
+    }
+
     /// Adds a source whose batches another task sends, already of the row schema and sorted by
     /// entity id; its sender ends the source by closing.
     pub(super) fn add_channel(&mut self, batches: mpsc::Receiver<Result<RecordBatch>>) {
@@ -185,12 +213,63 @@ impl SortedMerge {
     }
 
     /// The next batch of deduped rows ([`row_schema`]): whole entities in merged order, about
-    /// [`OUTPUT_BATCH_ROWS`] rows; `None` at the end.
+    /// [`OUTPUT_BATCH_ROWS`] rows; `None` at the end. For merges: the sources are not
+    /// [`deduped`](SortedMerge::deduped).
     ///
     /// # Errors
     /// [`Error::Query`], [`Error::Parquet`] reading a source; [`Error::Corrupt`] for rows
     /// [`normalize`] refuses.
     pub(super) async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        debug_assert!(!self.deduped, "a merge gathers every row");
+        if !self.fill().await? {
+            return Ok(None);
+        }
+        self.runs.clear();
+        self.rows = 0;
+        let batch = self.gather()?;
+        self.keep_current();
+        Ok(Some(batch))
+    }
+
+    /// The next entities, about [`OUTPUT_BATCH_ROWS`] rows of them; `None` at the end.
+    ///
+    /// # Errors
+    /// As [`SortedMerge::next_batch`].
+    pub(super) async fn next_entities(&mut self) -> Result<Option<EntityBatch>> {
+        if !self.fill().await? {
+            return Ok(None);
+        }
+        let mut parts: Vec<(RecordBatch, Columns)> = Vec::new();
+        let mut part_of: Vec<Option<usize>> = vec![None; self.batches.len()];
+        let gathered = if self.gathered.is_empty() {
+            None
+        } else {
+            let batch = self.gather()?;
+            let columns = Columns::new(&batch);
+            parts.push((batch, columns));
+            Some(0)
+        };
+        let mut entities = Vec::with_capacity(self.runs.len());
+        for run in std::mem::take(&mut self.runs) {
+            entities.push(match run {
+                Run::Gathered(range) => (gathered.expect("gathered rows"), range),
+                Run::Slot(slot, range) => {
+                    let part = *part_of[slot].get_or_insert_with(|| {
+                        parts.push((self.batches[slot].clone(), self.columns[slot].clone()));
+                        parts.len() - 1
+                    });
+                    (part, range)
+                }
+            });
+        }
+        self.rows = 0;
+        self.keep_current();
+        Ok(Some(EntityBatch { parts, entities }))
+    }
+
+    /// Takes entities from the sources until the output holds [`OUTPUT_BATCH_ROWS`] rows;
+    /// whether it holds any.
+    async fn fill(&mut self) -> Result<bool> {
         if !self.started {
             self.started = true;
             for i in 0..self.sources.len() {
@@ -199,7 +278,7 @@ impl SortedMerge {
             }
         }
         let mut entity = Vec::new();
-        while self.gathered.len() < OUTPUT_BATCH_ROWS {
+        while self.rows < OUTPUT_BATCH_ROWS {
             let Some(Reverse((id, first))) = self.heads.pop() else {
                 break;
             };
@@ -211,10 +290,7 @@ impl SortedMerge {
             }
             self.dedupe(&entity);
         }
-        if self.gathered.is_empty() {
-            return Ok(None);
-        }
-        self.gather().map(Some)
+        Ok(!self.runs.is_empty())
     }
 
     /// Moves source `i` to its next non-empty batch (`slot` `None` at the end).
@@ -264,17 +340,33 @@ impl SortedMerge {
 
     /// Dedupes one entity's rows and appends the survivors to the output.
     fn dedupe(&mut self, entity: &[(usize, usize)]) {
+        if self.deduped
+            && let (Some(&(slot, start)), Some(&(last_slot, end))) = (entity.first(), entity.last())
+            && slot == last_slot
+            && end + 1 - start == entity.len()
+            && self.columns[slot].deleted_at.slice(start, entity.len()).null_count() == entity.len()
+        {
+            // One run of one deduped batch, no tombstone: nothing to collapse or drop.
+            self.runs.push(Run::Slot(slot, start..end + 1));
+            self.rows += entity.len();
+            return;
+        }
         let rows = entity.iter().map(|&(slot, row)| ColumnRow { columns: &self.columns[slot], slot, row }).collect();
         let mut survivors: Vec<Survivor> = Vec::with_capacity(entity.len());
         dedupe_entity(rows, self.tombstones, &mut survivors);
+        if survivors.is_empty() {
+            return;
+        }
+        let start = self.gathered.len();
         for s in survivors {
             self.gathered.push((s.row.slot, s.row.row));
             self.first_seen.push(s.first_seen);
         }
+        self.runs.push(Run::Gathered(start..self.gathered.len()));
+        self.rows += self.gathered.len() - start;
     }
 
-    /// Gathers the output rows into a batch with their folded `first_seen`, then keeps only the
-    /// batches the sources are still reading.
+    /// Gathers the rows to gather into a batch with their folded `first_seen`.
     fn gather(&mut self) -> Result<RecordBatch> {
         let refs: Vec<&RecordBatch> = self.batches.iter().collect();
         let batch = interleave_record_batch(&refs, &self.gathered)?;
@@ -282,6 +374,11 @@ impl SortedMerge {
         let mut columns = batch.columns().to_vec();
         columns[row_schema().index_of("first_seen")?] = Arc::new(first_seen);
         self.gathered.clear();
+        Ok(RecordBatch::try_new(row_schema(), columns)?)
+    }
+
+    /// Keeps only the batches the sources are still reading, once the output is handed on.
+    fn keep_current(&mut self) {
         // Each source holds a slot of its own; the other batches are done with.
         let (batches, views) = (std::mem::take(&mut self.batches), std::mem::take(&mut self.columns));
         for source in &mut self.sources {
@@ -291,6 +388,5 @@ impl SortedMerge {
                 source.slot = Some(self.batches.len() - 1);
             }
         }
-        Ok(RecordBatch::try_new(row_schema(), columns)?)
     }
 }

@@ -14,7 +14,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use deltalake::DeltaTable;
-use deltalake::arrow::array::{Array, RecordBatch};
+use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::execution::memory_pool::FairSpillPool;
 use deltalake::datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use deltalake::datafusion::prelude::{DataFrame, Expr, JoinType, SessionConfig, SessionContext, col, lit};
@@ -34,39 +34,72 @@ use crate::storage::schema::from_batch;
 /// The table name queries use.
 const TABLE: &str = "statements";
 
-/// Live statements of consecutive entities in entity-id order, as columns: each entity's rows
-/// are contiguous, in merged order.
+/// Live statements of consecutive entities in entity-id order, as columns. Each entity's rows
+/// are a contiguous run, in merged order, of one of the batches the entities lie in: a batch
+/// read from a merged file (its rows need no copy) or the rows the merge gathered.
 #[derive(Debug, Clone)]
 pub struct EntityBatch {
-    /// Rows of [`row_schema`](crate::storage::columns::row_schema).
-    pub batch: RecordBatch,
-    pub columns: Columns,
-    /// The row range of each entity the stream's filter selects, in order.
-    pub entities: Vec<Range<usize>>,
+    /// Batches of [`row_schema`](crate::storage::columns::row_schema), with their views.
+    pub(super) parts: Vec<(RecordBatch, Columns)>,
+    /// Each entity the stream's filter selects, in order: its part and its rows there.
+    pub(super) entities: Vec<(usize, Range<usize>)>,
+}
+
+/// The rows of one entity of an [`EntityBatch`].
+#[derive(Debug, Clone)]
+pub struct EntityRows<'a> {
+    pub columns: &'a Columns,
+    /// The rows, in `columns`.
+    pub range: Range<usize>,
+}
+
+impl<'a> EntityRows<'a> {
+    /// The rows, borrowed.
+    pub fn rows(&self) -> impl Iterator<Item = ColumnRow<'a>> + use<'a> {
+        let columns = self.columns;
+        self.range.clone().map(move |row| ColumnRow { columns, slot: 0, row })
+    }
+
+    /// Rows of the entity.
+    pub fn len(&self) -> usize {
+        self.range.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.range.is_empty()
+    }
 }
 
 impl EntityBatch {
-    /// The rows of one entity (a range of [`EntityBatch::entities`]), borrowed.
-    pub fn rows(&self, entity: Range<usize>) -> impl Iterator<Item = ColumnRow<'_>> {
-        entity.map(|row| ColumnRow { columns: &self.columns, slot: 0, row })
+    /// The entities, in order.
+    pub fn entities(&self) -> impl Iterator<Item = EntityRows<'_>> {
+        self.entities.iter().map(|(part, range)| EntityRows { columns: &self.parts[*part].1, range: range.clone() })
     }
 
     /// The rows of each entity as statements.
     ///
     /// # Errors
-    /// [`Error::Corrupt`](crate::Error::Corrupt) if the batch does not read as statements.
+    /// [`Error::Corrupt`](crate::Error::Corrupt) if a batch does not read as statements.
     pub fn statements(&self) -> Result<Vec<Vec<Statement>>> {
-        let mut rows = from_batch(&self.batch)?.into_iter().enumerate().peekable();
-        let mut out = Vec::with_capacity(self.entities.len());
-        for range in &self.entities {
-            while rows.next_if(|(i, _)| *i < range.start).is_some() {}
-            let mut entity = Vec::with_capacity(range.len());
-            while let Some((_, row)) = rows.next_if(|(i, _)| range.contains(i)) {
-                entity.push(row);
-            }
-            out.push(entity);
+        let mut parts: Vec<Vec<Option<Statement>>> = Vec::with_capacity(self.parts.len());
+        for (batch, _) in &self.parts {
+            parts.push(from_batch(batch)?.into_iter().map(Some).collect());
         }
-        Ok(out)
+        let take = |part: &mut Vec<Option<Statement>>, row: usize| part[row].take().expect("each row once");
+        Ok(self
+            .entities
+            .iter()
+            .map(|(part, range)| range.clone().map(|row| take(&mut parts[*part], row)).collect())
+            .collect())
+    }
+
+    /// Keeps the entities whose rows satisfy `keep`.
+    fn retain(&mut self, mut keep: impl FnMut(&[ColumnRow]) -> bool) {
+        let parts = &self.parts;
+        self.entities.retain(|(part, range)| {
+            let columns = &parts[*part].1;
+            keep(&range.clone().map(|row| ColumnRow { columns, slot: 0, row }).collect::<Vec<_>>())
+        });
     }
 }
 
@@ -96,25 +129,12 @@ impl EntityStream {
             let Some(merge) = self.merge.as_mut() else {
                 return Ok(None);
             };
-            let Some(batch) = merge.next_batch().await? else {
+            let Some(mut out) = merge.next_entities().await? else {
                 self.merge = None;
                 return Ok(None);
             };
-            let columns = Columns::new(&batch);
-            let mut entities = Vec::new();
-            let mut start = 0;
-            let ids = &columns.entity_id;
-            for end in 1..=ids.len() {
-                if end == ids.len() || ids.value(end) != ids.value(start) {
-                    entities.push(start..end);
-                    start = end;
-                }
-            }
-            let mut out = EntityBatch { batch, columns, entities };
             if !self.filter.selects_all() {
-                let mut entities = std::mem::take(&mut out.entities);
-                entities.retain(|range| self.filter.matches(&out.rows(range.clone()).collect::<Vec<_>>()));
-                out.entities = entities;
+                out.retain(|rows| self.filter.matches(rows));
             }
             if !out.entities.is_empty() {
                 return Ok(Some(out));
@@ -214,7 +234,7 @@ impl StatementStore {
             .collect();
         let whole = filter.entity_ids.is_empty() && filter.entity_predicates()?.is_empty() && semi.is_none();
         if whole && SortedMerge::applies(&selected) {
-            let merge = SortedMerge::files(self.table_location().path(), &selected, tombstones)?;
+            let merge = SortedMerge::files(self.table_location().path(), &selected, tombstones)?.deduped();
             return Ok(EntityStream::new(merge, filter.clone()));
         }
         let ctx = self.session(&table).await?;
