@@ -408,10 +408,10 @@ impl EntityRepository {
     }
 
     /// Appends to the store and sets `statements/last_updated` (entry time) on success.
-    async fn append(&self, statements: Vec<Statement>) -> Result<u64> {
+    async fn append(&self, rows: StatementRows) -> Result<u64> {
         let started = chrono::Utc::now();
-        let n = statements.len() as u64;
-        self.store.append(statements).await?;
+        let n = rows.len() as u64;
+        self.store.append_rows(rows).await?;
         self.tags().set(STATEMENTS_UPDATED, started).await?;
         Ok(n)
     }
@@ -433,7 +433,7 @@ impl EntityRepository {
         let mut moved = 0u64;
         let drained = self
             .journal
-            .drain(self.dataset.settings().journal_drain_rows, async |batch: Vec<Statement>| {
+            .drain(self.dataset.settings().journal_drain_rows, async |batch: StatementRows| {
                 moved += self.append(batch).await?;
                 progress(moved);
                 Ok(())

@@ -25,6 +25,7 @@ use ftm::time::Timestamp;
 
 use crate::error::{Error, Result};
 use crate::model::DatasetName;
+use crate::storage::rows::StatementRows;
 
 /// Journal columns, in table order, with whether they are nullable and their kind.
 pub(crate) const COLUMNS: [(&str, Kind, bool); 18] = [
@@ -167,28 +168,36 @@ pub(crate) fn buckets(statements: &[Statement]) -> Result<Vec<&'static str>> {
 
 /// Splits a drained row stream into batches of at least `rows` rows that never split an
 /// entity's run of rows (consecutive rows with the same entity id and origin, as a writer
-/// inserted them).
+/// inserted them). Rows go into the data file's columns as they arrive: a batch of 250,000 rows
+/// costs a few growing buffers, not a quarter of a million `Statement`s.
 pub(crate) struct Batcher {
     rows: usize,
-    batch: Vec<Statement>,
+    batch: StatementRows,
+    /// Entity id and origin of the last row.
+    last: Option<(String, Option<String>)>,
 }
 
 impl Batcher {
     pub(crate) fn new(rows: usize) -> Batcher {
-        Batcher { rows: rows.max(1), batch: Vec::new() }
+        Batcher { rows: rows.max(1), batch: StatementRows::default(), last: None }
     }
 
     /// Adds a row; returns a full batch when `row` starts a new entity after the limit.
-    pub(crate) fn push(&mut self, row: Statement) -> Option<Vec<Statement>> {
-        let full = self.batch.len() >= self.rows
-            && self.batch.last().is_some_and(|last| last.entity_id != row.entity_id || last.origin != row.origin);
-        let out = full.then(|| std::mem::take(&mut self.batch));
-        self.batch.push(row);
-        out
+    ///
+    /// # Errors
+    /// [`Error::InvalidOrigin`] for a row whose origin cannot be a partition value.
+    pub(crate) fn push(&mut self, row: Statement) -> Result<Option<StatementRows>> {
+        let same = self.last.as_ref().is_some_and(|(entity, origin)| *entity == row.entity_id && *origin == row.origin);
+        let out = (self.batch.len() >= self.rows && !same).then(|| std::mem::take(&mut self.batch));
+        self.batch.push_statement(&row)?;
+        if !same {
+            self.last = Some((row.entity_id, row.origin));
+        }
+        Ok(out)
     }
 
     /// The last, possibly smaller, batch.
-    pub(crate) fn finish(self) -> Option<Vec<Statement>> {
+    pub(crate) fn finish(self) -> Option<StatementRows> {
         (!self.batch.is_empty()).then_some(self.batch)
     }
 }
@@ -299,7 +308,7 @@ impl JournalStore {
     pub async fn drain(
         &self,
         batch_rows: usize,
-        sink: impl AsyncFnMut(Vec<Statement>) -> Result<()>,
+        sink: impl AsyncFnMut(StatementRows) -> Result<()>,
     ) -> Result<Option<u64>> {
         match self {
             JournalStore::Sqlite(j) => j.drain(batch_rows, sink).await,

@@ -19,6 +19,7 @@ use super::{
     segment_name, statement_from_cells,
 };
 use crate::error::Result;
+use crate::storage::rows::StatementRows;
 
 /// The PostgreSQL journal of one dataset.
 pub struct PostgresJournal {
@@ -160,7 +161,7 @@ impl PostgresJournal {
     pub(super) async fn drain(
         &self,
         batch_rows: usize,
-        mut sink: impl AsyncFnMut(Vec<Statement>) -> Result<()>,
+        mut sink: impl AsyncFnMut(StatementRows) -> Result<()>,
     ) -> Result<Option<u64>> {
         let mut client = self.client.lock().await;
         let key = i64::from(crc32fast::hash(self.table.as_bytes()));
@@ -178,7 +179,7 @@ impl PostgresJournal {
         &self,
         client: &mut Client,
         batch_rows: usize,
-        sink: &mut impl AsyncFnMut(Vec<Statement>) -> Result<()>,
+        sink: &mut impl AsyncFnMut(StatementRows) -> Result<()>,
     ) -> Result<u64> {
         self.rotate(client).await?;
         let mut total = 0u64;
@@ -188,7 +189,7 @@ impl PostgresJournal {
             let mut rows = pin!(client.query_raw(&sql, no_params).await.map_err(journal_error)?);
             let mut batcher = Batcher::new(batch_rows);
             while let Some(row) = rows.try_next().await.map_err(journal_error)? {
-                if let Some(batch) = batcher.push(read_row(&row)?) {
+                if let Some(batch) = batcher.push(read_row(&row)?)? {
                     total += batch.len() as u64;
                     sink(batch).await?;
                 }

@@ -20,6 +20,7 @@ use super::{
     segment_name, statement_from_cells,
 };
 use crate::error::Result;
+use crate::storage::rows::StatementRows;
 
 type Shared = Arc<Mutex<Connection>>;
 
@@ -230,7 +231,7 @@ impl SqliteJournal {
     pub(super) async fn drain(
         &self,
         batch_rows: usize,
-        mut sink: impl AsyncFnMut(Vec<Statement>) -> Result<()>,
+        mut sink: impl AsyncFnMut(StatementRows) -> Result<()>,
     ) -> Result<Option<u64>> {
         let Ok(_running) = self.flushing.try_lock() else {
             return Ok(None);
@@ -260,7 +261,7 @@ impl SqliteJournal {
             let mut batcher = Batcher::new(batch_rows);
             while let Some(chunk) = rx.recv().await {
                 for row in chunk {
-                    if let Some(batch) = batcher.push(row) {
+                    if let Some(batch) = batcher.push(row)? {
                         total += batch.len() as u64;
                         sink(batch).await?;
                     }

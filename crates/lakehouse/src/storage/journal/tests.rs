@@ -18,6 +18,16 @@ pub(crate) fn unique_dataset() -> DatasetName {
     DatasetName::new(&format!("t{}", uuid::Uuid::new_v4().simple())).unwrap()
 }
 
+/// The rows of a drained batch, read back as statements with their origins.
+fn statements(batch: StatementRows) -> Vec<Statement> {
+    let rows = batch.finish(None).unwrap();
+    let mut out = crate::storage::schema::from_batch(&rows.batch).unwrap();
+    for (s, origin) in out.iter_mut().zip(&rows.origin) {
+        s.origin = Some(rows.origins[*origin as usize].clone());
+    }
+    out
+}
+
 fn stmt(entity: &str, schema: &str, prop: &str, value: &str, origin: &str) -> Statement {
     let mut s = Statement::new("ds", entity, schema, prop, "name", value);
     s.origin = Some(origin.into());
@@ -66,8 +76,9 @@ async fn drain_keeps_insertion_order_and_entities_whole() {
         journal.put(rows).await.unwrap();
         let mut batches: Vec<Vec<(String, String)>> = Vec::new();
         let drained = journal
-            .drain(4, async |batch: Vec<Statement>| {
-                batches.push(batch.iter().map(|s| (s.origin.clone().unwrap(), s.entity_id.clone())).collect());
+            .drain(4, async |batch: StatementRows| {
+                batches
+                    .push(statements(batch).iter().map(|s| (s.origin.clone().unwrap(), s.entity_id.clone())).collect());
                 Ok(())
             })
             .await
@@ -92,7 +103,7 @@ async fn failed_sink_keeps_the_segment() {
         journal.put((0..5).map(|i| stmt(&format!("e{i}"), "Person", "name", "x", "bulk")).collect()).await.unwrap();
         let mut calls = 0;
         let failed = journal
-            .drain(2, async |_batch: Vec<Statement>| {
+            .drain(2, async |_batch: StatementRows| {
                 calls += 1;
                 if calls == 2 { Err(Error::Journal("sink down".into())) } else { Ok(()) }
             })
@@ -102,7 +113,7 @@ async fn failed_sink_keeps_the_segment() {
         assert_eq!(journal.count().await.unwrap(), 6, "{uri}: the segment stays");
         let mut seen = 0;
         let again = journal
-            .drain(100, async |batch: Vec<Statement>| {
+            .drain(100, async |batch: StatementRows| {
                 seen += batch.len();
                 Ok(())
             })
