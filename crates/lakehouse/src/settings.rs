@@ -30,6 +30,11 @@ pub struct Settings {
     pub lock_max_retries: u32,
     /// Parallel workers for merge and export sweeps (`LAKEHOUSE_WORKERS`, 1, at least 1).
     pub workers: usize,
+    /// Partitions a merge works on side by side (`LAKEHOUSE_MERGE_PARTITIONS`, default the
+    /// number of cores, at least 1). Each holds read buffers for its files (about 100–300 MiB
+    /// when merging tens of appended files), so this bounds a merge's memory. `make` reads its
+    /// merge while it is written only when no more partitions than this are dirty.
+    pub merge_partitions: usize,
     /// Public URL prefix for exports and blobs, `${dataset}` substituted (`LAKEHOUSE_PUBLIC_URL_PREFIX`).
     pub public_url_prefix: Option<String>,
     /// Provision ZFS datasets for new datasets (`LAKEHOUSE_ON_ZFS`, false).
@@ -55,6 +60,7 @@ impl Default for Settings {
             journal_pool_size: 5,
             lock_max_retries: 10,
             workers: 1,
+            merge_partitions: std::thread::available_parallelism().map_or(1, usize::from),
             public_url_prefix: None,
             on_zfs: false,
             zfs_pool: None,
@@ -123,6 +129,12 @@ impl Settings {
         if let Some((k, v)) = get("WORKERS") {
             s.workers = parse(&k, &v)?;
             if s.workers == 0 {
+                return Err(Error::InvalidSetting { var: k, value: v, reason: "must be at least 1" });
+            }
+        }
+        if let Some((k, v)) = get("MERGE_PARTITIONS") {
+            s.merge_partitions = parse(&k, &v)?;
+            if s.merge_partitions == 0 {
                 return Err(Error::InvalidSetting { var: k, value: v, reason: "must be at least 1" });
             }
         }

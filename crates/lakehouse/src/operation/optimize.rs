@@ -7,7 +7,7 @@
 use super::jobs::Job;
 use crate::error::Result;
 use crate::repository::EntityRepository;
-use crate::storage::statements::{EntityStream, MERGE_SCAN_PARTITIONS, MergeMetrics, MergeOptions, MergeTask};
+use crate::storage::statements::{EntityStream, MergeMetrics, MergeOptions, MergeTask};
 
 /// Tag set by a completed optimize.
 pub const OPTIMIZE_LAST_RUN: &str = "operations/optimize/last_run";
@@ -79,9 +79,9 @@ pub(crate) struct OptimizeScan {
 /// # Errors
 /// As [`optimize`].
 pub(crate) async fn optimize_scan(repo: &EntityRepository, options: &OptimizeOptions) -> Result<Optimizing> {
-    let partitions = repo.statements().partitions().await?;
-    let selected = partitions.iter().filter(|p| options.force || !p.is_clean()).count();
-    if selected == 0 || selected > MERGE_SCAN_PARTITIONS {
+    let store = repo.statements();
+    let selected = store.partitions().await?.iter().filter(|p| options.force || !p.is_clean()).count();
+    if selected == 0 || selected > store.merge_partitions() {
         return optimize(repo, options).await.map(Optimizing::Ran);
     }
     let dataset = repo.dataset();

@@ -40,9 +40,6 @@ const PARTITIONS_PER_COMMIT: usize = 64;
 /// through DataFusion's spilling sort.
 const MAX_MERGED_FILES: usize = 64;
 
-/// Most partitions [`StatementStore::merge_scan`] merges while it is read.
-pub const MERGE_SCAN_PARTITIONS: usize = 8;
-
 /// Where a partition's merged batches go besides its file: the scan of a merge-scan.
 type Tee = tokio::sync::mpsc::Sender<Result<RecordBatch>>;
 
@@ -113,8 +110,7 @@ impl StatementStore {
             let table = self.table().await?.ok_or_else(|| Error::Corrupt("statement table vanished".into()))?;
             let selected = selected_partitions(&table, options)?;
             let tees = vec![None; selected.len()];
-            let parallel = std::thread::available_parallelism().map_or(1, usize::from);
-            self.merge_locked(table, selected, tees, options, parallel).await
+            self.merge_locked(table, selected, tees, options, self.merge_partitions).await
         }
         .await;
         guard.release().await?;
@@ -125,8 +121,9 @@ impl StatementStore {
     /// from the merge's output as it is written, so that an export after a merge does not read
     /// the new files back: the scan takes each merged partition's batches from its merge task,
     /// and the clean partitions from their files. Every selected partition is merged at once
-    /// (the scan needs all of them), so this applies to at most [`MERGE_SCAN_PARTITIONS`]
-    /// selected partitions; `None` when more (or none) are selected, and then nothing ran.
+    /// (the scan needs all of them), so this applies to no more selected partitions than a
+    /// merge works on side by side ([`StatementStore::merge_partitions`], which bounds the
+    /// memory); `None` when more (or none) are selected, and then nothing ran.
     ///
     /// # Errors
     /// [`Error::Locked`] if the fence stays busy; [`Error::Delta`], [`Error::Parquet`] opening
@@ -140,7 +137,7 @@ impl StatementStore {
         let prepared = async {
             let table = self.table().await?.ok_or_else(|| Error::Corrupt("statement table vanished".into()))?;
             let selected = selected_partitions(&table, options)?;
-            if selected.is_empty() || selected.len() > MERGE_SCAN_PARTITIONS {
+            if selected.is_empty() || selected.len() > self.merge_partitions {
                 return Ok(None);
             }
             let clean: Vec<Partition> = StatementStore::partitions_of(&table)?

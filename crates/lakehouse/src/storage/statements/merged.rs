@@ -36,8 +36,13 @@ use crate::error::{Error, Result};
 use crate::storage::columns::{ColumnRow, Columns, normalize, row_schema};
 use crate::storage::dedupe::{Survivor, Tombstones, dedupe_entity};
 
-/// Rows per batch read from a file.
-const READ_BATCH_ROWS: usize = 8192;
+/// Rows read ahead from all the files of one merge together: each file reads batches of its
+/// share, between [`MIN_READ_BATCH_ROWS`] and [`MAX_READ_BATCH_ROWS`]. Memory goes with the rows
+/// buffered: merging 25 files of 1M entities, batches of 8,192 rows each took 740 MiB for two
+/// partitions side by side, of 1,024 rows 440 MiB, in the same time.
+const READ_BUDGET_ROWS: usize = 65_536;
+const MIN_READ_BATCH_ROWS: usize = 1024;
+const MAX_READ_BATCH_ROWS: usize = 8192;
 /// Rows an output batch reaches before it is handed on (it ends with a whole entity).
 const OUTPUT_BATCH_ROWS: usize = 8192;
 
@@ -185,9 +190,11 @@ impl SortedMerge {
     /// [`Error::Io`], [`Error::Parquet`] opening a file.
     pub(super) fn files(table: &FsPath, partitions: &[Partition], tombstones: Tombstones) -> Result<SortedMerge> {
         let mut sources = Vec::new();
+        let files: usize = partitions.iter().map(|p| p.files.len()).sum();
+        let rows = (READ_BUDGET_ROWS / files.max(1)).clamp(MIN_READ_BATCH_ROWS, MAX_READ_BATCH_ROWS);
         for part in partitions {
             for file in &part.files {
-                let reader = open_file(table, file)?.with_batch_size(READ_BATCH_ROWS).build()?;
+                let reader = open_file(table, file)?.with_batch_size(rows).build()?;
                 sources.push(Input::File { reader, bucket: part.bucket.clone(), origin: part.origin.clone() });
             }
         }

@@ -40,7 +40,7 @@ pub use append::AppendMetrics;
 pub use compact::CompactMetrics;
 pub use export::CsvRows;
 pub use filter::{Filter, PropertyFilter};
-pub use merge::{MERGE_SCAN_PARTITIONS, MergeMetrics, MergeOptions, MergeScan, MergeTask};
+pub use merge::{MergeMetrics, MergeOptions, MergeScan, MergeTask};
 pub use scan::{EntityBatch, EntityStream};
 pub use stats::{CountryCount, DatasetStats, SchemaCount, StatsBuilder, StatsGroup};
 pub use vacuum::VacuumMetrics;
@@ -96,6 +96,8 @@ pub struct StatementStore {
     shards: u32,
     fence: Fence,
     grace_period_days: u32,
+    /// Partitions merged side by side (the `merge_partitions` setting).
+    merge_partitions: usize,
     /// DataFusion memory budget for sorts and joins, bytes (512 MiB); beyond it they spill to
     /// disk. Keeps `make` of 1M entities under 1 GiB peak RSS without slowing it down.
     memory_limit: usize,
@@ -115,6 +117,7 @@ impl StatementStore {
             shards,
             fence,
             grace_period_days: settings.grace_period_days,
+            merge_partitions: settings.merge_partitions.max(1),
             memory_limit: 512 << 20,
         })
     }
@@ -128,6 +131,12 @@ impl StatementStore {
     /// The dataset name.
     pub fn dataset(&self) -> &DatasetName {
         &self.dataset
+    }
+
+    /// Partitions a merge works on side by side; a [`merge_scan`](StatementStore::merge_scan)
+    /// applies to no more dirty partitions than this.
+    pub fn merge_partitions(&self) -> usize {
+        self.merge_partitions
     }
 
     /// The configured shard count.
