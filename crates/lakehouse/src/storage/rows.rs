@@ -64,49 +64,6 @@ impl<'a> From<&'a Statement> for RowRef<'a> {
     }
 }
 
-/// A row read back from the table has no `canonical_id`: it is the entity id.
-impl ftm::StatementFields for RowRef<'_> {
-    fn entity_id(&self) -> &str {
-        self.entity_id
-    }
-
-    fn canonical_id(&self) -> &str {
-        self.entity_id
-    }
-
-    fn schema(&self) -> &str {
-        self.schema
-    }
-
-    fn prop(&self) -> &str {
-        self.prop
-    }
-
-    fn value(&self) -> &str {
-        self.value
-    }
-
-    fn dataset(&self) -> &str {
-        self.dataset
-    }
-
-    fn origin(&self) -> Option<&str> {
-        self.origin
-    }
-
-    fn role(&self) -> Option<&str> {
-        self.role
-    }
-
-    fn first_seen(&self) -> Option<i64> {
-        self.first_seen
-    }
-
-    fn last_seen(&self) -> Option<i64> {
-        self.last_seen
-    }
-}
-
 /// The string columns of a data file that [`StatementRows`] builds, in file order minus the
 /// boolean and time columns.
 #[derive(Debug, Default)]

@@ -5,10 +5,10 @@
 //! with `force` — is read sorted by entity id, put through the dedupe rules with tombstones kept
 //! for the grace period (`LAKEHOUSE_GRACE_PERIOD_DAYS`, default 30) and dropped after it, and
 //! written to one `merged-<uuid7>.zstd.parquet` file in the partition's folder, in merged order;
-//! as many partitions at a time as there are cores.
+//! `LAKEHOUSE_MERGE_PARTITIONS` partitions at a time (default: the cores).
 //! The new file replaces the old ones in one Delta commit (`add` + `remove`s, `dataChange =
 //! false`), 64 partitions per commit; a partition left empty gets no file. Memory stays bounded:
-//! files that are each sorted (up to 64) are merged k-way with one batch each, anything else is
+//! files that are each sorted (up to 64) are merged k-way with a share of a read budget each, anything else is
 //! read through a spilling sort; rows stay Arrow columns from the read to the write
 //! ([`merged`](super::merged)) and go out a batch of whole entities at a time. A
 //! checkpoint is written when anything was merged. Held under the maintenance fence.
@@ -65,9 +65,9 @@ impl MergeTask {
     }
 }
 
-/// The partitions a merge selects: the dirty ones, or all with `force`.
-fn selected_partitions(table: &DeltaTable, options: &MergeOptions) -> Result<Vec<Partition>> {
-    Ok(StatementStore::partitions_of(table)?.into_iter().filter(|p| options.force || !p.is_clean()).collect())
+/// The partitions a merge selects (the dirty ones, or all with `force`), and the others.
+fn selected_partitions(table: &DeltaTable, options: &MergeOptions) -> Result<(Vec<Partition>, Vec<Partition>)> {
+    Ok(StatementStore::partitions_of(table)?.into_iter().partition(|p| options.force || !p.is_clean()))
 }
 
 /// Options of a merge.
@@ -108,7 +108,7 @@ impl StatementStore {
         let guard = self.fence.maintenance().await?;
         let result = async {
             let table = self.table().await?.ok_or_else(|| Error::Corrupt("statement table vanished".into()))?;
-            let selected = selected_partitions(&table, options)?;
+            let (selected, _) = selected_partitions(&table, options)?;
             let tees = vec![None; selected.len()];
             self.merge_locked(table, selected, tees, options, self.merge_partitions).await
         }
@@ -136,16 +136,10 @@ impl StatementStore {
         let guard = self.fence.maintenance().await?;
         let prepared = async {
             let table = self.table().await?.ok_or_else(|| Error::Corrupt("statement table vanished".into()))?;
-            let selected = selected_partitions(&table, options)?;
+            let (selected, clean) = selected_partitions(&table, options)?;
             if selected.is_empty() || selected.len() > self.merge_partitions {
                 return Ok(None);
             }
-            let clean: Vec<Partition> = StatementStore::partitions_of(&table)?
-                .into_iter()
-                .filter(|p| {
-                    !selected.iter().any(|s| (&s.shard, &s.bucket, &s.origin) == (&p.shard, &p.bucket, &p.origin))
-                })
-                .collect();
             let mut scan = SortedMerge::files(self.table_location().path(), &clean, Tombstones::Drop)?;
             if clean.iter().all(|p| p.files.len() == 1) {
                 scan = scan.deduped();
