@@ -6,12 +6,13 @@
 //! builds the next batch. Each finished row group is streamed to the object store through a
 //! buffered upload. The `add` carries the row count and the file's smallest and largest
 //! `entity_id` (rows are written sorted by entity id), so entity lookups skip files that cannot
-//! hold the id.
+//! hold the id; the footer says so too ([`SORTED_BY`]), so a merge need not read the ids to
+//! find out.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use deltalake::arrow::array::{AsArray, RecordBatch};
+use deltalake::arrow::array::{Array, AsArray, RecordBatch};
 use deltalake::arrow::compute::{max_string, min_string};
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::kernel::Add;
@@ -20,6 +21,7 @@ use deltalake::parquet::arrow::arrow_writer::{
     ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
 };
 use deltalake::parquet::errors::ParquetError;
+use deltalake::parquet::file::metadata::KeyValue;
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::parquet::file::writer::SerializedFileWriter;
 use object_store::ObjectStore;
@@ -74,6 +76,12 @@ pub(super) fn partition_folder((shard, bucket, origin): &PartitionKey) -> String
     format!("shard={}/bucket={}/origin={}", escape(shard), escape(bucket), escape(origin))
 }
 
+/// Key of the footer entry a data file written here carries, with the value `entity_id`, when
+/// its rows are sorted by entity id (as appends and merges write them; checked as the rows go
+/// by). Files without it, such as the reference's appends or delta-rs compactions, are checked
+/// by reading their ids.
+pub(super) const SORTED_BY: &str = "ftm_lakehouse.sorted_by";
+
 /// A data file being written.
 pub(super) struct DataFile {
     /// Path relative to the table root, as the log records it.
@@ -94,6 +102,8 @@ pub(super) struct DataFile {
     group_rows: usize,
     rows: u64,
     entity_ids: Option<(String, String)>,
+    /// Whether the rows so far are sorted by entity id (then the footer says so).
+    sorted: bool,
 }
 
 impl DataFile {
@@ -127,6 +137,7 @@ impl DataFile {
             group_rows: 0,
             rows: 0,
             entity_ids: None,
+            sorted: true,
         })
     }
 
@@ -140,7 +151,14 @@ impl DataFile {
             .column_by_name("entity_id")
             .and_then(|c| c.as_string_opt::<i32>())
             .ok_or_else(|| Error::Corrupt("data batch without an entity_id string column".into()))?;
-        if let (Some(min), Some(max)) = (min_string(ids), max_string(ids)) {
+        if !ids.is_empty() {
+            let (first, last) = (ids.value(0), ids.value(ids.len() - 1));
+            self.sorted &= self.entity_ids.as_ref().is_none_or(|(_, high)| first >= high.as_str())
+                && (1..ids.len()).all(|i| ids.value(i - 1) <= ids.value(i));
+            let (min, max) = match self.sorted {
+                true => (first, last),
+                false => (min_string(ids).unwrap_or_default(), max_string(ids).unwrap_or_default()),
+            };
             let (low, high) = self.entity_ids.get_or_insert_with(|| (min.to_string(), max.to_string()));
             if min < low.as_str() {
                 *low = min.to_string();
@@ -222,6 +240,9 @@ impl DataFile {
         };
         if self.group_rows > 0 {
             self.close_row_group().await?;
+        }
+        if self.sorted {
+            self.file.append_key_value_metadata(KeyValue::new(SORTED_BY.to_string(), "entity_id".to_string()));
         }
         self.file.finish()?;
         self.upload().await?;

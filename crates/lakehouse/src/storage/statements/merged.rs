@@ -31,6 +31,7 @@ use tokio::sync::mpsc;
 
 use super::Partition;
 use super::ahead::Batches;
+use super::datafile::SORTED_BY;
 use super::scan::EntityBatch;
 use crate::error::{Error, Result};
 use crate::storage::columns::{ColumnRow, Columns, normalize, row_schema};
@@ -91,14 +92,19 @@ fn open_file(table: &FsPath, file: &str) -> Result<ParquetRecordBatchReaderBuild
     Ok(ParquetRecordBatchReaderBuilder::try_new(handle)?)
 }
 
-/// Whether every file of `part` below the table folder `table` is sorted by entity id. Reads
-/// only the `entity_id` column.
+/// Whether every file of `part` below the table folder `table` is sorted by entity id: our own
+/// files say so in their footer ([`SORTED_BY`]); of the others only the `entity_id` column is
+/// read.
 ///
 /// # Errors
 /// [`Error::Io`], [`Error::Parquet`] reading a file; [`Error::Corrupt`] without `entity_id`.
 pub(super) fn is_sorted(table: &FsPath, part: &Partition) -> Result<bool> {
     for file in &part.files {
         let builder = open_file(table, file)?;
+        let footer = builder.metadata().file_metadata().key_value_metadata();
+        if footer.is_some_and(|kv| kv.iter().any(|e| e.key == SORTED_BY && e.value.as_deref() == Some("entity_id"))) {
+            continue;
+        }
         let column =
             builder.schema().index_of("entity_id").map_err(|_| Error::Corrupt(format!("{file}: no entity_id")))?;
         let mask = ProjectionMask::roots(builder.parquet_schema(), [column]);

@@ -350,6 +350,19 @@ async fn append_unsorted(store: &StatementStore, rows: &[Statement]) {
         .unwrap();
 }
 
+/// Whether the footer of each file of `part` says its rows are sorted by entity id.
+fn footers_say_sorted(table_dir: &FsPath, part: &Partition) -> Vec<bool> {
+    use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    part.files
+        .iter()
+        .map(|file| {
+            let builder = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(table_dir.join(file)).unwrap());
+            let kv = builder.unwrap().metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
+            kv.iter().any(|e| e.key == datafile::SORTED_BY && e.value.as_deref() == Some("entity_id"))
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn merge_sorts_unsorted_files_and_merges_sorted_ones_in_order() {
     let dir = tempfile::tempdir().unwrap();
@@ -364,6 +377,7 @@ async fn merge_sorts_unsorted_files_and_merges_sorted_ones_in_order() {
     let table_dir = dir.path().join("statements");
     let part = store.partitions().await.unwrap().remove(0);
     assert!(merged::is_sorted(&table_dir, &part).unwrap(), "our appends are sorted");
+    assert_eq!(footers_say_sorted(&table_dir, &part), [true], "and say so");
     let mut unsorted = vec![
         stmt("p9", "Person", "name", "Z", "2024-02-01"),
         stmt("p2", "Person", "name", "Old", "2024-03-01"),
@@ -373,6 +387,9 @@ async fn merge_sorts_unsorted_files_and_merges_sorted_ones_in_order() {
     append_unsorted(&store, &unsorted).await;
     let part = store.partitions().await.unwrap().remove(0);
     assert!(!merged::is_sorted(&table_dir, &part).unwrap(), "the second file is not sorted");
+    let mut footers = footers_say_sorted(&table_dir, &part);
+    footers.sort();
+    assert_eq!(footers, [false, true], "an unsorted file does not claim it");
 
     let merged = store.merge(&MergeOptions::default()).await.unwrap();
     assert_eq!((merged.rows_read, merged.rows_written), (5, 4));
@@ -382,6 +399,7 @@ async fn merge_sorts_unsorted_files_and_merges_sorted_ones_in_order() {
     assert_eq!((rows[1].first_seen, rows[1].last_seen), (ts("2024-01-01"), ts("2024-03-01")), "folded duplicate");
     let part = store.partitions().await.unwrap().remove(0);
     assert!(part.is_clean() && merged::is_sorted(&table_dir, &part).unwrap());
+    assert_eq!(footers_say_sorted(&table_dir, &part), [true], "merged files say so too");
 
     // A sorted merged file plus a sorted append merge k-way to the same result as a sort.
     store.append(vec![stmt("p3", "Person", "name", "C", "2024-04-01")]).await.unwrap();
