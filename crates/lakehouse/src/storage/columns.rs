@@ -145,15 +145,6 @@ impl Columns {
             origin: string("origin"),
         }
     }
-
-    /// Rows in the batch.
-    pub fn len(&self) -> usize {
-        self.id.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.id.is_empty()
-    }
 }
 
 /// One row of a [`Columns`], with the slot its batch has in the reader that holds it.

@@ -206,12 +206,14 @@ impl StatementRows {
 }
 
 /// Builds a data-file batch (the 16 columns of [`file_schema`]; the partition values live in
-/// the file's folder and log entry). Every statement must have both timestamps.
+/// the file's folder and log entry), for tests that write files by hand. Every statement must
+/// have both timestamps.
 ///
 /// # Errors
 /// [`Error::Arrow`](crate::Error::Arrow) if a statement lacks `first_seen` or `last_seen`;
 /// [`Error::InvalidOrigin`](crate::Error::InvalidOrigin).
-pub fn to_file_batch<S: std::borrow::Borrow<Statement>>(rows: &[S]) -> Result<RecordBatch> {
+#[cfg(test)]
+pub(crate) fn to_file_batch<S: std::borrow::Borrow<Statement>>(rows: &[S]) -> Result<RecordBatch> {
     let mut out = StatementRows::default();
     for s in rows {
         out.push_statement(s.borrow())?;
