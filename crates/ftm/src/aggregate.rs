@@ -11,7 +11,8 @@
 //! Deliberate difference: the reference folds schemata in Python set order; we fold them in
 //! name order, so a three-way conflict resolves the same way on every run.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::ops::Range;
 
 use serde_json::{Map, Value};
 
@@ -19,21 +20,26 @@ use crate::error::Result;
 use crate::model::Model;
 use crate::schema::Schema;
 use crate::statement::{BASE_ID, StatementFields};
-use crate::time::{Timestamp, isoformat, push_isoformat};
+use crate::time::{IsoSpeller, Timestamp, isoformat};
 
-/// An aggregated entity as the lakehouse exports it.
+/// An aggregated entity as the lakehouse exports it. Its strings are borrowed from the
+/// statements it was folded from where those allow it (rows of a column batch, a slice of
+/// [`Statement`](crate::Statement)s); [`EntityRecord::into_owned`] detaches it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EntityRecord {
-    pub id: String,
-    pub caption: String,
+pub struct EntityRecord<'a> {
+    pub id: Cow<'a, str>,
+    pub caption: Cow<'a, str>,
     pub schema: &'static Schema,
-    /// Property name → distinct values, both sorted by code point.
-    pub properties: BTreeMap<String, BTreeSet<String>>,
-    /// Entity ids of statements that differ from `id` (empty when grouped by entity id).
-    pub referents: BTreeSet<String>,
-    pub datasets: BTreeSet<String>,
-    pub origin: BTreeSet<String>,
-    pub role: BTreeSet<String>,
+    /// Property names, sorted by code point, each with the range of its values in `values`.
+    props: Vec<(Cow<'a, str>, Range<usize>)>,
+    /// Each property's distinct values, sorted by code point.
+    values: Vec<Cow<'a, str>>,
+    /// Entity ids of statements that differ from `id` (empty when grouped by entity id); this
+    /// and the three lists below are distinct and sorted by code point.
+    pub referents: Vec<Cow<'a, str>>,
+    pub datasets: Vec<Cow<'a, str>>,
+    pub origin: Vec<Cow<'a, str>>,
+    pub role: Vec<Cow<'a, str>>,
     /// Min `first_seen` of the property statements.
     pub first_seen: Option<Timestamp>,
     /// Max `last_seen` of the property statements.
@@ -57,52 +63,50 @@ fn fold_max(acc: &mut Option<i64>, ts: Option<i64>) {
     }
 }
 
+/// Adds `value` to `list` unless it is there (lists hold a value or two: a scan beats a set).
+fn add<'a>(list: &mut Vec<Cow<'a, str>>, value: &'a str) {
+    if !list.iter().any(|v| v == value) {
+        list.push(Cow::Borrowed(value));
+    }
+}
+
 /// Aggregates the statements of one entity. `Ok(None)` for no statements.
 ///
 /// # Errors
 /// [`FtmError::UnknownSchema`](crate::FtmError::UnknownSchema) for a schema the model lacks;
 /// [`FtmError::SchemaConflict`](crate::FtmError::SchemaConflict) when the schemata share no
 /// ancestor (the reference skips such an entity; callers decide).
-pub fn aggregate<S: StatementFields>(
+pub fn aggregate<'a, S: StatementFields<'a>>(
     model: &'static Model,
     statements: impl IntoIterator<Item = S>,
-) -> Result<Option<EntityRecord>> {
-    /// Inserts `value` into `set` unless it is there, allocating only then.
-    fn insert(set: &mut BTreeSet<String>, value: &str) {
-        if !set.contains(value) {
-            set.insert(value.to_string());
-        }
-    }
-    let mut id: Option<String> = None;
-    let mut schemata: BTreeSet<String> = BTreeSet::new();
-    let mut entity_ids: BTreeSet<String> = BTreeSet::new();
-    let mut properties: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let (mut datasets, mut origin, mut role) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+) -> Result<Option<EntityRecord<'a>>> {
+    let statements = statements.into_iter();
+    let mut id: Option<&'a str> = None;
+    let mut schemata: Vec<Cow<'a, str>> = Vec::new();
+    let mut entity_ids: Vec<Cow<'a, str>> = Vec::new();
+    let mut pairs: Vec<(&'a str, &'a str)> = Vec::with_capacity(statements.size_hint().0);
+    let (mut datasets, mut origin, mut role) = (Vec::new(), Vec::new(), Vec::new());
     let (mut first_seen, mut last_seen, mut last_change) = (None, None, None);
     let (mut min_first_seen, mut max_first_seen) = (None, None);
     for stmt in statements {
         let canonical = stmt.canonical_id();
-        if !canonical.is_empty() && id.as_deref() != Some(canonical) {
-            id = Some(canonical.to_string());
+        if !canonical.is_empty() {
+            id = Some(canonical);
         }
-        insert(&mut entity_ids, stmt.entity_id());
-        insert(&mut schemata, stmt.schema());
-        insert(&mut datasets, stmt.dataset());
+        add(&mut entity_ids, stmt.entity_id());
+        add(&mut schemata, stmt.schema());
+        add(&mut datasets, stmt.dataset());
         if let Some(o) = stmt.origin().filter(|o| !o.is_empty()) {
-            insert(&mut origin, o);
+            add(&mut origin, o);
         }
         if let Some(r) = stmt.role().filter(|r| !r.is_empty()) {
-            insert(&mut role, r);
+            add(&mut role, r);
         }
-        if stmt.prop() == BASE_ID {
+        let prop = stmt.prop();
+        if prop == BASE_ID {
             fold_max(&mut last_change, stmt.first_seen());
         } else {
-            match properties.get_mut(stmt.prop()) {
-                Some(values) => insert(values, stmt.value()),
-                None => {
-                    properties.insert(stmt.prop().to_string(), BTreeSet::from([stmt.value().to_string()]));
-                }
-            }
+            pairs.push((prop, stmt.value()));
             fold_min(&mut first_seen, stmt.first_seen());
             fold_max(&mut last_seen, stmt.last_seen());
         }
@@ -112,25 +116,35 @@ pub fn aggregate<S: StatementFields>(
     let Some(id) = id else {
         return Ok(None);
     };
+    schemata.sort_unstable();
     let mut names = schemata.iter();
     let mut schema = model.schema(names.next().expect("one statement seen"))?;
     for name in names {
         schema = model.merge_schema(schema, model.schema(name)?)?;
     }
-    let caption = schema
-        .caption
-        .iter()
-        .find_map(|p| properties.get(p).and_then(|values| values.first()))
-        .unwrap_or(&schema.label)
-        .clone();
-    entity_ids.remove(&id);
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut props: Vec<(Cow<'a, str>, Range<usize>)> = Vec::new();
+    let mut values = Vec::with_capacity(pairs.len());
+    for (i, (prop, value)) in pairs.into_iter().enumerate() {
+        match props.last_mut() {
+            Some((last, range)) if *last == prop => range.end = i + 1,
+            _ => props.push((Cow::Borrowed(prop), i..i + 1)),
+        }
+        values.push(Cow::Borrowed(value));
+    }
+    entity_ids.retain(|e| e != id);
+    for list in [&mut entity_ids, &mut datasets, &mut origin, &mut role] {
+        list.sort_unstable();
+    }
     let time = |micros: Option<i64>| micros.and_then(Timestamp::from_timestamp_micros);
-    Ok(Some(EntityRecord {
-        id,
-        referents: entity_ids,
-        caption,
+    let mut record = EntityRecord {
+        id: Cow::Borrowed(id),
+        caption: Cow::Borrowed(schema.label.as_str()),
         schema,
-        properties,
+        props,
+        values,
+        referents: entity_ids,
         datasets,
         origin,
         role,
@@ -139,23 +153,66 @@ pub fn aggregate<S: StatementFields>(
         last_change: time(last_change),
         min_first_seen: time(min_first_seen),
         max_first_seen: time(max_first_seen),
-    }))
+    };
+    if let Some(caption) = schema.caption.iter().find_map(|p| record.values(p).first()) {
+        record.caption = caption.clone();
+    }
+    Ok(Some(record))
 }
 
-fn list(set: &BTreeSet<String>) -> Value {
-    Value::Array(set.iter().cloned().map(Value::String).collect())
+fn list(set: &[Cow<'_, str>]) -> Value {
+    Value::Array(set.iter().map(|v| Value::String(v.to_string())).collect())
 }
 
-impl EntityRecord {
+impl<'a> EntityRecord<'a> {
+    /// The properties that have values, sorted by name, each with its distinct values sorted.
+    pub fn properties(&self) -> impl Iterator<Item = (&str, &[Cow<'a, str>])> {
+        self.props.iter().map(|(prop, range)| (prop.as_ref(), &self.values[range.clone()]))
+    }
+
+    /// The distinct values of `prop`, sorted; empty when it has none.
+    pub fn values(&self, prop: &str) -> &[Cow<'a, str>] {
+        match self.props.binary_search_by(|(name, _)| name.as_ref().cmp(prop)) {
+            Ok(i) => &self.values[self.props[i].1.clone()],
+            Err(_) => &[],
+        }
+    }
+
+    /// The first (smallest) value of `prop`.
+    pub fn first(&self, prop: &str) -> Option<&str> {
+        self.values(prop).first().map(AsRef::as_ref)
+    }
+
+    /// The record with every string owned, free of the statements it was folded from.
+    pub fn into_owned(self) -> EntityRecord<'static> {
+        let own = |list: Vec<Cow<'_, str>>| list.into_iter().map(|v| Cow::Owned(v.into_owned())).collect();
+        EntityRecord {
+            id: Cow::Owned(self.id.into_owned()),
+            caption: Cow::Owned(self.caption.into_owned()),
+            schema: self.schema,
+            props: self.props.into_iter().map(|(p, range)| (Cow::Owned(p.into_owned()), range)).collect(),
+            values: own(self.values),
+            referents: own(self.referents),
+            datasets: own(self.datasets),
+            origin: own(self.origin),
+            role: own(self.role),
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            last_change: self.last_change,
+            min_first_seen: self.min_first_seen,
+            max_first_seen: self.max_first_seen,
+        }
+    }
+
     /// The export JSON object, keys in the reference's order: `id`, `caption`, `schema`,
     /// `properties`, `referents`, `datasets`, then `origin`, `role` (when non-empty) and
     /// `first_seen`, `last_seen`, `last_change` (when known) as Python ISO strings.
     pub fn to_json(&self) -> Value {
         let mut out = Map::new();
-        out.insert("id".into(), Value::String(self.id.clone()));
-        out.insert("caption".into(), Value::String(self.caption.clone()));
+        out.insert("id".into(), Value::String(self.id.to_string()));
+        out.insert("caption".into(), Value::String(self.caption.to_string()));
         out.insert("schema".into(), Value::String(self.schema.name.clone()));
-        let props = self.properties.iter().map(|(k, v)| (k.clone(), list(v))).collect();
+        let props = self.properties().map(|(k, v)| (k.to_string(), list(v))).collect();
         out.insert("properties".into(), Value::Object(props));
         out.insert("referents".into(), list(&self.referents));
         out.insert("datasets".into(), list(&self.datasets));
@@ -175,33 +232,31 @@ impl EntityRecord {
     }
 
     /// [`EntityRecord::to_json`] written compactly to `out`: the bytes `serde_json` writes for
-    /// that object, without building it (the export writes one per entity).
-    pub fn write_json(&self, out: &mut Vec<u8>) {
-        fn string(out: &mut Vec<u8>, value: &str) {
-            serde_json::to_writer(&mut *out, value).expect("writing to memory");
-        }
-        fn list(out: &mut Vec<u8>, set: &BTreeSet<String>) {
+    /// that object, without building it (the export writes one per entity). `times` spell
+    /// `first_seen`, `last_seen` and `last_change`, one each, kept from entity to entity.
+    pub fn write_json(&self, out: &mut Vec<u8>, times: &mut [IsoSpeller; 3]) {
+        fn list(out: &mut Vec<u8>, set: &[Cow<'_, str>]) {
             out.push(b'[');
             for (i, value) in set.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                string(out, value);
+                json_string(out, value);
             }
             out.push(b']');
         }
         out.extend_from_slice(b"{\"id\":");
-        string(out, &self.id);
+        json_string(out, &self.id);
         out.extend_from_slice(b",\"caption\":");
-        string(out, &self.caption);
+        json_string(out, &self.caption);
         out.extend_from_slice(b",\"schema\":");
-        string(out, &self.schema.name);
+        json_string(out, &self.schema.name);
         out.extend_from_slice(b",\"properties\":{");
-        for (i, (prop, values)) in self.properties.iter().enumerate() {
+        for (i, (prop, values)) in self.properties().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            string(out, prop);
+            json_string(out, prop);
             out.push(b':');
             list(out, values);
         }
@@ -215,29 +270,47 @@ impl EntityRecord {
                 list(out, set);
             }
         }
-        let times = [
-            (&b",\"first_seen\":\""[..], self.first_seen),
-            (b",\"last_seen\":\"", self.last_seen),
-            (b",\"last_change\":\"", self.last_change),
-        ];
-        // The three are often the same time (one import): spell it once.
-        let mut last: Option<(Timestamp, std::ops::Range<usize>)> = None;
-        for (key, ts) in times {
+        let keys = [&b",\"first_seen\":\""[..], b",\"last_seen\":\"", b",\"last_change\":\""];
+        for ((key, ts), speller) in keys.into_iter().zip([self.first_seen, self.last_seen, self.last_change]).zip(times)
+        {
             if let Some(ts) = ts {
                 out.extend_from_slice(key);
-                match &last {
-                    Some((seen, spelled)) if *seen == ts => out.extend_from_within(spelled.clone()),
-                    _ => {
-                        let start = out.len();
-                        push_isoformat(out, &ts);
-                        last = Some((ts, start..out.len()));
-                    }
-                }
+                speller.push(out, ts.timestamp_micros());
                 out.push(b'"');
             }
         }
         out.push(b'}');
     }
+}
+
+/// Appends `value` as a JSON string, as `serde_json` writes it: only `"`, `\\` and control
+/// characters are escaped. Most strings have none of them, which is checked a word at a time.
+fn json_string(out: &mut Vec<u8>, value: &str) {
+    if needs_escape(value.as_bytes()) {
+        serde_json::to_writer(&mut *out, value).expect("writing to memory");
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(value.as_bytes());
+        out.push(b'"');
+    }
+}
+
+/// Whether `bytes` hold a `"`, a `\\` or a byte below 0x20: the bit tricks of "Bit Twiddling
+/// Hacks" (`haszero`, `hasless`) over 8 bytes at a time, exact as to whether any byte matches.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let below = |word: u64, n: u64| word.wrapping_sub(ONES * n) & !word & HIGHS;
+    let mut words = bytes.chunks_exact(8);
+    for chunk in &mut words {
+        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        if below(word, 0x20) | below(word ^ (ONES * u64::from(b'"')), 1) | below(word ^ (ONES * u64::from(b'\\')), 1)
+            != 0
+        {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 #[cfg(test)]
@@ -265,7 +338,8 @@ mod tests {
         let rec = aggregate(model(), &stmts).unwrap().unwrap();
         assert_eq!(rec.schema.name, "LegalEntity");
         assert_eq!(rec.caption, "Anna, Comma");
-        assert!(!rec.properties.contains_key("id"));
+        assert!(rec.values("id").is_empty());
+        assert_eq!(rec.first("name"), Some("Anna, Comma"));
         assert_eq!(isoformat(&rec.last_change.unwrap()), "2024-01-03T00:00:00+00:00");
         let json = serde_json::to_string(&rec.to_json()).unwrap();
         assert_eq!(
@@ -275,8 +349,31 @@ mod tests {
     }
 
     #[test]
+    fn escapes_what_serde_json_escapes() {
+        for text in [
+            "plain text, longer than a word",
+            "Zed \"Quote\"",
+            "back\\slash in a long string",
+            "tab\there",
+            "\u{1f}",
+            "ünïcödé \u{7f}",
+            "",
+        ] {
+            let mut out = Vec::new();
+            json_string(&mut out, text);
+            assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(text).unwrap(), "{text:?}");
+        }
+        for (i, byte) in (0..=255u8).enumerate() {
+            let mut bytes = vec![b'a'; 19];
+            bytes[i % 19] = byte;
+            assert_eq!(needs_escape(&bytes), byte < 0x20 || byte == b'"' || byte == b'\\', "{byte}");
+        }
+    }
+
+    #[test]
     fn label_caption_and_conflicts() {
-        let rec = aggregate(model(), &[stmt("p", "Payment", "amountEur", "5", "2024-01-01")]).unwrap().unwrap();
+        let payment = [stmt("p", "Payment", "amountEur", "5", "2024-01-01")];
+        let rec = aggregate(model(), &payment).unwrap().unwrap();
         assert_eq!(rec.caption, "Payment");
         let conflict =
             [stmt("x", "Thing", "name", "a", "2024-01-01"), stmt("x", "Payment", "amountEur", "1", "2024-01-01")];

@@ -156,55 +156,56 @@ impl Statement {
     }
 }
 
-/// The fields of a statement that [`aggregate`](crate::aggregate()) folds, borrowed from
-/// wherever the statement lives: a [`Statement`], or a row of the lakehouse's column batches,
-/// which need not become a `Statement` to be aggregated.
-pub trait StatementFields {
-    fn entity_id(&self) -> &str;
+/// The fields of a statement that [`aggregate`](crate::aggregate()) folds, borrowed for `'a`
+/// from wherever the statement lives: a [`Statement`] (through `&'a Statement`), or a row of the
+/// lakehouse's column batches, which need not become a `Statement` to be aggregated. The
+/// aggregated record borrows its strings for the same `'a`.
+pub trait StatementFields<'a> {
+    fn entity_id(&self) -> &'a str;
     /// The deduplicated id; `""` for none.
-    fn canonical_id(&self) -> &str;
-    fn schema(&self) -> &str;
-    fn prop(&self) -> &str;
-    fn value(&self) -> &str;
-    fn dataset(&self) -> &str;
-    fn origin(&self) -> Option<&str>;
-    fn role(&self) -> Option<&str>;
+    fn canonical_id(&self) -> &'a str;
+    fn schema(&self) -> &'a str;
+    fn prop(&self) -> &'a str;
+    fn value(&self) -> &'a str;
+    fn dataset(&self) -> &'a str;
+    fn origin(&self) -> Option<&'a str>;
+    fn role(&self) -> Option<&'a str>;
     /// UTC microseconds.
     fn first_seen(&self) -> Option<i64>;
     /// UTC microseconds.
     fn last_seen(&self) -> Option<i64>;
 }
 
-impl StatementFields for Statement {
-    fn entity_id(&self) -> &str {
+impl<'a> StatementFields<'a> for &'a Statement {
+    fn entity_id(&self) -> &'a str {
         &self.entity_id
     }
 
-    fn canonical_id(&self) -> &str {
+    fn canonical_id(&self) -> &'a str {
         &self.canonical_id
     }
 
-    fn schema(&self) -> &str {
+    fn schema(&self) -> &'a str {
         &self.schema
     }
 
-    fn prop(&self) -> &str {
+    fn prop(&self) -> &'a str {
         &self.prop
     }
 
-    fn value(&self) -> &str {
+    fn value(&self) -> &'a str {
         &self.value
     }
 
-    fn dataset(&self) -> &str {
+    fn dataset(&self) -> &'a str {
         &self.dataset
     }
 
-    fn origin(&self) -> Option<&str> {
+    fn origin(&self) -> Option<&'a str> {
         self.origin.as_deref()
     }
 
-    fn role(&self) -> Option<&str> {
+    fn role(&self) -> Option<&'a str> {
         self.role.as_deref()
     }
 
@@ -214,48 +215,6 @@ impl StatementFields for Statement {
 
     fn last_seen(&self) -> Option<i64> {
         self.last_seen.map(|t| t.timestamp_micros())
-    }
-}
-
-impl<T: StatementFields + ?Sized> StatementFields for &T {
-    fn entity_id(&self) -> &str {
-        (**self).entity_id()
-    }
-
-    fn canonical_id(&self) -> &str {
-        (**self).canonical_id()
-    }
-
-    fn schema(&self) -> &str {
-        (**self).schema()
-    }
-
-    fn prop(&self) -> &str {
-        (**self).prop()
-    }
-
-    fn value(&self) -> &str {
-        (**self).value()
-    }
-
-    fn dataset(&self) -> &str {
-        (**self).dataset()
-    }
-
-    fn origin(&self) -> Option<&str> {
-        (**self).origin()
-    }
-
-    fn role(&self) -> Option<&str> {
-        (**self).role()
-    }
-
-    fn first_seen(&self) -> Option<i64> {
-        (**self).first_seen()
-    }
-
-    fn last_seen(&self) -> Option<i64> {
-        (**self).last_seen()
     }
 }
 

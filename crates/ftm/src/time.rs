@@ -23,6 +23,40 @@ pub fn push_isoformat(out: &mut Vec<u8>, ts: &Timestamp) {
     out.extend_from_slice(b"+00:00");
 }
 
+/// [`push_isoformat`] for times in UTC microseconds, remembering the spellings of the last few
+/// dozen times: an export spells the times of its imports millions of times, in an order that
+/// alternates between imports. A time chrono cannot hold spells as nothing.
+#[derive(Debug, Clone)]
+pub struct IsoSpeller {
+    /// Direct-mapped by a hash of the time: `(time, spelling)`.
+    slots: Vec<Option<(i64, Vec<u8>)>>,
+}
+
+impl Default for IsoSpeller {
+    fn default() -> IsoSpeller {
+        IsoSpeller { slots: vec![None; 64] }
+    }
+}
+
+impl IsoSpeller {
+    /// Appends the spelling of `micros` to `out`.
+    pub fn push(&mut self, out: &mut Vec<u8>, micros: i64) {
+        // Fibonacci hashing onto the 64 slots.
+        let slot = &mut self.slots[((micros as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize];
+        match slot {
+            Some((time, text)) if *time == micros => out.extend_from_slice(text),
+            _ => {
+                let mut text = Vec::with_capacity(32);
+                if let Some(ts) = Timestamp::from_timestamp_micros(micros) {
+                    push_isoformat(&mut text, &ts);
+                }
+                out.extend_from_slice(&text);
+                *slot = Some((micros, text));
+            }
+        }
+    }
+}
+
 /// The same time with `Z` (pydantic's spelling in job records, archive records and documents
 /// CSVs, spec `exports-and-operations.md` §2.1): `2026-11-21T04:21:32.060275Z`, the fraction only
 /// when non-zero.

@@ -108,7 +108,7 @@ fn aggregate_of_reference_rows_is_byte_identical() {
         let got = aggregate(model(), groups[id].iter().copied()).unwrap().unwrap();
         assert_eq!(serde_json::to_string(&got.to_json()).unwrap(), line);
         let mut written = Vec::new();
-        got.write_json(&mut written);
+        got.write_json(&mut written, &mut Default::default());
         assert_eq!(String::from_utf8(written).unwrap(), line, "write_json");
     }
 }

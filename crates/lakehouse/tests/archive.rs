@@ -135,7 +135,7 @@ async fn crawl_stores_blobs_once_with_records_and_entities() {
     let utf = &entities["file-14a83a92bc5396b664440887acac28ad945b1e6e7f41df98d0e65e48f864d36f"];
     assert_eq!(utf.schema.name, "PlainText");
     let props: BTreeMap<_, _> =
-        utf.properties.iter().map(|(k, v)| (k.as_str(), v.iter().cloned().collect::<Vec<_>>())).collect();
+        utf.properties().map(|(k, v)| (k, v.iter().map(|v| v.to_string()).collect::<Vec<_>>())).collect();
     assert_eq!(
         props,
         BTreeMap::from([
@@ -148,7 +148,7 @@ async fn crawl_stores_blobs_once_with_records_and_entities() {
     let pages = &entities["file-55c756f966ef82d81d888d6867fe0cbf7ecbc2bafb370ff86ccd5501c48bfe6a"];
     assert_eq!(pages.schema.name, "Pages");
     let folder = &entities["folder-b9bfea4d65332432714c910f1726e90c3b602668dfa63be826c4b2862cb1d1ec"];
-    assert_eq!((folder.schema.name.as_str(), folder.caption.as_str()), ("Folder", "testdir"));
+    assert_eq!((folder.schema.name.as_str(), folder.caption.as_ref()), ("Folder", "testdir"));
     let parts = repo.statements().partitions().await.unwrap();
     assert!(parts.iter().all(|p| p.bucket == "document" && p.origin == "crawl"), "{parts:?}");
 

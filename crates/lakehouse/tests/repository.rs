@@ -23,7 +23,7 @@ async fn ids(repo: &EntityRepository) -> Vec<String> {
     let mut stream = repo.query(&Filter::default(), true).await.unwrap();
     let mut out = Vec::new();
     while let Some(e) = stream.next_entity().await.unwrap() {
-        out.push(e.id);
+        out.push(e.id.into_owned());
     }
     out
 }

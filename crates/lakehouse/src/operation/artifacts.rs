@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::repository::{Dataset, DatasetConfig};
+use crate::storage::write_behind::WriteBehind;
 
 /// The entities export.
 pub const ENTITIES: &str = "entities.ftm.json";
@@ -59,9 +60,9 @@ pub(crate) struct Artifact {
 }
 
 enum Encoder {
-    Plain(BufWriter<File>),
-    Gzip(flate2::write::GzEncoder<BufWriter<File>>),
-    Zstd(zstd::Encoder<'static, BufWriter<File>>),
+    Plain(BufWriter<WriteBehind>),
+    Gzip(flate2::write::GzEncoder<BufWriter<WriteBehind>>),
+    Zstd(zstd::Encoder<'static, BufWriter<WriteBehind>>),
 }
 
 impl Artifact {
@@ -77,7 +78,7 @@ impl Artifact {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::Io(parent.display().to_string(), e))?;
         }
-        let file = BufWriter::with_capacity(1 << 16, File::create(&tmp).map_err(io)?);
+        let file = BufWriter::with_capacity(1 << 16, WriteBehind::new(File::create(&tmp).map_err(io)?));
         let encoder = match codec {
             None => Encoder::Plain(file),
             Some("gz") => Encoder::Gzip(flate2::write::GzEncoder::new(file, flate2::Compression::default())),

@@ -194,9 +194,9 @@ impl Diffs {
     }
 
     /// The entry of a live `entity` in `series`, if it changed in the window (spec §8.3).
-    pub(crate) fn op(&mut self, series: Series, entity: &EntityRecord) -> Option<Op> {
+    pub(crate) fn op(&mut self, series: Series, entity: &EntityRecord<'_>) -> Option<Op> {
         let window = self.windows[series as usize].as_mut()?;
-        let touched = window.pending.remove(&entity.id);
+        let touched = window.pending.remove(entity.id.as_ref());
         let changed = entity.max_first_seen.is_some_and(|t| t >= window.since);
         if !touched && !changed {
             return None;

@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use ftm::EntityRecord;
+use ftm::time::IsoSpeller;
 use ftm::time::{Timestamp, iso_z};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -145,13 +146,9 @@ struct Folder {
     parent: Option<String>,
 }
 
-fn first<'a>(entity: &'a EntityRecord, prop: &str) -> Option<&'a String> {
-    entity.properties.get(prop).and_then(|v| v.first())
-}
-
 /// The file name rule: first `fileName`, else the caption.
-fn file_name(entity: &EntityRecord) -> String {
-    first(entity, "fileName").cloned().unwrap_or_else(|| entity.caption.clone())
+fn file_name(entity: &EntityRecord<'_>) -> String {
+    entity.first("fileName").unwrap_or(&entity.caption).to_string()
 }
 
 /// A MIME type, lower-cased and without parameters; `None` for the octet-stream default.
@@ -165,29 +162,28 @@ fn is_checksum(value: &str) -> bool {
 }
 
 impl Document {
-    fn of(entity: &EntityRecord) -> Option<Document> {
+    fn of(entity: &EntityRecord<'_>) -> Option<Document> {
         let schema = entity.schema;
         if !schema.is_a("Document") || schema.name == "Folder" {
             return None;
         }
-        let checksum =
-            entity.properties.get("contentHash")?.iter().map(|c| c.to_ascii_lowercase()).find(|c| is_checksum(c))?;
+        let checksum = entity.values("contentHash").iter().map(|c| c.to_ascii_lowercase()).find(|c| is_checksum(c))?;
         let name = file_name(entity);
         let mimetype = entity
-            .properties
-            .get("mimeType")
-            .and_then(|values| values.iter().find_map(|v| normalise_mime(v)))
+            .values("mimeType")
+            .iter()
+            .find_map(|v| normalise_mime(v))
             .or_else(|| mime_guess::from_path(&name).first().map(|m| m.essence_str().to_string()))
             .unwrap_or_else(|| "application/octet-stream".to_string());
         Some(Document {
-            id: entity.id.clone(),
+            id: entity.id.to_string(),
             checksum,
             name,
             mimetype,
-            parents: entity.properties.get("parent").map(|p| p.iter().cloned().collect()).unwrap_or_default(),
-            size: first(entity, "fileSize").and_then(|s| s.trim().parse().ok()).unwrap_or(0),
+            parents: entity.values("parent").iter().map(|p| p.to_string()).collect(),
+            size: entity.first("fileSize").and_then(|s| s.trim().parse().ok()).unwrap_or(0),
             updated_at: entity.last_change,
-            crawl: entity.origin.contains("crawl"),
+            crawl: entity.origin.iter().any(|o| o == "crawl"),
             ops: [None, None],
         })
     }
@@ -303,6 +299,7 @@ async fn sweep(
     };
     let mut stream = stream.read_ahead();
     let mut lines = Vec::with_capacity(1 << 16);
+    let mut times: [IsoSpeller; 3] = Default::default();
     // A batch of entities at a time: the CSV task formats it while this loop aggregates it.
     while let Some(batch) = stream.next().await? {
         let batch = Arc::new(batch);
@@ -318,7 +315,7 @@ async fn sweep(
                 Err(e) => return Err(e.into()),
             };
             let start = lines.len();
-            entity.write_json(&mut lines);
+            entity.write_json(&mut lines, &mut times);
             if let Some(diffs) = diffs.as_mut()
                 && let Some(op) = diffs.op(Series::Entities, &entity)
             {
@@ -326,12 +323,12 @@ async fn sweep(
             }
             lines.push(b'\n');
             stats.add(&entity);
-            if entity.schema.is_a("Folder") && !folders.contains_key(&entity.id) {
+            if entity.schema.is_a("Folder") && !folders.contains_key(entity.id.as_ref()) {
                 folders.insert(
-                    entity.id.clone(),
-                    Folder { name: file_name(&entity), parent: first(&entity, "parent").cloned() },
+                    entity.id.to_string(),
+                    Folder { name: file_name(&entity), parent: entity.first("parent").map(str::to_string) },
                 );
-                folder_order.push(entity.id.clone());
+                folder_order.push(entity.id.to_string());
             }
             if let Some(mut doc) = Document::of(&entity) {
                 if let Some(diffs) = diffs.as_mut() {

@@ -499,7 +499,7 @@ impl EntityRepository {
     ///
     /// # Errors
     /// As [`EntityRepository::flush`] and [`StatementStore::get`].
-    pub async fn get(&self, entity_id: &str, flush: bool) -> Result<Option<EntityRecord>> {
+    pub async fn get(&self, entity_id: &str, flush: bool) -> Result<Option<EntityRecord<'static>>> {
         if flush {
             self.ensure_flush().await?;
         }

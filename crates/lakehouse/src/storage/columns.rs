@@ -224,36 +224,36 @@ impl<'a> ColumnRow<'a> {
 }
 
 /// A row read back has no `canonical_id`: it is the entity id.
-impl ftm::StatementFields for ColumnRow<'_> {
-    fn entity_id(&self) -> &str {
+impl<'a> ftm::StatementFields<'a> for ColumnRow<'a> {
+    fn entity_id(&self) -> &'a str {
         self.columns.entity_id.value(self.row)
     }
 
-    fn canonical_id(&self) -> &str {
+    fn canonical_id(&self) -> &'a str {
         self.columns.entity_id.value(self.row)
     }
 
-    fn schema(&self) -> &str {
+    fn schema(&self) -> &'a str {
         self.columns.schema.value(self.row)
     }
 
-    fn prop(&self) -> &str {
+    fn prop(&self) -> &'a str {
         ColumnRow::prop(self)
     }
 
-    fn value(&self) -> &str {
+    fn value(&self) -> &'a str {
         self.columns.value.value(self.row)
     }
 
-    fn dataset(&self) -> &str {
+    fn dataset(&self) -> &'a str {
         self.columns.dataset.value(self.row)
     }
 
-    fn origin(&self) -> Option<&str> {
+    fn origin(&self) -> Option<&'a str> {
         Some(ColumnRow::origin(self))
     }
 
-    fn role(&self) -> Option<&str> {
+    fn role(&self) -> Option<&'a str> {
         ColumnRow::role(self)
     }
 

@@ -96,7 +96,7 @@ impl Filter {
     }
 
     /// Whether an entity's live rows satisfy the schema and property conditions.
-    pub fn matches<S: StatementFields>(&self, rows: &[S]) -> bool {
+    pub fn matches<'a, S: StatementFields<'a>>(&self, rows: &[S]) -> bool {
         let model = ftm::model();
         let schema_ok = (self.schemata.is_empty() && self.schema.is_empty()) || {
             let mut names: Vec<&str> = rows.iter().map(|s| s.schema()).collect();
@@ -126,10 +126,11 @@ mod tests {
 
     #[test]
     fn entity_matching() {
-        let rows = vec![
+        let statements = [
             Statement::new("ds", "e1", "Person", "name", "name", "Alice"),
             Statement::new("ds", "e1", "LegalEntity", "country", "country", "de"),
         ];
+        let rows: Vec<&Statement> = statements.iter().collect();
         let by_schema = |s: &str| Filter { schemata: vec![s.into()], ..Filter::default() };
         assert!(by_schema("LegalEntity").matches(&rows));
         assert!(by_schema("Person").matches(&rows));

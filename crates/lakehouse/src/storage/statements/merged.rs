@@ -6,7 +6,7 @@
 //! [`is_sorted`] finds out first), a query sorted by entity id, or the output batches of a
 //! partition merge being written (a [`merge_scan`](super::StatementStore::merge_scan)). Rows
 //! stay in Arrow columns throughout: each entity's rows are compared through [`Columns`],
-//! deduped ([`dedupe_entity`]), and the survivors gathered with Arrow's `interleave`, with
+//! deduped ([`dedupe_entity`]), and the survivors gathered in runs ([`gather_column`]), with
 //! their folded `first_seen`. Memory: the current batch of each source plus the output batch
 //! being gathered.
 //!
@@ -21,8 +21,7 @@ use std::ops::Range;
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
-use deltalake::arrow::array::{Array, AsArray, RecordBatch, TimestampMicrosecondArray};
-use deltalake::arrow::compute::interleave_record_batch;
+use deltalake::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, TimestampMicrosecondArray};
 use deltalake::datafusion::execution::SendableRecordBatchStream;
 use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
@@ -36,6 +35,7 @@ use super::scan::EntityBatch;
 use crate::error::{Error, Result};
 use crate::storage::columns::{ColumnRow, Columns, normalize, row_schema};
 use crate::storage::dedupe::{Survivor, Tombstones, dedupe_entity};
+use crate::storage::gather::{Runs, gather_column};
 
 /// Rows read ahead from all the files of one merge together: each file reads batches of its
 /// share, between [`MIN_READ_BATCH_ROWS`] and [`MAX_READ_BATCH_ROWS`]. Memory goes with the rows
@@ -128,7 +128,7 @@ pub(super) fn is_sorted(table: &FsPath, part: &Partition) -> Result<bool> {
 }
 
 /// The k-way merge: a heap of the sources by the entity id at their head, and the output batch
-/// being gathered as `(slot, row)` pairs over the batches it draws from.
+/// being gathered as runs of rows of the batches it draws from.
 pub(super) struct SortedMerge {
     sources: Vec<Source>,
     /// Batches the output being gathered draws from, and their column views.
@@ -144,8 +144,8 @@ pub(super) struct SortedMerge {
     runs: Vec<Run>,
     /// Rows in `runs`.
     rows: usize,
-    /// The rows to gather: `(slot, row)` and the folded `first_seen` of each.
-    gathered: Vec<(usize, usize)>,
+    /// The rows to gather and the folded `first_seen` of each.
+    gathered: Runs,
     first_seen: Vec<i64>,
     started: bool,
 }
@@ -177,7 +177,7 @@ impl SortedMerge {
             deduped: false,
             runs: Vec::new(),
             rows: 0,
-            gathered: Vec::new(),
+            gathered: Runs::default(),
             first_seen: Vec::new(),
             started: false,
         }
@@ -372,7 +372,7 @@ impl SortedMerge {
         }
         let start = self.gathered.len();
         for s in survivors {
-            self.gathered.push((s.row.slot, s.row.row));
+            self.gathered.push(s.row.slot, s.row.row);
             self.first_seen.push(s.first_seen);
         }
         self.runs.push(Run::Gathered(start..self.gathered.len()));
@@ -381,13 +381,20 @@ impl SortedMerge {
 
     /// Gathers the rows to gather into a batch with their folded `first_seen`.
     fn gather(&mut self) -> Result<RecordBatch> {
-        let refs: Vec<&RecordBatch> = self.batches.iter().collect();
-        let batch = interleave_record_batch(&refs, &self.gathered)?;
-        let first_seen = TimestampMicrosecondArray::from(std::mem::take(&mut self.first_seen)).with_timezone("UTC");
-        let mut columns = batch.columns().to_vec();
-        columns[row_schema().index_of("first_seen")?] = Arc::new(first_seen);
+        let schema = row_schema();
+        let first_seen = schema.index_of("first_seen")?;
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+        for i in 0..schema.fields().len() {
+            columns.push(if i == first_seen {
+                let folded = TimestampMicrosecondArray::from(std::mem::take(&mut self.first_seen));
+                Arc::new(folded.with_timezone("UTC"))
+            } else {
+                let sources: Vec<&dyn Array> = self.batches.iter().map(|b| b.column(i).as_ref()).collect();
+                gather_column(&sources, &self.gathered)?
+            });
+        }
         self.gathered.clear();
-        Ok(RecordBatch::try_new(row_schema(), columns)?)
+        Ok(RecordBatch::try_new(schema, columns)?)
     }
 
     /// Keeps only the batches the sources are still reading, once the output is handed on.

@@ -161,10 +161,10 @@ impl EntityStream {
     ///
     /// # Errors
     /// As [`EntityStream::next`]; [`Error::Ftm`](crate::Error::Ftm) for an unknown schema.
-    pub async fn next_entity(&mut self) -> Result<Option<EntityRecord>> {
+    pub async fn next_entity(&mut self) -> Result<Option<EntityRecord<'static>>> {
         while let Some(rows) = self.next().await? {
             match ftm::aggregate(ftm::model(), &rows) {
-                Ok(Some(record)) => return Ok(Some(record)),
+                Ok(Some(record)) => return Ok(Some(record.into_owned())),
                 Ok(None) | Err(ftm::FtmError::SchemaConflict(..)) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -263,9 +263,9 @@ impl StatementStore {
     ///
     /// # Errors
     /// As [`StatementStore::scan`]; [`Error::Ftm`](crate::Error::Ftm) if its schemata conflict.
-    pub async fn get(&self, entity_id: &str) -> Result<Option<EntityRecord>> {
+    pub async fn get(&self, entity_id: &str) -> Result<Option<EntityRecord<'static>>> {
         let rows = self.get_statements(entity_id).await?;
-        Ok(ftm::aggregate(ftm::model(), &rows)?)
+        Ok(ftm::aggregate(ftm::model(), &rows)?.map(EntityRecord::into_owned))
     }
 
     /// Ids of entities touched since `since`, sorted: a live statement first seen at or after

@@ -61,6 +61,16 @@ struct GroupCounter {
     countries: BTreeMap<String, u64>,
 }
 
+/// Adds one to `key`'s count, allocating the key only the first time.
+fn count(counts: &mut BTreeMap<String, u64>, key: &str) {
+    match counts.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(key.to_string(), 1);
+        }
+    }
+}
+
 impl GroupCounter {
     fn finish(self) -> StatsGroup {
         let model = ftm::model();
@@ -102,21 +112,21 @@ pub struct StatsBuilder {
 
 impl StatsBuilder {
     /// Counts one entity.
-    pub fn add(&mut self, entity: &EntityRecord) {
+    pub fn add(&mut self, entity: &EntityRecord<'_>) {
         let schema = entity.schema;
         self.entity_count += 1;
         let mut countries = BTreeSet::new();
-        for (prop, values) in &entity.properties {
+        for (prop, values) in entity.properties() {
             let Some(p) = schema.property(prop) else { continue };
             match p.type_ {
-                PropertyType::Country => countries.extend(values.iter().cloned()),
+                PropertyType::Country => countries.extend(values.iter().map(AsRef::as_ref)),
                 PropertyType::Date if !p.hidden => {
-                    for v in values {
-                        if self.start.as_ref().is_none_or(|s| v < s) {
-                            self.start = Some(v.clone());
+                    for v in values.iter().map(AsRef::<str>::as_ref) {
+                        if self.start.as_deref().is_none_or(|s| v < s) {
+                            self.start = Some(v.to_string());
                         }
-                        if self.end.as_ref().is_none_or(|e| v > e) {
-                            self.end = Some(v.clone());
+                        if self.end.as_deref().is_none_or(|e| v > e) {
+                            self.end = Some(v.to_string());
                         }
                     }
                 }
@@ -127,9 +137,9 @@ impl StatsBuilder {
             [(&mut self.things, schema.is_a("Thing")), (&mut self.intervals, schema.is_a("Interval"))]
         {
             if applies {
-                *group.schemata.entry(schema.name.clone()).or_default() += 1;
+                count(&mut group.schemata, &schema.name);
                 for code in &countries {
-                    *group.countries.entry(code.clone()).or_default() += 1;
+                    count(&mut group.countries, code);
                 }
             }
         }

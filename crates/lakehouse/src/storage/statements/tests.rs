@@ -157,7 +157,7 @@ async fn lookups_filters_and_changes() {
     store.append(vec![other]).await.unwrap();
 
     let alice = store.get("p1").await.unwrap().unwrap();
-    assert_eq!((alice.schema.name.as_str(), alice.caption.as_str()), ("Person", "Alice"));
+    assert_eq!((alice.schema.name.as_str(), alice.caption.as_ref()), ("Person", "Alice"));
     assert_eq!(store.get_statements("p2").await.unwrap().len(), 1);
     assert!(store.get("nobody").await.unwrap().is_none());
 
