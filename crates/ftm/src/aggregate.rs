@@ -70,6 +70,31 @@ fn add<'a>(list: &mut Vec<Cow<'a, str>>, value: &'a str) {
     }
 }
 
+/// Distinct strings, the first kept apart: an entity's rows nearly always share their entity
+/// id and schema, so the list of others stays empty and unallocated.
+#[derive(Default)]
+struct Distinct<'a> {
+    first: Option<&'a str>,
+    others: Vec<Cow<'a, str>>,
+}
+
+impl<'a> Distinct<'a> {
+    fn add(&mut self, value: &'a str) {
+        match self.first {
+            None => self.first = Some(value),
+            Some(first) if first == value => {}
+            Some(_) => add(&mut self.others, value),
+        }
+    }
+
+    /// Every value, the first one first.
+    fn into_vec(self) -> Vec<Cow<'a, str>> {
+        let mut all = self.others;
+        all.splice(0..0, self.first.map(Cow::Borrowed));
+        all
+    }
+}
+
 /// Aggregates the statements of one entity. `Ok(None)` for no statements.
 ///
 /// # Errors
@@ -82,8 +107,8 @@ pub fn aggregate<'a, S: StatementFields<'a>>(
 ) -> Result<Option<EntityRecord<'a>>> {
     let statements = statements.into_iter();
     let mut id: Option<&'a str> = None;
-    let mut schemata: Vec<Cow<'a, str>> = Vec::new();
-    let mut entity_ids: Vec<Cow<'a, str>> = Vec::new();
+    let mut schemata = Distinct::default();
+    let mut entity_ids = Distinct::default();
     let mut pairs: Vec<(&'a str, &'a str)> = Vec::with_capacity(statements.size_hint().0);
     let (mut datasets, mut origin, mut role) = (Vec::new(), Vec::new(), Vec::new());
     let (mut first_seen, mut last_seen, mut last_change) = (None, None, None);
@@ -93,8 +118,8 @@ pub fn aggregate<'a, S: StatementFields<'a>>(
         if !canonical.is_empty() {
             id = Some(canonical);
         }
-        add(&mut entity_ids, stmt.entity_id());
-        add(&mut schemata, stmt.schema());
+        entity_ids.add(stmt.entity_id());
+        schemata.add(stmt.schema());
         add(&mut datasets, stmt.dataset());
         if let Some(o) = stmt.origin().filter(|o| !o.is_empty()) {
             add(&mut origin, o);
@@ -116,15 +141,18 @@ pub fn aggregate<'a, S: StatementFields<'a>>(
     let Some(id) = id else {
         return Ok(None);
     };
-    schemata.sort_unstable();
-    let mut names = schemata.iter();
-    let mut schema = model.schema(names.next().expect("one statement seen"))?;
-    for name in names {
-        schema = model.merge_schema(schema, model.schema(name)?)?;
+    let mut schema = model.schema(schemata.first.expect("one statement seen"))?;
+    if !schemata.others.is_empty() {
+        let mut names = schemata.into_vec();
+        names.sort_unstable();
+        schema = model.schema(&names[0])?;
+        for name in &names[1..] {
+            schema = model.merge_schema(schema, model.schema(name)?)?;
+        }
     }
     pairs.sort_unstable();
     pairs.dedup();
-    let mut props: Vec<(Cow<'a, str>, Range<usize>)> = Vec::new();
+    let mut props: Vec<(Cow<'a, str>, Range<usize>)> = Vec::with_capacity(pairs.len());
     let mut values = Vec::with_capacity(pairs.len());
     for (i, (prop, value)) in pairs.into_iter().enumerate() {
         match props.last_mut() {
@@ -133,8 +161,9 @@ pub fn aggregate<'a, S: StatementFields<'a>>(
         }
         values.push(Cow::Borrowed(value));
     }
-    entity_ids.retain(|e| e != id);
-    for list in [&mut entity_ids, &mut datasets, &mut origin, &mut role] {
+    let mut referents = if entity_ids.first == Some(id) { entity_ids.others } else { entity_ids.into_vec() };
+    referents.retain(|e| e != id);
+    for list in [&mut referents, &mut datasets, &mut origin, &mut role] {
         list.sort_unstable();
     }
     let time = |micros: Option<i64>| micros.and_then(Timestamp::from_timestamp_micros);
@@ -144,7 +173,7 @@ pub fn aggregate<'a, S: StatementFields<'a>>(
         schema,
         props,
         values,
-        referents: entity_ids,
+        referents,
         datasets,
         origin,
         role,

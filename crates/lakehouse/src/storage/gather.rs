@@ -3,9 +3,9 @@
 //! merged order, so an entity's survivors are mostly one run).
 //!
 //! Arrow's `interleave` copies one row at a time; copying a run at a time (one copy of its
-//! string bytes, its offsets shifted in one loop) took a merge of 1M entities' 6.1M rows from
-//! 9.8% of its CPU time to [measured in the README]. Handles the column types of the row schema:
-//! strings, booleans and timestamps.
+//! string bytes, its offsets shifted in one loop) took the gathering in a `make` of 100k
+//! entities from 783M to 481M instructions (callgrind). Handles the column types of the row
+//! schema: strings, booleans and timestamps.
 
 use std::sync::Arc;
 
