@@ -9,8 +9,10 @@ use tokio::task::JoinHandle;
 
 use crate::error::Result;
 
-/// Batches ready ahead of the consumer.
-const DEPTH: usize = 2;
+/// Batches ready ahead of the consumer. Four rather than two let the two cores of a 1M `make`
+/// idle less while a merge waits on its slowest column encoder (CPU use 1.68 → 1.76 cores,
+/// with the merge tees below; about 50 MiB more at peak).
+const DEPTH: usize = 4;
 
 /// A producer of batches, `None` at the end.
 pub trait Batches: Send + 'static {

@@ -146,7 +146,9 @@ impl StatementStore {
             }
             let mut tees = Vec::new();
             for _ in &selected {
-                let (tee, batches) = tokio::sync::mpsc::channel(2);
+                // Eight batches of slack between the merge and the export reading it (see
+                // `ahead::DEPTH`).
+                let (tee, batches) = tokio::sync::mpsc::channel(8);
                 tees.push(Some(tee));
                 scan.add_channel(batches);
             }
