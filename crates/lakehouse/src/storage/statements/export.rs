@@ -9,12 +9,11 @@
 
 use std::io::Write;
 
+use deltalake::arrow::array::StringArray;
 use ftm::time::IsoSpeller;
 
 use super::{EntityBatch, Filter, StatementStore};
 use crate::error::{Error, Result};
-use deltalake::arrow::array::StringArray;
-
 use crate::storage::columns::{ColumnRow, Columns};
 use crate::storage::rows::RowRef;
 
@@ -101,8 +100,9 @@ impl Plain {
     }
 }
 
-/// Writes statements.csv rows. Remembers the last spelling of each timestamp column: the rows
-/// of one import share their times, and spelling them is a fifth of the export's work.
+/// Writes statements.csv rows. Remembers the spellings of each timestamp column's recent times
+/// ([`IsoSpeller`]): the rows of one import share their times, and spelling them is a fifth of
+/// the export's work.
 #[derive(Debug, Default)]
 pub struct CsvRows {
     times: [IsoSpeller; 2],
