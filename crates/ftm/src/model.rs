@@ -16,10 +16,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
 
 use indexmap::IndexMap;
+use rustc_hash::FxBuildHasher;
 use serde::Deserialize;
 
 use crate::error::{FtmError, Result};
-use crate::schema::{Edge, Property, Schema, TemporalExtent};
+use crate::schema::{Edge, Property, PropertyMap, Schema, TemporalExtent};
 use crate::types::PropertyType;
 
 include!(concat!(env!("OUT_DIR"), "/schema_files.rs"));
@@ -27,7 +28,8 @@ include!(concat!(env!("OUT_DIR"), "/schema_files.rs"));
 /// The FtM model: every schema, resolved, by name.
 #[derive(Debug, Clone)]
 pub struct Model {
-    schemata: BTreeMap<String, Schema>,
+    /// Sorted by name (inserted in order), hashed for lookups by name.
+    schemata: IndexMap<String, Schema, FxBuildHasher>,
     qnames: BTreeMap<String, Arc<Property>>,
 }
 
@@ -210,8 +212,8 @@ impl Model {
 struct Resolver {
     raw: BTreeMap<String, RawSchema>,
     /// Own properties per schema, in declaration order.
-    own: BTreeMap<String, IndexMap<String, Arc<Property>>>,
-    resolved: BTreeMap<String, IndexMap<String, Arc<Property>>>,
+    own: BTreeMap<String, PropertyMap>,
+    resolved: BTreeMap<String, PropertyMap>,
     ancestors: BTreeMap<String, BTreeSet<String>>,
 }
 
@@ -219,7 +221,7 @@ impl Resolver {
     fn new(raw: BTreeMap<String, RawSchema>) -> Result<Self> {
         let mut own = BTreeMap::new();
         for (schema, spec) in &raw {
-            let mut props = IndexMap::new();
+            let mut props = PropertyMap::default();
             for (name, p) in &spec.properties {
                 let name = name.trim().to_string();
                 if !valid_property_name(&name) {
@@ -339,7 +341,7 @@ impl Resolver {
             qnames.insert(prop.qname.clone(), prop);
         }
 
-        let mut schemata = BTreeMap::new();
+        let mut schemata = IndexMap::default();
         for name in &names {
             let schema = self.build(name, &descendants)?;
             schemata.insert(name.clone(), schema);

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
+use rustc_hash::FxBuildHasher;
 
 use crate::types::PropertyType;
 
@@ -52,6 +53,9 @@ pub struct Edge {
     pub caption: Vec<String>,
 }
 
+/// Properties by name, in order, hashed with Fx: names are short, and lookups are per statement.
+pub(crate) type PropertyMap = IndexMap<String, Arc<Property>, FxBuildHasher>;
+
 /// The `temporalExtent` block: properties giving the start and end of an entity in time.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TemporalExtent {
@@ -86,7 +90,7 @@ pub struct Schema {
     pub edge: Option<Edge>,
     /// Temporal extent, inherited from the first parent that has one.
     pub temporal_extent: Option<TemporalExtent>,
-    pub(crate) properties: IndexMap<String, Arc<Property>>,
+    pub(crate) properties: PropertyMap,
     pub(crate) schemata: BTreeSet<String>,
     pub(crate) descendants: BTreeSet<String>,
 }

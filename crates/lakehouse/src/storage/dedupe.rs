@@ -20,7 +20,8 @@
 //! folds `first_seen`, and the caller gathers the survivors.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 
 use crate::storage::columns::ColumnRow;
 
@@ -103,14 +104,14 @@ pub fn dedupe_entity<'a>(mut rows: Vec<ColumnRow<'a>>, tombstones: Tombstones, o
 /// The group rules of [`dedupe_entity`], for rows sorted by [`entity_order`].
 fn dedupe_groups<'a>(rows: &[ColumnRow<'a>], tombstones: Tombstones, out: &mut Vec<Survivor<'a>>) {
     // Latest emission per fragment group (bucket, origin, prop, fragment, role).
-    let mut latest: HashMap<FragmentGroup, i64> = HashMap::new();
+    let mut latest: FxHashMap<FragmentGroup, i64> = FxHashMap::default();
     for r in rows.iter().filter(|r| !r.fragment().is_empty()) {
         let slot = latest.entry(fragment_group(r)).or_insert(r.last_seen());
         *slot = (*slot).max(r.last_seen());
     }
     // Per identity: the winner's index (`None` while only superseded rows were seen) and the
     // least first_seen.
-    let mut groups: HashMap<RowKey, (Option<usize>, i64)> = HashMap::new();
+    let mut groups: FxHashMap<RowKey, (Option<usize>, i64)> = FxHashMap::default();
     for (i, r) in rows.iter().enumerate() {
         let superseded = !r.fragment().is_empty() && latest[&fragment_group(r)] != r.last_seen();
         let candidate = (!superseded).then_some(i);
