@@ -350,7 +350,9 @@ impl EntityRepository {
     pub async fn open(dataset: &Dataset) -> Result<EntityRepository> {
         let config = dataset.ensure().await?;
         let store = dataset.statements(&config)?;
-        let journal = JournalStore::open(&dataset.settings().journal_uri, dataset.name()).await?;
+        let journal =
+            JournalStore::open(&dataset.settings().journal_uri, dataset.name(), dataset.location().url().as_str())
+                .await?;
         Ok(EntityRepository { dataset: dataset.clone(), config, store, journal: Arc::new(journal) })
     }
 

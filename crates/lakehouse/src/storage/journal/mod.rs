@@ -4,7 +4,8 @@
 //! One table per dataset, `journal_<dataset>`, with the statement table's columns minus `shard`,
 //! no key and no index: an append-only heap. Backends, chosen by `LAKEHOUSE_JOURNAL_URI`:
 //!
-//! * `sqlite:///:memory:` (the default): one database per process, gone when it exits;
+//! * `sqlite:///:memory:` (the default): one database per lake and process, gone when it exits
+//!   (two lakes in one process, such as tests or a server over two catalogs, never share rows);
 //! * `sqlite:///relative.db` or `sqlite:////absolute.db`: a durable file;
 //! * `postgresql://user:pass@host:port/db`: a server, with cross-process flush exclusion.
 //!
@@ -229,15 +230,16 @@ impl std::fmt::Debug for JournalStore {
 }
 
 impl JournalStore {
-    /// Opens the journal of `dataset` at `uri`, creating its table if needed.
+    /// Opens the journal of `dataset` at `uri`, creating its table if needed. `lake` names the
+    /// lake the dataset lives in (its URL): the in-memory database is the lake's own.
     ///
     /// # Errors
     /// [`Error::InvalidUri`] for an unsupported URI; [`Error::Journal`] if the database cannot be
     /// opened or the table created.
-    pub async fn open(uri: &str, dataset: &DatasetName) -> Result<JournalStore> {
+    pub async fn open(uri: &str, dataset: &DatasetName, lake: &str) -> Result<JournalStore> {
         let table = format!("journal_{dataset}");
         if let Some(rest) = uri.strip_prefix("sqlite://") {
-            return Ok(JournalStore::Sqlite(sqlite::SqliteJournal::open(rest, table).await?));
+            return Ok(JournalStore::Sqlite(sqlite::SqliteJournal::open(rest, table, lake).await?));
         }
         let scheme = uri.split("://").next().unwrap_or_default();
         if scheme.split('+').next().is_some_and(|s| s == "postgresql" || s == "postgres") {

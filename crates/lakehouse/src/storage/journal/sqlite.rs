@@ -37,14 +37,16 @@ pub struct SqliteJournal {
     flushing: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// The process-wide in-memory database.
-fn memory_db() -> rusqlite::Result<Shared> {
-    static MEMORY: OnceLock<Shared> = OnceLock::new();
-    if let Some(conn) = MEMORY.get() {
+/// The in-memory database of `scope` (a lake) in this process, created on first use.
+fn memory_db(scope: &str) -> rusqlite::Result<Shared> {
+    static MEMORY: OnceLock<Mutex<HashMap<String, Shared>>> = OnceLock::new();
+    let mut databases = MEMORY.get_or_init(Default::default).lock().expect("in-memory journal map");
+    if let Some(conn) = databases.get(scope) {
         return Ok(conn.clone());
     }
     let conn = Arc::new(Mutex::new(Connection::open_in_memory()?));
-    Ok(MEMORY.get_or_init(|| conn).clone())
+    databases.insert(scope.to_string(), conn.clone());
+    Ok(conn)
 }
 
 /// The process-wide flush lock of `key` (database + table).
@@ -110,14 +112,16 @@ fn segments(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
 }
 
 impl SqliteJournal {
-    /// Opens `sqlite://{rest}`: `/:memory:`, `/relative.db` or `//absolute.db`.
-    pub(super) async fn open(rest: &str, table: String) -> Result<SqliteJournal> {
+    /// Opens `sqlite://{rest}`: `/:memory:` (the in-memory database of `scope`), `/relative.db`
+    /// or `//absolute.db`.
+    pub(super) async fn open(rest: &str, table: String, scope: &str) -> Result<SqliteJournal> {
         let target = rest.strip_prefix('/').unwrap_or(rest).to_string();
         let memory = target.is_empty() || target == ":memory:";
         let create = create_table_sql(&table, "DATETIME");
+        let scope = scope.to_string();
         let (conn, key) = tokio::task::spawn_blocking(move || -> rusqlite::Result<(Shared, String)> {
             let (conn, key) = if memory {
-                (memory_db()?, ":memory:".to_string())
+                (memory_db(&scope)?, format!(":memory:{scope}"))
             } else {
                 let path = PathBuf::from(&target);
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
