@@ -1,10 +1,11 @@
 //! New data files: the rows of one partition written as one parquet file, described by a Delta
 //! `add` action (used by append and merge).
 //!
-//! Each column is encoded and compressed on a blocking task of its own, so one file keeps every
-//! core busy (parquet-rs's `ArrowColumnWriter` scheme). A batch's columns encode while the caller
-//! builds the next batch. Each finished row group is streamed to the object store through a
-//! buffered upload. The `add` carries the row count and the file's smallest and largest
+//! Each column has an encoder of its own ([`ColumnEncoder`], parquet-rs's `ArrowColumnWriter`
+//! scheme), fed through a queue, so one file keeps every core busy and no column waits for
+//! another: a slow column (the SHA-1 `id`s) falls a few batches behind while the others and the
+//! caller go on. Columns meet only where a row group closes. Each finished row group is streamed
+//! to the object store through a buffered upload. The `add` carries the row count and the file's smallest and largest
 //! `entity_id` (rows are written sorted by entity id), so entity lookups skip files that cannot
 //! hold the id; the footer says so too ([`SORTED_BY`]), so a merge need not read the ids to
 //! find out.
@@ -12,9 +13,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use deltalake::arrow::array::{Array, AsArray, RecordBatch};
+use deltalake::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use deltalake::arrow::compute::{max_string, min_string};
-use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::arrow::datatypes::{FieldRef, SchemaRef};
 use deltalake::kernel::Add;
 use deltalake::parquet::arrow::ArrowWriter;
 use deltalake::parquet::arrow::arrow_writer::{
@@ -30,6 +31,7 @@ use object_store::path::Path;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::PartitionKey;
@@ -82,22 +84,107 @@ pub(super) fn partition_folder((shard, bucket, origin): &PartitionKey) -> String
 /// by reading their ids.
 pub(super) const SORTED_BY: &str = "ftm_lakehouse.sorted_by";
 
+/// Batches a column's queue holds beyond the one being encoded: how far one column may fall
+/// behind the others within a row group.
+const COLUMN_QUEUE: usize = 4;
+
+/// What a [`ColumnEncoder`] is asked to do, in order.
+enum Job {
+    /// Begin a row group with this writer (boxed: it is large, and queued once per row group).
+    Start(Box<ArrowColumnWriter>),
+    /// Encode these values of the column into the open row group.
+    Write(ArrayRef),
+    /// Close the open row group's chunk and send it.
+    Close(oneshot::Sender<ArrowColumnChunk>),
+}
+
+/// One column's encoder: an async task that takes [`Job`]s from a bounded queue and runs the
+/// encoding and compression on blocking threads, one job at a time. A blocking thread is held
+/// only while a job runs, so many files can be open at once.
+struct ColumnEncoder {
+    jobs: mpsc::Sender<Job>,
+    task: Option<JoinHandle<std::result::Result<(), ParquetError>>>,
+}
+
+impl ColumnEncoder {
+    fn spawn(field: FieldRef) -> ColumnEncoder {
+        let (jobs, queue) = mpsc::channel(COLUMN_QUEUE);
+        ColumnEncoder { jobs, task: Some(tokio::spawn(encode_column(field, queue))) }
+    }
+
+    /// Queues `job`, waiting while the queue is full.
+    ///
+    /// # Errors
+    /// The encoder's failure, when it has stopped.
+    async fn send(&mut self, job: Job) -> Result<()> {
+        match self.jobs.send(job).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(self.failure().await),
+        }
+    }
+
+    /// Why the encoder stopped (its error, or its task's panic).
+    async fn failure(&mut self) -> Error {
+        match self.task.take() {
+            Some(task) => match joined(task).await {
+                Ok(Err(e)) => e.into(),
+                Ok(Ok(())) => Error::Corrupt("column encoder stopped early".into()),
+                Err(e) => e,
+            },
+            None => Error::Corrupt("column encoder stopped early".into()),
+        }
+    }
+}
+
+/// The loop of a [`ColumnEncoder`]: runs each job on a blocking thread, the writer moving there
+/// and back.
+async fn encode_column(field: FieldRef, mut queue: mpsc::Receiver<Job>) -> std::result::Result<(), ParquetError> {
+    let blocking = |e: tokio::task::JoinError| ParquetError::General(format!("column encoding task failed: {e}"));
+    let missing = || ParquetError::General("column job outside a row group".into());
+    let mut open: Option<ArrowColumnWriter> = None;
+    while let Some(job) = queue.recv().await {
+        match job {
+            Job::Start(writer) => open = Some(*writer),
+            Job::Write(array) => {
+                let (mut writer, field) = (open.take().ok_or_else(missing)?, field.clone());
+                open = Some(
+                    tokio::task::spawn_blocking(move || {
+                        compute_leaves(&field, &array)?.iter().try_for_each(|leaf| writer.write(leaf))?;
+                        Ok::<_, ParquetError>(writer)
+                    })
+                    .await
+                    .map_err(blocking)??,
+                );
+            }
+            Job::Close(reply) => {
+                let writer = open.take().ok_or_else(missing)?;
+                let chunk = tokio::task::spawn_blocking(move || writer.close()).await.map_err(blocking)??;
+                // A file dropped unfinished no longer waits for its chunks.
+                let _ = reply.send(chunk);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A data file being written.
 pub(super) struct DataFile {
     /// Path relative to the table root, as the log records it.
     name: String,
     path: Path,
     partition: PartitionKey,
-    schema: SchemaRef,
     /// Encodes into memory; each closed row group is drained into `sink`.
     file: SerializedFileWriter<Vec<u8>>,
     factory: ArrowRowGroupWriterFactory,
     sink: BufWriter,
-    /// The open row group's column writers, in schema order (empty between row groups and while
-    /// `pending` holds them).
-    columns: Vec<ArrowColumnWriter>,
-    /// Column writers encoding the last batch, in schema order.
-    pending: Vec<JoinHandle<std::result::Result<ArrowColumnWriter, ParquetError>>>,
+    /// One encoder per column, in schema order.
+    columns: Vec<ColumnEncoder>,
+    /// Whether the columns hold an open row group.
+    open: bool,
+    /// The chunks of the last closed row group, in schema order, still to go into the file.
+    closed: Vec<oneshot::Receiver<ArrowColumnChunk>>,
+    /// Row groups begun so far.
+    row_groups: usize,
     /// Rows in the open row group.
     group_rows: usize,
     rows: u64,
@@ -108,6 +195,7 @@ pub(super) struct DataFile {
 
 impl DataFile {
     /// Starts `<folder>/<file_name>` in `store` (rooted at the table) for rows of `partition`.
+    /// Must be called within a Tokio runtime (the column encoders are tasks).
     ///
     /// # Errors
     /// [`Error::Corrupt`] for a path the store cannot hold; [`Error::Parquet`].
@@ -120,7 +208,7 @@ impl DataFile {
     ) -> Result<DataFile> {
         let name = format!("{folder}/{file_name}");
         let path = Path::parse(&name).map_err(|e| Error::Corrupt(format!("bad file path {name:?}: {e}")))?;
-        let schema = file_schema();
+        let schema: SchemaRef = file_schema();
         // The Arrow writer embeds the Arrow schema in the footer, as every reader expects.
         let (file, factory) =
             ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties))?.into_serialized_writer()?;
@@ -129,11 +217,12 @@ impl DataFile {
             sink: BufWriter::new(store.clone(), path.clone()),
             path,
             partition,
-            schema,
             file,
             factory,
-            columns: Vec::new(),
-            pending: Vec::new(),
+            columns: schema.fields().iter().map(|field| ColumnEncoder::spawn(field.clone())).collect(),
+            open: false,
+            closed: Vec::new(),
+            row_groups: 0,
             group_rows: 0,
             rows: 0,
             entity_ids: None,
@@ -141,7 +230,8 @@ impl DataFile {
         })
     }
 
-    /// Writes a batch of [`file_schema`] rows. Its columns are still encoding when this returns.
+    /// Writes a batch of [`file_schema`] rows. Its columns are queued for encoding when this
+    /// returns; it waits only while a column's queue is full.
     ///
     /// # Errors
     /// [`Error::Parquet`]; [`Error::Io`] for a failed upload; [`Error::Corrupt`] for a batch
@@ -181,42 +271,52 @@ impl DataFile {
         Ok(())
     }
 
-    /// Hands each column of `batch` to its writer's task, once the previous batch is encoded.
+    /// Queues each column of `batch` on its encoder, beginning a row group if none is open.
     async fn encode(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.settle().await?;
-        if self.columns.is_empty() {
-            self.columns = self.factory.create_column_writers(self.file.flushed_row_groups().len())?;
+        if !self.open {
+            let writers = self.factory.create_column_writers(self.row_groups)?;
+            for (encoder, writer) in self.columns.iter_mut().zip(writers) {
+                encoder.send(Job::Start(Box::new(writer))).await?;
+            }
+            self.open = true;
+            self.row_groups += 1;
         }
-        for ((mut writer, field), array) in self.columns.drain(..).zip(self.schema.fields()).zip(batch.columns()) {
-            let leaves = compute_leaves(field, array)?;
-            self.pending.push(tokio::task::spawn_blocking(move || {
-                leaves.iter().try_for_each(|leaf| writer.write(leaf))?;
-                Ok(writer)
-            }));
+        for (encoder, array) in self.columns.iter_mut().zip(batch.columns()) {
+            encoder.send(Job::Write(array.clone())).await?;
         }
         self.group_rows += batch.num_rows();
         Ok(())
     }
 
-    /// Waits for the pending column tasks and takes their writers back.
-    async fn settle(&mut self) -> Result<()> {
-        for task in std::mem::take(&mut self.pending) {
-            self.columns.push(joined(task).await??);
+    /// Asks every column to close the open row group, then puts the previous one into the file:
+    /// the columns close this one meanwhile.
+    async fn close_row_group(&mut self) -> Result<()> {
+        let mut closing = Vec::with_capacity(self.columns.len());
+        for encoder in &mut self.columns {
+            let (reply, chunk) = oneshot::channel();
+            encoder.send(Job::Close(reply)).await?;
+            closing.push(chunk);
         }
+        self.open = false;
+        self.group_rows = 0;
+        self.append_closed().await?;
+        self.closed = closing;
         Ok(())
     }
 
-    /// Closes the open row group (each column on its own task) and uploads it.
-    async fn close_row_group(&mut self) -> Result<()> {
-        self.settle().await?;
-        let closing: Vec<JoinHandle<std::result::Result<ArrowColumnChunk, ParquetError>>> =
-            self.columns.drain(..).map(|writer| tokio::task::spawn_blocking(move || writer.close())).collect();
+    /// Writes the chunks of the last closed row group into the file and uploads them.
+    async fn append_closed(&mut self) -> Result<()> {
+        if self.closed.is_empty() {
+            return Ok(());
+        }
         let mut row_group = self.file.next_row_group()?;
-        for task in closing {
-            joined(task).await??.append_to_row_group(&mut row_group)?;
+        for (chunk, encoder) in std::mem::take(&mut self.closed).into_iter().zip(&mut self.columns) {
+            match chunk.await {
+                Ok(chunk) => chunk.append_to_row_group(&mut row_group)?,
+                Err(_) => return Err(encoder.failure().await),
+            }
         }
         row_group.close()?;
-        self.group_rows = 0;
         self.upload().await
     }
 
@@ -234,13 +334,13 @@ impl DataFile {
     /// [`Error::Parquet`]; [`Error::Io`] for a failed upload; [`Error::Storage`].
     pub(super) async fn finish(mut self, data_change: bool) -> Result<Option<Add>> {
         let Some((low, high)) = self.entity_ids.take() else {
-            self.settle().await?;
             self.sink.abort().await?;
             return Ok(None);
         };
-        if self.group_rows > 0 {
+        if self.open {
             self.close_row_group().await?;
         }
+        self.append_closed().await?;
         if self.sorted {
             self.file.append_key_value_metadata(KeyValue::new(SORTED_BY.to_string(), "entity_id".to_string()));
         }
@@ -269,7 +369,102 @@ impl DataFile {
     }
 }
 
-/// The result of a column task; a panicked task is a [`Error::Corrupt`].
+/// The result of an encoder task; a panicked task is a [`Error::Corrupt`].
 async fn joined<T>(task: JoinHandle<T>) -> Result<T> {
     task.await.map_err(|e| Error::Corrupt(format!("column encoding task failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::rows::to_file_batch;
+    use deltalake::arrow::array::Int64Array;
+    use deltalake::arrow::datatypes::{DataType, Field, Schema};
+    use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use ftm::Statement;
+    use object_store::local::LocalFileSystem;
+
+    fn rows(n: usize) -> RecordBatch {
+        let seen = ftm::time::parse_iso("2024-01-01");
+        let statements: Vec<Statement> = (0..n)
+            .map(|i| {
+                let mut s = Statement::new("ds", &format!("e{i:03}"), "Person", "name", "name", &format!("Name {i}"));
+                (s.first_seen, s.last_seen) = (seen, seen);
+                s
+            })
+            .collect();
+        to_file_batch(&statements).unwrap()
+    }
+
+    fn props(rows_per_group: usize) -> WriterProperties {
+        WriterProperties::builder().set_max_row_group_row_count(Some(rows_per_group)).build()
+    }
+
+    /// Writes `batch` in slices of `slice` rows; the file's row groups' sizes and its values.
+    async fn write_read(batch: &RecordBatch, slice: usize, rows_per_group: usize) -> (Add, Vec<i64>, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        let key = ("0".to_string(), "thing".to_string(), "default".to_string());
+        let folder = partition_folder(&key);
+        let mut file = DataFile::create(&store, &folder, "f.parquet", key, props(rows_per_group)).unwrap();
+        for offset in (0..batch.num_rows()).step_by(slice) {
+            file.write(&batch.slice(offset, slice.min(batch.num_rows() - offset))).await.unwrap();
+        }
+        let add = file.finish(true).await.unwrap().unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(dir.path().join(&add.path)).unwrap());
+        let reader = reader.unwrap();
+        let groups = reader.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
+        let mut values = Vec::new();
+        for read in reader.build().unwrap() {
+            let read = read.unwrap();
+            let column = read.column_by_name("value").unwrap().as_string::<i32>();
+            values.extend(column.iter().map(|v| v.unwrap().to_string()));
+        }
+        (add, groups, values)
+    }
+
+    #[tokio::test]
+    async fn row_groups_close_where_the_profile_says_across_batches() {
+        let batch = rows(25);
+        let want: Vec<String> = (0..25).map(|i| format!("Name {i}")).collect();
+        let (add, groups, values) = write_read(&batch, 7, 10).await;
+        assert_eq!(groups, [10, 10, 5]);
+        assert_eq!(values, want);
+        let stats: serde_json::Value = serde_json::from_str(add.stats.as_deref().unwrap()).unwrap();
+        assert_eq!(stats["numRecords"], 25);
+        assert_eq!(
+            (stats["minValues"]["entity_id"].as_str(), stats["maxValues"]["entity_id"].as_str()),
+            (Some("e000"), Some("e024"))
+        );
+        // A file that fills its last row group exactly has no empty one after it.
+        let (_, groups, values) = write_read(&rows(20), 4, 10).await;
+        assert_eq!((groups, values.len()), (vec![10, 10], 20));
+    }
+
+    #[tokio::test]
+    async fn a_column_that_cannot_be_encoded_fails_the_file() {
+        let batch = rows(30);
+        let schema = batch.schema();
+        let index = schema.index_of("value").unwrap();
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields[index] = Field::new("value", DataType::Int64, false);
+        let mut columns = batch.columns().to_vec();
+        columns[index] = Arc::new(Int64Array::from_iter_values(0..30));
+        let bad = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        let key = ("0".to_string(), "thing".to_string(), "default".to_string());
+        let mut file = DataFile::create(&store, "x", "f.parquet", key, props(10)).unwrap();
+        let mut result = Ok(());
+        for offset in (0..30).step_by(5) {
+            result = result.and(file.write(&bad.slice(offset, 5)).await);
+        }
+        let finished = match result {
+            Ok(()) => file.finish(true).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        let message = finished.expect_err("a Utf8 column given Int64 values must fail the file").to_string();
+        assert!(message.contains("Field 'value' has type Utf8"), "{message}");
+        assert!(!dir.path().join("x/f.parquet").exists());
+    }
 }
