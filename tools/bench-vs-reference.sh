@@ -10,6 +10,10 @@
 # on a copy of the imported lake. Ours is also timed through a durable journal (SQLite file):
 # `entities import` into it, then `maintenance flush` into the store; the reference has no such
 # path (its import always bypasses the journal), so those rows have no ratio.
+#
+# `optimize` and `make` run $RUNS times each (default 3), every run on a fresh copy of the
+# imported lake, the two sides' runs alternating; the table gives the median time and the
+# largest peak RSS. One run of the same binary varies by ±15% on this VM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ftm-lakehouse-target}"
@@ -21,6 +25,7 @@ command -v /usr/bin/time >/dev/null || { echo "needs GNU time: apt-get install t
 cargo build -q --release --locked -p ftm-lakehouse
 ours="$CARGO_TARGET_DIR/release/ftm-lakehouse"
 ref="$venv/bin/ftm-lakehouse"
+runs="${RUNS:-3}"
 unset LAKEHOUSE_JOURNAL_URI LAKEHOUSE_URI
 
 # measure LABEL CMD... : runs CMD, records "seconds peak_rss_mib" in $bench/LABEL.m. Dirty pages
@@ -32,6 +37,19 @@ measure() {
     echo "$label failed, see $bench/$label.log" >&2; exit 1; }
 }
 num() { awk -v f="$2" '{print $f}' "$bench/$1.m"; }
+# repeated LABEL LAKE BIN ARGS... : run number $run of BIN ARGS, on a fresh copy of LAKE
+# (LAKE-run, left in place after the last run), recorded as LABEL-$run.
+repeated() {
+  local label=$1 lake=$2; shift 2
+  rm -rf "$lake-run"
+  cp -r "$lake" "$lake-run"
+  measure "$label-$run" "$1" --uri "$lake-run" "${@:2}"
+}
+summarize() { # summarize LABEL : the median time and largest RSS of LABEL-1..LABEL-$runs
+  local label=$1
+  for r in $(seq "$runs"); do cat "$bench/$label-$r.m"; done |
+    sort -n | awk '{t[NR]=$1; if ($2>m) m=$2} END {print t[int((NR+1)/2)], m}' > "$bench/$label.m"
+}
 row() { # row N STEP OURS_LABEL [REF_LABEL]
   local o om r="-" rm_="-" ratio="-"
   o=$(num "$3" 1); om=$(( $(num "$3" 2) / 1024 ))
@@ -46,27 +64,31 @@ printf '%-10s %-15s %10s %10s %8s %12s %12s\n' entities step ours_s ref_s speedu
 for n in "${@:-100000}"; do
   input="$bench/bench-$n.ftm.json"
   [ -f "$input" ] || python3 ../shared/bench/gen_ftm.py --entities "$n" --seed 1 -o "$input"
-  rm -rf "$bench/ours-$n" "$bench/ours-opt-$n" "$bench/ours-journal-$n" "$bench/ref-$n" "$bench/ref-opt-$n" \
+  rm -rf "$bench/ours-$n" "$bench/ours-$n-run" "$bench/ours-journal-$n" "$bench/ref-$n" "$bench/ref-$n-run" \
     "$bench/journal-$n.db"
   measure "ours-import-$n" "$ours" --uri "$bench/ours-$n" -d bench entities import -i "$input"
-  cp -r "$bench/ours-$n" "$bench/ours-opt-$n"
-  measure "ours-optimize-$n" "$ours" --uri "$bench/ours-opt-$n" -d bench maintenance optimize
-  measure "ours-make-$n" "$ours" --uri "$bench/ours-$n" -d bench make
+  measure "ref-import-$n" "$ref" --uri "$bench/ref-$n" -d bench entities import -i "$input"
+  for run in $(seq "$runs"); do
+    repeated "ours-optimize-$n" "$bench/ours-$n" "$ours" -d bench maintenance optimize
+    repeated "ref-optimize-$n" "$bench/ref-$n" "$ref" -d bench maintenance optimize
+  done
+  for run in $(seq "$runs"); do
+    repeated "ours-make-$n" "$bench/ours-$n" "$ours" -d bench make
+    repeated "ref-make-$n" "$bench/ref-$n" "$ref" -d bench make
+  done
+  for label in ours-optimize ref-optimize ours-make ref-make; do summarize "$label-$n"; done
   journal="sqlite:///$bench/journal-$n.db"
   measure "ours-jimport-$n" env LAKEHOUSE_JOURNAL_URI="$journal" \
     "$ours" --uri "$bench/ours-journal-$n" -d bench entities import -i "$input"
   measure "ours-flush-$n" env LAKEHOUSE_JOURNAL_URI="$journal" \
     "$ours" --uri "$bench/ours-journal-$n" -d bench maintenance flush
-  measure "ref-import-$n" "$ref" --uri "$bench/ref-$n" -d bench entities import -i "$input"
-  cp -r "$bench/ref-$n" "$bench/ref-opt-$n"
-  measure "ref-optimize-$n" "$ref" --uri "$bench/ref-opt-$n" -d bench maintenance optimize
-  measure "ref-make-$n" "$ref" --uri "$bench/ref-$n" -d bench make
   row "$n" import "ours-import-$n" "ref-import-$n"
   row "$n" optimize "ours-optimize-$n" "ref-optimize-$n"
   row "$n" make "ours-make-$n" "ref-make-$n"
   row "$n" "journal import" "ours-jimport-$n"
   row "$n" flush "ours-flush-$n"
-  ours_rows=$(wc -l < "$bench/ours-$n/bench/exports/statements.csv"); ref_rows=$(wc -l < "$bench/ref-$n/bench/exports/statements.csv")
+  ours_rows=$(wc -l < "$bench/ours-$n-run/bench/exports/statements.csv")
+  ref_rows=$(wc -l < "$bench/ref-$n-run/bench/exports/statements.csv")
   echo "           statements.csv lines: ours $ours_rows, reference $ref_rows"
-  rm -rf "$bench/ours-opt-$n" "$bench/ref-opt-$n" "$bench/journal-$n.db"
+  rm -rf "$bench/ours-$n-run" "$bench/ref-$n-run" "$bench/journal-$n.db"
 done
