@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cross-reads lakes between this implementation and the Python reference, ftm-lakehouse 0.9.0:
 #   1. our CLI imports the donations sample; the reference reads that lake (statements and
-#      entities, through its DuckDB delta reader) and runs its own `make` on it;
+#      entities, through its DuckDB delta reader) and runs its own `make` on it; on a copy, our
+#      `make` merges the lake and the reference reads our merged files;
 #   2. the reference imports the same sample and runs `make`; our CLI reads that lake.
 # Every read must give the sample's 2857 statements and 474 entities.
 #
@@ -36,8 +37,11 @@ echo "1. the reference reads a lake written by this implementation"
 "$ours" --uri "$work/ours" -d donations entities import -i "$sample" 2>/dev/null
 ref --uri "$work/ours" -d donations statements iterate -o "$work/1-statements.csv"
 ref --uri "$work/ours" -d donations entities iterate -o "$work/1-entities.json"
+cp -r "$work/ours" "$work/ours-made"
 ref --uri "$work/ours" -d donations make
 cp "$work/ours/donations/entities.ftm.json" "$work/1-make-entities.json"
+"$ours" --uri "$work/ours-made" -d donations make >/dev/null 2>&1
+ref --uri "$work/ours-made" -d donations statements iterate -o "$work/1-merged-statements.csv"
 
 echo "2. this implementation reads a lake written by the reference"
 ref --uri "$work/theirs" -d donations entities import -i "$sample"
@@ -72,6 +76,10 @@ a, b = statements(f"{work}/1-statements.csv"), statements(f"{work}/2-statements.
 same = len(a) == len(b) == 2857 and a == b
 ok &= same
 print(f"  statements read across: {len(a)} / {len(b)}, {'identical ids and values' if same else 'DIFFERENT'}")
+merged = statements(f"{work}/1-merged-statements.csv")
+same = merged == a
+ok &= same
+print(f"  reference read of our merged files: {len(merged)}, {'the same statements' if same else 'DIFFERENT'}")
 sys.exit(0 if ok else 1)
 PY
 echo "3. the archive: each reads the other's crawl of ../shared/fixtures/files"
