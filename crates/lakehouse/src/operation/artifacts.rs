@@ -78,7 +78,7 @@ impl Artifact {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::Io(parent.display().to_string(), e))?;
         }
-        let file = BufWriter::with_capacity(1 << 16, WriteBehind::create(&tmp).map_err(io)?);
+        let file = BufWriter::with_capacity(1 << 16, WriteBehind::new(File::create(&tmp).map_err(io)?));
         let encoder = match codec {
             None => Encoder::Plain(file),
             Some("gz") => Encoder::Gzip(flate2::write::GzEncoder::new(file, flate2::Compression::default())),
