@@ -396,17 +396,19 @@ mod tests {
         to_file_batch(&statements).unwrap()
     }
 
-    fn props(rows_per_group: usize) -> WriterProperties {
-        WriterProperties::builder().set_max_row_group_row_count(Some(rows_per_group)).build()
+    /// A data file `x/f.parquet` in a local store rooted at `dir`, closing row groups at
+    /// `rows_per_group` rows.
+    fn start(dir: &std::path::Path, rows_per_group: usize) -> DataFile {
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir).unwrap());
+        let key = ("0".to_string(), "thing".to_string(), "default".to_string());
+        let props = WriterProperties::builder().set_max_row_group_row_count(Some(rows_per_group)).build();
+        DataFile::create(&store, "x", "f.parquet", key, props).unwrap()
     }
 
     /// Writes `batch` in slices of `slice` rows; the file's row groups' sizes and its values.
     async fn write_read(batch: &RecordBatch, slice: usize, rows_per_group: usize) -> (Add, Vec<i64>, Vec<String>) {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
-        let key = ("0".to_string(), "thing".to_string(), "default".to_string());
-        let folder = partition_folder(&key);
-        let mut file = DataFile::create(&store, &folder, "f.parquet", key, props(rows_per_group)).unwrap();
+        let mut file = start(dir.path(), rows_per_group);
         for offset in (0..batch.num_rows()).step_by(slice) {
             file.write(&batch.slice(offset, slice.min(batch.num_rows() - offset))).await.unwrap();
         }
@@ -452,9 +454,7 @@ mod tests {
         columns[index] = Arc::new(Int64Array::from_iter_values(0..30));
         let bad = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
-        let key = ("0".to_string(), "thing".to_string(), "default".to_string());
-        let mut file = DataFile::create(&store, "x", "f.parquet", key, props(10)).unwrap();
+        let mut file = start(dir.path(), 10);
         let mut result = Ok(());
         for offset in (0..30).step_by(5) {
             result = result.and(file.write(&bad.slice(offset, 5)).await);
