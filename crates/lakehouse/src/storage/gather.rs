@@ -123,7 +123,12 @@ fn strings(arrays: &[&dyn Array], runs: &Runs, nulls: Option<NullBuffer>) -> Res
         offsets.extend(source[start + 1..=end].iter().map(|o| o + shift));
     }
     let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
-    Ok(Arc::new(StringArray::try_new(offsets, Buffer::from_vec(values), nulls)?))
+    // SAFETY: every run copies whole values of a `StringArray`, which holds valid UTF-8 between
+    // offsets on character boundaries; so `values` is a concatenation of valid UTF-8 strings,
+    // each offset lies between two of them, the offsets rise from 0 to `values.len()`, and
+    // `nulls` (if any) has one bit per row. `try_new` would check all of this again, scanning
+    // every byte: 2% of a `make`'s instructions.
+    Ok(Arc::new(unsafe { StringArray::new_unchecked(offsets, Buffer::from_vec(values), nulls) }))
 }
 
 #[cfg(test)]
