@@ -4,7 +4,8 @@
 //! Each column has an encoder of its own ([`ColumnEncoder`], parquet-rs's `ArrowColumnWriter`
 //! scheme), fed through a queue, so one file keeps every core busy and no column waits for
 //! another: a slow column (the SHA-1 `id`s) falls a few batches behind while the others and the
-//! caller go on. Columns meet only where a row group closes. Each finished row group is streamed
+//! caller go on. Columns meet only where a row group closes. The bloom filters of string
+//! columns are built by the encoders from distinct values ([`ChunkBloom`]), not by parquet-rs. Each finished row group is streamed
 //! to the object store through a buffered upload. The `add` carries the row count and the file's smallest and largest
 //! `entity_id` (rows are written sorted by entity id), so entity lookups skip files that cannot
 //! hold the id; the footer says so too ([`SORTED_BY`]), so a merge need not read the ids to
@@ -15,7 +16,7 @@ use std::sync::Arc;
 
 use deltalake::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use deltalake::arrow::compute::{max_string, min_string};
-use deltalake::arrow::datatypes::{FieldRef, SchemaRef};
+use deltalake::arrow::datatypes::{DataType, FieldRef, SchemaRef};
 use deltalake::kernel::Add;
 use deltalake::parquet::arrow::ArrowWriter;
 use deltalake::parquet::arrow::arrow_writer::{
@@ -24,6 +25,7 @@ use deltalake::parquet::arrow::arrow_writer::{
 use deltalake::parquet::errors::ParquetError;
 use deltalake::parquet::file::metadata::KeyValue;
 use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::parquet::file::writer::SerializedFileWriter;
 use object_store::ObjectStore;
 use object_store::buffered::BufWriter;
@@ -35,6 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::PartitionKey;
+use super::bloom::{BloomSettings, ChunkBloom};
 use crate::error::{Error, Result};
 use crate::storage::schema::file_schema;
 
@@ -107,9 +110,10 @@ struct ColumnEncoder {
 }
 
 impl ColumnEncoder {
-    fn spawn(field: FieldRef) -> ColumnEncoder {
+    /// The encoder of `field`, building its chunks' bloom filters with `bloom` if given.
+    fn spawn(field: FieldRef, bloom: Option<BloomSettings>) -> ColumnEncoder {
         let (jobs, queue) = mpsc::channel(COLUMN_QUEUE);
-        ColumnEncoder { jobs, task: Some(tokio::spawn(encode_column(field, queue))) }
+        ColumnEncoder { jobs, task: Some(tokio::spawn(encode_column(field, bloom, queue))) }
     }
 
     /// Queues `job`, waiting while the queue is full.
@@ -136,35 +140,70 @@ impl ColumnEncoder {
     }
 }
 
-/// The loop of a [`ColumnEncoder`]: runs each job on a blocking thread, the writer moving there
-/// and back.
-async fn encode_column(field: FieldRef, mut queue: mpsc::Receiver<Job>) -> std::result::Result<(), ParquetError> {
+/// The loop of a [`ColumnEncoder`]: runs each job on a blocking thread, the writer (and the
+/// chunk's bloom filter, with `bloom`) moving there and back.
+async fn encode_column(
+    field: FieldRef,
+    bloom: Option<BloomSettings>,
+    mut queue: mpsc::Receiver<Job>,
+) -> std::result::Result<(), ParquetError> {
     let blocking = |e: tokio::task::JoinError| ParquetError::General(format!("column encoding task failed: {e}"));
     let missing = || ParquetError::General("column job outside a row group".into());
-    let mut open: Option<ArrowColumnWriter> = None;
+    let mut open: Option<(ArrowColumnWriter, Option<ChunkBloom>)> = None;
     while let Some(job) = queue.recv().await {
         match job {
-            Job::Start(writer) => open = Some(*writer),
+            Job::Start(writer) => open = Some((*writer, bloom.map(ChunkBloom::new).transpose()?)),
             Job::Write(array) => {
-                let (mut writer, field) = (open.take().ok_or_else(missing)?, field.clone());
+                let ((mut writer, mut filter), field) = (open.take().ok_or_else(missing)?, field.clone());
                 open = Some(
                     tokio::task::spawn_blocking(move || {
                         compute_leaves(&field, &array)?.iter().try_for_each(|leaf| writer.write(leaf))?;
-                        Ok::<_, ParquetError>(writer)
+                        if let (Some(filter), Some(values)) = (&mut filter, array.as_string_opt::<i32>()) {
+                            filter.insert(values);
+                        }
+                        Ok::<_, ParquetError>((writer, filter))
                     })
                     .await
                     .map_err(blocking)??,
                 );
             }
             Job::Close(reply) => {
-                let writer = open.take().ok_or_else(missing)?;
-                let chunk = tokio::task::spawn_blocking(move || writer.close()).await.map_err(blocking)??;
+                let (writer, filter) = open.take().ok_or_else(missing)?;
+                let chunk = tokio::task::spawn_blocking(move || {
+                    let mut chunk = writer.close()?;
+                    if let Some(filter) = filter {
+                        chunk.close_mut().bloom_filter = Some(filter.finish());
+                    }
+                    Ok::<_, ParquetError>(chunk)
+                });
+                let chunk = chunk.await.map_err(blocking)??;
                 // A file dropped unfinished no longer waits for its chunks.
                 let _ = reply.send(chunk);
             }
         }
     }
     Ok(())
+}
+
+/// Takes the bloom filters of the string columns of `schema` away from `properties`: the
+/// settings of each column's filter (`None` for columns without one), and the properties
+/// without them.
+fn own_blooms(schema: &SchemaRef, properties: WriterProperties) -> (Vec<Option<BloomSettings>>, WriterProperties) {
+    let mut builder = None;
+    let mut settings = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let path = ColumnPath::from(field.name().as_str());
+        let bloom = match (field.data_type(), properties.bloom_filter_properties(&path)) {
+            (DataType::Utf8, Some(bloom)) => Some(BloomSettings { ndv: bloom.ndv(), fpp: bloom.fpp() }),
+            _ => None,
+        };
+        if bloom.is_some() {
+            let unset = builder.take().unwrap_or_else(|| properties.clone().into_builder());
+            builder = Some(unset.set_column_bloom_filter_enabled(path, false));
+        }
+        settings.push(bloom);
+    }
+    (settings, builder.map_or(properties, |b| b.build()))
 }
 
 /// A data file being written.
@@ -209,6 +248,7 @@ impl DataFile {
         let name = format!("{folder}/{file_name}");
         let path = Path::parse(&name).map_err(|e| Error::Corrupt(format!("bad file path {name:?}: {e}")))?;
         let schema: SchemaRef = file_schema();
+        let (blooms, properties) = own_blooms(&schema, properties);
         // The Arrow writer embeds the Arrow schema in the footer, as every reader expects.
         let (file, factory) =
             ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties))?.into_serialized_writer()?;
@@ -219,7 +259,7 @@ impl DataFile {
             partition,
             file,
             factory,
-            columns: schema.fields().iter().map(|field| ColumnEncoder::spawn(field.clone())).collect(),
+            columns: schema.fields().iter().zip(blooms).map(|(field, bloom)| ColumnEncoder::spawn(field.clone(), bloom)).collect(),
             open: false,
             closed: Vec::new(),
             row_groups: 0,
@@ -441,6 +481,69 @@ mod tests {
         // A file that fills its last row group exactly has no empty one after it.
         let (_, groups, values) = write_read(&rows(20), 4, 10).await;
         assert_eq!((groups, values.len()), (vec![10, 10], 20));
+    }
+
+    /// The bloom filters of a file as `(row group, column, serialized filter)`.
+    fn blooms(path: &std::path::Path) -> Vec<(usize, usize, Vec<u8>)> {
+        use deltalake::parquet::file::properties::ReaderProperties;
+        use deltalake::parquet::file::reader::{FileReader, SerializedFileReader};
+        use deltalake::parquet::file::serialized_reader::ReadOptionsBuilder;
+        let properties = ReaderProperties::builder().set_read_bloom_filter(true).build();
+        let options = ReadOptionsBuilder::new().with_reader_properties(properties).build();
+        let reader = SerializedFileReader::new_with_options(std::fs::File::open(path).unwrap(), options).unwrap();
+        let mut out = Vec::new();
+        for group in 0..reader.num_row_groups() {
+            let row_group = reader.get_row_group(group).unwrap();
+            for column in 0..row_group.num_columns() {
+                if let Some(filter) = row_group.get_column_bloom_filter(column) {
+                    let mut bytes = Vec::new();
+                    filter.write(&mut bytes).unwrap();
+                    out.push((group, column, bytes));
+                }
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn bloom_filters_are_those_parquet_writes() {
+        let seen = ftm::time::parse_iso("2024-01-01");
+        let statements: Vec<Statement> = (0..5000)
+            .map(|i| {
+                let prop = ["alias", "name", "weakAlias"][i % 3];
+                let mut s = Statement::new("ds", &format!("e{i:04}"), "Person", prop, "name", &format!("N{}", i % 1500));
+                (s.first_seen, s.last_seen) = (seen, seen);
+                s.fragment = if i % 5 == 0 { format!("f{}", i % 7) } else { String::new() };
+                s
+            })
+            .collect();
+        let batch = to_file_batch(&statements).unwrap();
+        let mut builder = WriterProperties::builder().set_max_row_group_row_count(Some(2000));
+        for name in ["prop", "fragment", "value"] {
+            builder = builder
+                .set_column_bloom_filter_enabled(ColumnPath::from(name), true)
+                .set_column_bloom_filter_fpp(ColumnPath::from(name), 0.01)
+                .set_column_bloom_filter_max_ndv(ColumnPath::from(name), 2000);
+        }
+        let props = builder.build();
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        let key = ("0".to_string(), "thing".to_string(), "default".to_string());
+        let mut file = DataFile::create(&store, "x", "f.parquet", key, props.clone()).unwrap();
+        for offset in (0..5000).step_by(777) {
+            file.write(&batch.slice(offset, 777.min(5000 - offset))).await.unwrap();
+        }
+        let add = file.finish(true).await.unwrap().unwrap();
+        let ours = blooms(&dir.path().join(&add.path));
+        let theirs_path = dir.path().join("theirs.parquet");
+        let writer = ArrowWriter::try_new(std::fs::File::create(&theirs_path).unwrap(), file_schema(), Some(props));
+        let mut writer = writer.unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let theirs = blooms(&theirs_path);
+        let columns: Vec<(usize, usize)> = theirs.iter().map(|(group, column, _)| (*group, *column)).collect();
+        assert_eq!(columns.len(), 9, "three row groups, three columns: {columns:?}");
+        assert_eq!(ours, theirs);
     }
 
     #[tokio::test]

@@ -16,6 +16,7 @@
 
 mod ahead;
 mod append;
+mod bloom;
 mod compact;
 mod datafile;
 mod export;
