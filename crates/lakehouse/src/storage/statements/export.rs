@@ -37,12 +37,10 @@ pub const CSV_COLUMNS: [&str; 16] = [
     "role",
 ];
 
-/// Appends `value` double-quoted, each `"` in it doubled; `plain` when it is known to hold none.
-fn quoted(out: &mut Vec<u8>, value: &str, plain: bool) {
-    out.push(b'"');
+/// Appends `value` with each `"` in it doubled; `plain` when it is known to hold none.
+fn escaped(out: &mut Vec<u8>, value: &str, plain: bool) {
     if plain || memchr::memchr(b'"', value.as_bytes()).is_none() {
         out.extend_from_slice(value.as_bytes());
-        out.push(b'"');
         return;
     }
     for (i, part) in value.as_bytes().split(|b| *b == b'"').enumerate() {
@@ -51,12 +49,14 @@ fn quoted(out: &mut Vec<u8>, value: &str, plain: bool) {
         }
         out.extend_from_slice(part);
     }
-    out.push(b'"');
 }
 
+/// Appends `value` double-quoted and escaped, nothing for `None`.
 fn optional(out: &mut Vec<u8>, value: Option<&str>, plain: bool) {
     if let Some(v) = value {
-        quoted(out, v, plain);
+        out.push(b'"');
+        escaped(out, v, plain);
+        out.push(b'"');
     }
 }
 
@@ -149,28 +149,28 @@ impl CsvRows {
     }
 
     /// Appends one line for `s` to `out`, given which of its columns are [`Plain`]. The
-    /// canonical id is the entity id.
+    /// canonical id is the entity id. The quotes and commas between two fields go out as one
+    /// piece: a line is ~40 appends instead of ~60.
     fn write_row(&mut self, out: &mut Vec<u8>, s: &RowRef, plain: &Plain) {
-        let leading = [
-            (s.id, plain.id),
-            (s.entity_id, plain.entity_id),
-            (s.entity_id, plain.entity_id),
-            (s.prop, plain.prop),
-            (s.prop_type, plain.prop_type),
-            (s.schema, plain.schema),
-            (s.value, plain.value),
-        ];
-        for (i, (field, plain)) in leading.into_iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            quoted(out, field, plain);
-        }
-        out.push(b',');
+        out.push(b'"');
+        escaped(out, s.id, plain.id);
+        out.extend_from_slice(b"\",\"");
+        escaped(out, s.entity_id, plain.entity_id);
+        out.extend_from_slice(b"\",\"");
+        escaped(out, s.entity_id, plain.entity_id);
+        out.extend_from_slice(b"\",\"");
+        escaped(out, s.prop, plain.prop);
+        out.extend_from_slice(b"\",\"");
+        escaped(out, s.prop_type, plain.prop_type);
+        out.extend_from_slice(b"\",\"");
+        escaped(out, s.schema, plain.schema);
+        out.extend_from_slice(b"\",\"");
+        escaped(out, s.value, plain.value);
+        out.extend_from_slice(b"\",");
         optional(out, s.original_value, plain.original_value);
-        out.push(b',');
-        quoted(out, s.dataset, plain.dataset);
-        out.push(b',');
+        out.extend_from_slice(b",\"");
+        escaped(out, s.dataset, plain.dataset);
+        out.extend_from_slice(b"\",");
         optional(out, s.origin, plain.origin);
         out.push(b',');
         optional(out, s.lang, plain.lang);
@@ -178,9 +178,9 @@ impl CsvRows {
         self.timestamp(out, 0, s.first_seen);
         out.push(b',');
         self.timestamp(out, 1, s.last_seen);
-        out.push(b',');
-        quoted(out, s.fragment, plain.fragment);
-        out.push(b',');
+        out.extend_from_slice(b",\"");
+        escaped(out, s.fragment, plain.fragment);
+        out.extend_from_slice(b"\",");
         optional(out, s.role, plain.role);
         out.push(b'\n');
     }
