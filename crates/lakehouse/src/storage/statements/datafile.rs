@@ -360,11 +360,13 @@ impl DataFile {
         self.upload().await
     }
 
-    /// Moves what the parquet writer has produced so far into the upload.
+    /// Moves what the parquet writer has produced so far into the upload. The writer's buffer
+    /// keeps its capacity: the next row group is written without growing it again.
     async fn upload(&mut self) -> Result<()> {
         self.file.flush().map_err(ParquetError::from)?;
-        let bytes = std::mem::take(self.file.inner_mut());
-        self.sink.write_all(&bytes).await.map_err(|e| Error::Io(format!("uploading {}", self.path), e))?;
+        let bytes = self.file.inner_mut();
+        self.sink.write_all(bytes).await.map_err(|e| Error::Io(format!("uploading {}", self.path), e))?;
+        bytes.clear();
         Ok(())
     }
 
