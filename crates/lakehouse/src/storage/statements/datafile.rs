@@ -25,8 +25,8 @@ use deltalake::parquet::arrow::arrow_writer::{
 use deltalake::parquet::errors::ParquetError;
 use deltalake::parquet::file::metadata::KeyValue;
 use deltalake::parquet::file::properties::WriterProperties;
-use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::parquet::file::writer::SerializedFileWriter;
+use deltalake::parquet::schema::types::ColumnPath;
 use object_store::ObjectStore;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
@@ -259,7 +259,12 @@ impl DataFile {
             partition,
             file,
             factory,
-            columns: schema.fields().iter().zip(blooms).map(|(field, bloom)| ColumnEncoder::spawn(field.clone(), bloom)).collect(),
+            columns: schema
+                .fields()
+                .iter()
+                .zip(blooms)
+                .map(|(field, bloom)| ColumnEncoder::spawn(field.clone(), bloom))
+                .collect(),
             open: false,
             closed: Vec::new(),
             row_groups: 0,
@@ -513,7 +518,8 @@ mod tests {
         let statements: Vec<Statement> = (0..5000)
             .map(|i| {
                 let prop = ["alias", "name", "weakAlias"][i % 3];
-                let mut s = Statement::new("ds", &format!("e{i:04}"), "Person", prop, "name", &format!("N{}", i % 1500));
+                let mut s =
+                    Statement::new("ds", &format!("e{i:04}"), "Person", prop, "name", &format!("N{}", i % 1500));
                 (s.first_seen, s.last_seen) = (seen, seen);
                 s.fragment = if i % 5 == 0 { format!("f{}", i % 7) } else { String::new() };
                 s
