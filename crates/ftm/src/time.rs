@@ -6,6 +6,7 @@
 //! the microseconds are non-zero.
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike, Utc};
+use rustc_hash::FxHashMap;
 
 /// A UTC point in time; stored and compared with microsecond precision.
 pub type Timestamp = DateTime<Utc>;
@@ -23,37 +24,35 @@ pub fn push_isoformat(out: &mut Vec<u8>, ts: &Timestamp) {
     out.extend_from_slice(b"+00:00");
 }
 
-/// [`push_isoformat`] for times in UTC microseconds, remembering the spellings of the last few
-/// dozen times: an export spells the times of its imports millions of times, in an order that
-/// alternates between imports. A time chrono cannot hold spells as nothing.
-#[derive(Debug, Clone)]
+/// [`push_isoformat`] for times in UTC microseconds, remembering the spellings of the times it
+/// has spelled: an export spells the times of its imports millions of times (a 1M-entity lake
+/// imported in 25 flushes holds 25 distinct times), in an order that alternates between
+/// imports. A time chrono cannot hold spells as nothing.
+#[derive(Debug, Clone, Default)]
 pub struct IsoSpeller {
-    /// Direct-mapped by a hash of the time: `(time, spelling)`.
-    slots: Vec<Option<(i64, Vec<u8>)>>,
-}
-
-impl Default for IsoSpeller {
-    fn default() -> IsoSpeller {
-        IsoSpeller { slots: vec![None; 64] }
-    }
+    spellings: FxHashMap<i64, Box<[u8]>>,
 }
 
 impl IsoSpeller {
+    /// Spellings kept at most; past them the memory starts over (a lake whose rows hold this
+    /// many distinct times gains little from remembering them).
+    const CAPACITY: usize = 4096;
+
     /// Appends the spelling of `micros` to `out`.
     pub fn push(&mut self, out: &mut Vec<u8>, micros: i64) {
-        // Fibonacci hashing onto the 64 slots.
-        let slot = &mut self.slots[((micros as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize];
-        match slot {
-            Some((time, text)) if *time == micros => out.extend_from_slice(text),
-            _ => {
-                let mut text = Vec::with_capacity(32);
-                if let Some(ts) = Timestamp::from_timestamp_micros(micros) {
-                    push_isoformat(&mut text, &ts);
-                }
-                out.extend_from_slice(&text);
-                *slot = Some((micros, text));
-            }
+        if let Some(text) = self.spellings.get(&micros) {
+            out.extend_from_slice(text);
+            return;
         }
+        if self.spellings.len() == Self::CAPACITY {
+            self.spellings.clear();
+        }
+        let mut text = Vec::with_capacity(32);
+        if let Some(ts) = Timestamp::from_timestamp_micros(micros) {
+            push_isoformat(&mut text, &ts);
+        }
+        out.extend_from_slice(&text);
+        self.spellings.insert(micros, text.into_boxed_slice());
     }
 }
 
@@ -126,6 +125,25 @@ pub fn parse_iso(text: &str) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn speller_spells_every_time_past_its_capacity() {
+        let mut speller = IsoSpeller::default();
+        let start = parse_iso("2026-11-21T04:33:28.062356Z").unwrap().timestamp_micros();
+        let times: Vec<i64> = (0..IsoSpeller::CAPACITY as i64 + 10).map(|i| start + i * 1_000_001).collect();
+        for round in 0..2 {
+            for &micros in times.iter().chain(&times[..3]) {
+                let mut out = b"x".to_vec();
+                speller.push(&mut out, micros);
+                let want = isoformat(&Timestamp::from_timestamp_micros(micros).unwrap());
+                assert_eq!(String::from_utf8(out).unwrap(), format!("x{want}"), "round {round}");
+            }
+        }
+        assert!(speller.spellings.len() <= IsoSpeller::CAPACITY);
+        let mut out = Vec::new();
+        speller.push(&mut out, i64::MAX);
+        assert!(out.is_empty(), "a time chrono cannot hold spells as nothing");
+    }
 
     #[test]
     fn python_isoformat() {
