@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use deltalake::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder, PrimitiveArray, StringArray,
+    Array, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder, PrimitiveArray, StringArray, new_null_array,
 };
 use deltalake::arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use deltalake::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
@@ -59,23 +59,28 @@ pub fn gather_column(arrays: &[&dyn Array], runs: &Runs) -> Result<ArrayRef> {
     let Some(first) = arrays.first() else {
         return Err(Error::Corrupt("nothing to gather from".into()));
     };
-    let nulls = nulls(arrays, runs);
+    let all_null = || arrays.iter().all(|a| a.null_count() == a.len());
     match first.data_type() {
-        DataType::Utf8 => strings(arrays, runs, nulls),
+        // Columns nobody filled (`role`, `lang`, `deleted_at` in most lakes): nothing to copy.
+        DataType::Utf8 | DataType::Boolean | DataType::Timestamp(TimeUnit::Microsecond, _) if all_null() => {
+            Ok(new_null_array(first.data_type(), runs.rows))
+        }
+        DataType::Utf8 => strings(arrays, runs, nulls(arrays, runs)),
         DataType::Boolean => {
             let mut values = BooleanBufferBuilder::new(runs.rows);
             for &(slot, start, end) in &runs.runs {
                 let bits = arrays[slot].as_boolean().values();
                 values.append_packed_range(bits.offset() + start..bits.offset() + end, bits.values());
             }
-            Ok(Arc::new(BooleanArray::new(values.finish(), nulls)))
+            Ok(Arc::new(BooleanArray::new(values.finish(), nulls(arrays, runs))))
         }
         DataType::Timestamp(TimeUnit::Microsecond, zone) => {
             let mut values: Vec<i64> = Vec::with_capacity(runs.rows);
             for &(slot, start, end) in &runs.runs {
                 values.extend_from_slice(&arrays[slot].as_primitive::<TimestampMicrosecondType>().values()[start..end]);
             }
-            let array = PrimitiveArray::<TimestampMicrosecondType>::new(ScalarBuffer::from(values), nulls);
+            let array =
+                PrimitiveArray::<TimestampMicrosecondType>::new(ScalarBuffer::from(values), nulls(arrays, runs));
             Ok(Arc::new(array.with_timezone_opt(zone.clone())))
         }
         other => Err(Error::Corrupt(format!("cannot gather a column of type {other}"))),
@@ -153,7 +158,11 @@ mod tests {
             runs.push(slot, row);
         }
         assert_eq!((runs.len(), runs.runs.len()), (7, 5));
-        for pair in [[&a as &dyn Array, &b], [&t, &u], [&f, &g]] {
+        let none = StringArray::from(vec![None::<&str>; 5]);
+        let nothing = StringArray::from(vec![None::<&str>; 4]).slice(1, 3);
+        let never = TimestampMicrosecondArray::from(vec![None; 5]).with_timezone("UTC");
+        let unset = TimestampMicrosecondArray::from(vec![None; 3]).with_timezone("UTC");
+        for pair in [[&a as &dyn Array, &b], [&t, &u], [&f, &g], [&none, &nothing], [&never, &unset], [&a, &nothing]] {
             let gathered = gather_column(&pair, &runs).unwrap();
             assert_eq!(gathered.as_ref(), interleave(&pair, &rows).unwrap().as_ref());
         }
