@@ -162,20 +162,22 @@ impl CsvRows {
     /// canonical id is the entity id. The quotes and commas between two fields go out as one
     /// piece: a line is ~40 appends instead of ~60.
     fn write_row(&mut self, out: &mut Vec<u8>, s: &RowRef, plain: &Plain) {
+        let leading = [
+            (s.id, plain.id),
+            (s.entity_id, plain.entity_id),
+            (s.entity_id, plain.entity_id),
+            (s.prop, plain.prop),
+            (s.prop_type, plain.prop_type),
+            (s.schema, plain.schema),
+            (s.value, plain.value),
+        ];
         out.push(b'"');
-        escaped(out, s.id, plain.id);
-        out.extend_from_slice(b"\",\"");
-        escaped(out, s.entity_id, plain.entity_id);
-        out.extend_from_slice(b"\",\"");
-        escaped(out, s.entity_id, plain.entity_id);
-        out.extend_from_slice(b"\",\"");
-        escaped(out, s.prop, plain.prop);
-        out.extend_from_slice(b"\",\"");
-        escaped(out, s.prop_type, plain.prop_type);
-        out.extend_from_slice(b"\",\"");
-        escaped(out, s.schema, plain.schema);
-        out.extend_from_slice(b"\",\"");
-        escaped(out, s.value, plain.value);
+        for (i, (field, plain)) in leading.into_iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b"\",\"");
+            }
+            escaped(out, field, plain);
+        }
         out.extend_from_slice(b"\",");
         optional(out, s.original_value, plain.original_value);
         out.extend_from_slice(b",\"");
