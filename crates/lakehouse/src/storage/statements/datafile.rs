@@ -5,11 +5,11 @@
 //! scheme), fed through a queue, so one file keeps every core busy and no column waits for
 //! another: a slow column (the SHA-1 `id`s) falls a few batches behind while the others and the
 //! caller go on. Columns meet only where a row group closes. The bloom filters of string
-//! columns are built by the encoders from distinct values ([`ChunkBloom`]), not by parquet-rs. Each finished row group is streamed
-//! to the object store through a buffered upload. The `add` carries the row count and the file's smallest and largest
-//! `entity_id` (rows are written sorted by entity id), so entity lookups skip files that cannot
-//! hold the id; the footer says so too ([`SORTED_BY`]), so a merge need not read the ids to
-//! find out.
+//! columns are built by the encoders from distinct values ([`ChunkBloom`]), not by parquet-rs.
+//! Each finished row group is streamed to the object store through a buffered upload. The `add`
+//! carries the row count and the file's smallest and largest `entity_id` (rows are written
+//! sorted by entity id), so entity lookups skip files that cannot hold the id; the footer says
+//! so too ([`SORTED_BY`]), so a merge need not read the ids to find out.
 
 use std::collections::HashMap;
 use std::sync::Arc;
