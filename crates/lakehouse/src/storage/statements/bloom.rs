@@ -29,7 +29,7 @@ pub(super) struct BloomSettings {
     pub fpp: f64,
 }
 
-/// The filter of the chunk being written.
+/// The filter of the chunk being written, kept for the column's next chunk once finished.
 pub(super) struct ChunkBloom {
     fpp: f64,
     blocks: Vec<[u32; 8]>,
@@ -38,13 +38,20 @@ pub(super) struct ChunkBloom {
 }
 
 impl ChunkBloom {
-    /// An empty filter for a new chunk, of the size parquet-rs gives `settings`.
+    /// An empty filter, of the size parquet-rs gives `settings`.
+    ///
+    /// Its blocks are zeroed by writing: memory the allocator hands out zeroed (`calloc`) can
+    /// be the kernel's shared zero page until written, and then every block's first insert
+    /// (a read, then a write) takes two page faults, the second one flushing the page from
+    /// every core's TLB.
     ///
     /// # Errors
     /// [`ParquetError`] for an `fpp` outside `[0, 1)`.
     pub(super) fn new(settings: BloomSettings) -> Result<ChunkBloom, ParquetError> {
-        let blocks = Sbbf::new_with_ndv_fpp(settings.ndv, settings.fpp)?.num_blocks();
-        Ok(ChunkBloom { fpp: settings.fpp, blocks: vec![[0; 8]; blocks], last: None })
+        let len = Sbbf::new_with_ndv_fpp(settings.ndv, settings.fpp)?.num_blocks();
+        let mut blocks = Vec::with_capacity(len);
+        blocks.resize(len, [0; 8]);
+        Ok(ChunkBloom { fpp: settings.fpp, blocks, last: None })
     }
 
     /// Inserts the non-null values of `values`.
@@ -68,9 +75,12 @@ impl ChunkBloom {
         }
     }
 
-    /// The chunk's filter, folded to the target false-positive probability.
-    pub(super) fn finish(self) -> Sbbf {
+    /// The chunk's filter, folded to the target false-positive probability; `self` is left
+    /// empty for the next chunk.
+    pub(super) fn finish(&mut self) -> Sbbf {
         let bytes: Vec<u8> = self.blocks.iter().flatten().flat_map(|word| word.to_le_bytes()).collect();
+        self.blocks.fill([0; 8]);
+        self.last = None;
         let mut filter = Sbbf::new(&bytes);
         filter.fold_to_target_fpp(self.fpp);
         filter

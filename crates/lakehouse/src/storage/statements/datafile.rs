@@ -150,9 +150,11 @@ async fn encode_column(
     let blocking = |e: tokio::task::JoinError| ParquetError::General(format!("column encoding task failed: {e}"));
     let missing = || ParquetError::General("column job outside a row group".into());
     let mut open: Option<(ArrowColumnWriter, Option<ChunkBloom>)> = None;
+    // The filter of the chunk to open next: one per column, emptied by each chunk's close.
+    let mut next_filter = bloom.map(ChunkBloom::new).transpose()?;
     while let Some(job) = queue.recv().await {
         match job {
-            Job::Start(writer) => open = Some((*writer, bloom.map(ChunkBloom::new).transpose()?)),
+            Job::Start(writer) => open = Some((*writer, next_filter.take())),
             Job::Write(array) => {
                 let ((mut writer, mut filter), field) = (open.take().ok_or_else(missing)?, field.clone());
                 open = Some(
@@ -168,15 +170,16 @@ async fn encode_column(
                 );
             }
             Job::Close(reply) => {
-                let (writer, filter) = open.take().ok_or_else(missing)?;
-                let chunk = tokio::task::spawn_blocking(move || {
+                let (writer, mut filter) = open.take().ok_or_else(missing)?;
+                let closing = tokio::task::spawn_blocking(move || {
                     let mut chunk = writer.close()?;
-                    if let Some(filter) = filter {
+                    if let Some(filter) = &mut filter {
                         chunk.close_mut().bloom_filter = Some(filter.finish());
                     }
-                    Ok::<_, ParquetError>(chunk)
+                    Ok::<_, ParquetError>((chunk, filter))
                 });
-                let chunk = chunk.await.map_err(blocking)??;
+                let (chunk, filter) = closing.await.map_err(blocking)??;
+                next_filter = filter;
                 // A file dropped unfinished no longer waits for its chunks.
                 let _ = reply.send(chunk);
             }
