@@ -186,7 +186,8 @@ pub struct ImportArgs {
     /// Role for input carrying none.
     #[arg(long)]
     pub role: Option<String>,
-    /// Statements buffered per write [default: $LAKEHOUSE_MAX_BUFFER_ROWS].
+    /// Statements per append when the import writes straight to the store (in-memory journal)
+    /// [default: 500000, at most $LAKEHOUSE_MAX_BUFFER_ROWS].
     #[arg(long)]
     pub bulk_size: Option<usize>,
     /// Default `last_seen` (and `first_seen`) for input without timestamps, ISO 8601.
