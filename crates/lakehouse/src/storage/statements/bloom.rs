@@ -8,9 +8,9 @@
 //! before its block is touched (rows are sorted, so a value often repeats the one before):
 //! no value is compared byte by byte. An earlier version remembered each chunk's distinct
 //! values in a hash set; its byte comparisons (`memcmp`, branchy on short strings) took 4% of
-//! a 1M-entity `make`'s cycles. The filter is sized and folded as parquet-rs sizes and folds it
-//! (`Sbbf::new_with_ndv_fpp` at the chunk's start, `fold_to_target_fpp` at its close), so the
-//! file holds the bytes parquet-rs would have written.
+//! a 1M-entity `make`'s cycles. The filter has the size parquet-rs gives it
+//! (`Sbbf::new_with_ndv_fpp`) and is folded as parquet-rs folds it (`fold_to_target_fpp` at each
+//! chunk's close), so the file holds the bytes parquet-rs would have written.
 
 use deltalake::arrow::array::{Array, StringArray};
 use deltalake::parquet::bloom_filter::Sbbf;
@@ -33,7 +33,7 @@ pub(super) struct BloomSettings {
 pub(super) struct ChunkBloom {
     fpp: f64,
     blocks: Vec<[u32; 8]>,
-    /// The hash of the last value inserted.
+    /// The hash of the chunk's last value so far.
     last: Option<u64>,
 }
 
