@@ -26,7 +26,7 @@ pub fn push_isoformat(out: &mut Vec<u8>, ts: &Timestamp) {
 
 /// [`push_isoformat`] for times in UTC microseconds, remembering the spellings of the times it
 /// has spelled: an export spells the times of its imports millions of times (a 1M-entity lake
-/// imported in 25 flushes holds 25 distinct times), in an order that alternates between
+/// imported in batches of 250,000 statements holds 25 distinct times), in an order that alternates between
 /// imports. A time chrono cannot hold spells as nothing.
 #[derive(Debug, Clone, Default)]
 pub struct IsoSpeller {
