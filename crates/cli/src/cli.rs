@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use lakehouse::model::origin::BULK_ORIGIN;
 
 /// FollowTheMoney data lakehouse: entity graph data and source documents on a Delta Lake.
 #[derive(Debug, Parser)]
@@ -176,7 +177,7 @@ pub struct ImportArgs {
     #[arg(short = 'i', default_value = "-", value_name = "IN")]
     pub input: String,
     /// Origin for input carrying none.
-    #[arg(long, default_value = "bulk")]
+    #[arg(long, default_value = BULK_ORIGIN)]
     pub origin: String,
     /// Use --origin even for input carrying its own origin.
     #[arg(long, overrides_with = "no_override_origin")]

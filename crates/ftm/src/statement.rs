@@ -145,11 +145,6 @@ impl Statement {
             make_key(&self.dataset, &self.entity_id, &self.prop, &self.value, self.external, self.lang.as_deref());
     }
 
-    /// Whether this is the entity checksum statement (`prop = "id"`).
-    pub fn is_base(&self) -> bool {
-        self.prop == BASE_ID
-    }
-
     /// Whether this row is a tombstone.
     pub fn is_tombstone(&self) -> bool {
         self.deleted_at.is_some()

@@ -46,9 +46,17 @@ pub enum Error {
     /// One entity has more statements than a writer may buffer.
     #[error("an entity with {rows} statements exceeds LAKEHOUSE_MAX_BUFFER_ROWS={max}")]
     BufferFull { rows: usize, max: usize },
-    /// The SQL journal failed.
+    /// The SQL journal's database (SQLite or PostgreSQL) failed; its error is the source.
     #[error("journal error: {0}")]
-    Journal(String),
+    Journal(#[source] BoxError),
+    /// A background task of an operation (a parser, an encoder, a merge) panicked or was
+    /// cancelled before it finished.
+    #[error("{task} task failed: {source}")]
+    Task {
+        /// What the task did (`append`, `merge`, `statements.csv`, …).
+        task: &'static str,
+        source: tokio::task::JoinError,
+    },
     /// A `config.yml` that cannot be used.
     #[error("Invalid dataset config: {0}")]
     InvalidConfig(String),
@@ -73,12 +81,23 @@ pub enum Error {
     /// A local file operation failed.
     #[error("{0}: {1}")]
     Io(String, #[source] std::io::Error),
-    /// Creating the ZFS datasets of a dataset failed.
+    /// Creating the ZFS datasets of a dataset failed (a `ZfsError` of the storage layer, which
+    /// converts itself).
     #[error(transparent)]
-    Zfs(#[from] crate::storage::zfs::ZfsError),
+    Zfs(BoxError),
     /// An error of the FtM model (unknown schema, stub property, …).
     #[error(transparent)]
     Ftm(#[from] ftm::FtmError),
+}
+
+/// An error of another library kept as a source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Error {
+    /// Maps a failed join of a background task doing `task` to [`Error::Task`].
+    pub fn task(task: &'static str) -> impl FnOnce(tokio::task::JoinError) -> Error {
+        move |source| Error::Task { task, source }
+    }
 }
 
 /// Result with [`Error`].

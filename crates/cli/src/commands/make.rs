@@ -1,7 +1,8 @@
 //! `make` and `export`.
 
 use anyhow::Result;
-use lakehouse::operation::export::{ExportMetrics, ExportOptions, INDEX, export as run_export};
+use lakehouse::operation::artifacts::INDEX;
+use lakehouse::operation::export::{ExportMetrics, ExportOptions, export as run_export};
 use lakehouse::operation::make::{MakeOptions, make as run_make};
 use lakehouse::repository::EntityRepository;
 

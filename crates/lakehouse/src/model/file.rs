@@ -93,6 +93,13 @@ pub fn validate_relative_path<'a>(kind: &'static str, value: &'a str) -> Result<
     Ok(value)
 }
 
+/// Whether entities of `schema` are documents, files with content (spec
+/// `exports-and-operations.md` §6.1): a `Document` descendant other than `Folder` itself
+/// (`Email`, `Package`, `Workbook`, … are folders and documents at once).
+pub fn is_document(schema: &ftm::Schema) -> bool {
+    schema.is_a("Document") && schema.name != "Folder"
+}
+
 /// The File id of `key` with `checksum`: `file-` + SHA-256 of the key then the checksum; the
 /// checksum itself when the key is the checksum (spec §1.5).
 pub fn file_id(key: &str, checksum: &str) -> String {

@@ -1,6 +1,7 @@
-//! Published artifacts (exports) of a dataset: their keys with the dataset's codec, writing them
-//! through a `.tmp` file, and reading them back decompressed (spec `exports-and-operations.md`
-//! §1.2; `entities stream`, `statements stream`).
+//! Published artifacts (exports) of a dataset: their names, their keys with the dataset's codec,
+//! writing them through a `.tmp` file, the CSV dialect of the documents tables, and reading them
+//! back decompressed (spec `exports-and-operations.md` §1.2, §6; `entities stream`,
+//! `statements stream`, `archive download`).
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -14,6 +15,20 @@ use crate::storage::write_behind::WriteBehind;
 pub const ENTITIES: &str = "entities.ftm.json";
 /// The statements export.
 pub const STATEMENTS: &str = "exports/statements.csv";
+/// The documents export: every document of the dataset.
+pub const DOCUMENTS: &str = "exports/documents.csv";
+/// The documents export of the crawled documents (origin `crawl`).
+pub const CRAWL_DOCUMENTS: &str = "exports/documents.crawl.csv";
+/// The folders of the documents, with their paths.
+pub const PARENTS: &str = "exports/parents.csv";
+/// The statistics file (never compressed, versioned).
+pub const STATISTICS: &str = "exports/statistics.json";
+/// The dataset index (never compressed, versioned).
+pub const INDEX: &str = "index.json";
+
+/// The columns of the documents CSVs (spec §6.2); their diffs put `op` first.
+pub const DOCUMENT_COLUMNS: [&str; 8] =
+    ["id", "checksum", "name", "mimetype", "path", "size", "updated_at", "public_url"];
 
 /// The key of artifact `name` compressed with `codec` (`entities.ftm.json.zst`).
 pub fn artifact_key(name: &str, codec: Option<&str>) -> String {
@@ -132,4 +147,40 @@ pub(crate) fn publish(files: Vec<Finished>) -> Result<Vec<String>> {
         keys.push(key);
     }
     Ok(keys)
+}
+
+/// Rows of a table in the dialect of the documents and parents CSVs and their diffs (Python's
+/// `excel`: minimal quoting, `\r\n` line ends; spec §6), gathered in memory.
+pub(crate) struct CsvTable {
+    /// The artifact the rows are for, named in errors.
+    name: &'static str,
+    writer: csv::Writer<Vec<u8>>,
+}
+
+impl CsvTable {
+    /// An empty table for artifact `name`.
+    pub(crate) fn new(name: &'static str) -> CsvTable {
+        CsvTable { name, writer: CsvTable::writer() }
+    }
+
+    fn writer() -> csv::Writer<Vec<u8>> {
+        csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new())
+    }
+
+    /// Appends one row.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the artifact.
+    pub(crate) fn row<'a>(&mut self, fields: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        self.writer.write_record(fields).map_err(|e| Error::Io(self.name.into(), std::io::Error::other(e)))
+    }
+
+    /// The bytes of the rows appended since the last call; the table is empty afterwards.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the artifact.
+    pub(crate) fn take(&mut self) -> Result<Vec<u8>> {
+        let writer = std::mem::replace(&mut self.writer, CsvTable::writer());
+        writer.into_inner().map_err(|e| Error::Io(self.name.into(), e.into_error()))
+    }
 }

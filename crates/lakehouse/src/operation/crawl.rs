@@ -21,9 +21,7 @@ use crate::repository::archive::{ArchiveRepository, StoreOptions};
 use crate::repository::{BulkWriter, EntityRepository, WriteOptions};
 use crate::storage::Location;
 use crate::storage::archive::checksum_file;
-
-/// Tag set by a completed crawl, to its start time.
-pub const CRAWL_LAST_RUN: &str = "operations/crawl/last_run";
+use crate::storage::tags::keys::CRAWL_LAST_RUN;
 
 /// Keys between two progress saves of the job record and the archive tag (spec §2.4).
 const SAVE_EVERY: u64 = 1000;

@@ -15,16 +15,13 @@ use futures::StreamExt;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
-use super::artifacts::open_artifact;
-use super::export::DOCUMENTS;
+use super::artifacts::{DOCUMENTS, open_artifact};
 use super::jobs::Job;
 use crate::error::{Error, Result};
 use crate::model::file::validate_relative_path;
 use crate::repository::EntityRepository;
 use crate::storage::archive::ArchiveStore;
-
-/// Tag set by a completed download, to its start time.
-pub const DOWNLOAD_LAST_RUN: &str = "operations/download_archive/last_run";
+use crate::storage::tags::keys::DOWNLOAD_LAST_RUN;
 
 /// What a download did.
 #[derive(Debug, Clone, Default, PartialEq)]

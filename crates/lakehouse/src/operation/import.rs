@@ -178,7 +178,7 @@ pub async fn import_entities(
             }
         }
         let Some(task) = parsing.pop_front() else { break };
-        let (first, parsed) = task.await.map_err(|e| Error::Corrupt(format!("parse task failed: {e}")))?;
+        let (first, parsed) = task.await.map_err(Error::task("parse"))?;
         for (line, entity) in (first..).zip(parsed) {
             let written = match entity {
                 None => continue,

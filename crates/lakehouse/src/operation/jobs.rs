@@ -122,7 +122,7 @@ impl Job {
     /// Writes the record of the running job.
     ///
     /// # Errors
-    /// [`Error::Storage`](crate::Error::Storage).
+    /// [`Error::Storage`](crate::error::Error::Storage).
     pub async fn begin(&self, dataset: &Dataset) -> Result<()> {
         self.save(dataset, self.record(None, None)).await
     }
@@ -130,7 +130,7 @@ impl Job {
     /// Saves the running job's progress, `last_updated` set to now.
     ///
     /// # Errors
-    /// [`Error::Storage`](crate::Error::Storage).
+    /// [`Error::Storage`](crate::error::Error::Storage).
     pub async fn update(&mut self, dataset: &Dataset) -> Result<()> {
         self.last_updated = Some(Utc::now());
         self.save(dataset, self.record(None, None)).await
@@ -139,7 +139,7 @@ impl Job {
     /// Writes the final record, with the error message when the job failed, and returns it.
     ///
     /// # Errors
-    /// [`Error::Storage`](crate::Error::Storage).
+    /// [`Error::Storage`](crate::error::Error::Storage).
     pub async fn finish(&self, dataset: &Dataset, error: Option<&str>) -> Result<Value> {
         let record = self.record(Some(Utc::now()), error);
         self.save(dataset, record.clone()).await?;

@@ -13,16 +13,13 @@
 //! back, and publishes only once the optimize has finished. The artifacts, tags and job records
 //! are those of the two steps run one after the other.
 
-use super::export::{EXPORT_LAST_RUN, ExportMetrics, ExportOptions, export_from, is_fresh};
+use super::export::{ExportMetrics, ExportOptions, export_from};
 use super::jobs::Job;
 use super::optimize::{OptimizeMetrics, OptimizeOptions, OptimizeScan, Optimizing, optimize, optimize_scan};
 use crate::error::Result;
 use crate::repository::EntityRepository;
-use crate::repository::entities::{JOURNAL_UPDATED, STATEMENTS_UPDATED};
 use crate::storage::statements::EntityStream;
-
-/// Target tag of the make operation.
-pub const MAKE_LAST_RUN: &str = "operations/make/last_run";
+use crate::storage::tags::keys::{CONTENT_CLOCKS, EXPORT_LAST_RUN, MAKE_LAST_RUN};
 
 /// Options of `make`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,9 +60,10 @@ pub async fn make(repo: &EntityRepository, options: &MakeOptions) -> Result<Make
     if !options.exports {
         return Ok(metrics);
     }
-    let clocks = [STATEMENTS_UPDATED, JOURNAL_UPDATED];
+    let tags = repo.dataset().tags();
     let due = options.force_exports
-        || !(is_fresh(repo, MAKE_LAST_RUN, &clocks).await? || is_fresh(repo, EXPORT_LAST_RUN, &clocks).await?);
+        || !(tags.is_fresh(MAKE_LAST_RUN, &CONTENT_CLOCKS).await?
+            || tags.is_fresh(EXPORT_LAST_RUN, &CONTENT_CLOCKS).await?);
     let mut merging = None;
     if options.optimize {
         let opts = OptimizeOptions { force: options.force_optimize, ..OptimizeOptions::default() };
@@ -81,7 +79,7 @@ pub async fn make(repo: &EntityRepository, options: &MakeOptions) -> Result<Make
     }
     let Some((stream, mut rest)) = merging else {
         repo.flush().await?;
-        if !options.force_exports && is_fresh(repo, MAKE_LAST_RUN, &clocks).await? {
+        if !options.force_exports && tags.is_fresh(MAKE_LAST_RUN, &CONTENT_CLOCKS).await? {
             return Ok(metrics);
         }
         let exported = run_export(repo, options, None).await;

@@ -3,9 +3,9 @@
 //!
 //! * [`artifacts`]: the published export files and reading them back;
 //! * [`crawl`]: a local folder into the archive, with a Document entity per file;
-//! * [`diff`]: what changed since the previous export, per series;
 //! * [`download`]: the archived files back under their paths, into a folder;
-//! * [`export`]: the published artifacts of a dataset, in one sweep;
+//! * [`export`]: the published artifacts of a dataset, and their diffs, in one sweep;
+//! * [`jobs`]: the run record of every job, written as it starts and when it ends;
 //! * [`import`]: entities (FtM JSON lines) and statements (CSV) into the journal;
 //! * [`make`]: flush, optimize and export: the main job;
 //! * [`optimize`]: merge, compact and vacuum the statement store;
@@ -13,7 +13,6 @@
 
 pub mod artifacts;
 pub mod crawl;
-pub mod diff;
 pub mod download;
 pub mod export;
 pub mod import;

@@ -5,14 +5,10 @@
 //! start time) and `statements/store_optimized` when it ran.
 
 use super::jobs::Job;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::repository::EntityRepository;
 use crate::storage::statements::{EntityStream, MergeMetrics, MergeOptions, MergeTask};
-
-/// Tag set by a completed optimize.
-pub const OPTIMIZE_LAST_RUN: &str = "operations/optimize/last_run";
-/// Tag of seed 002: the store was optimized.
-pub const STORE_OPTIMIZED: &str = "statements/store_optimized";
+use crate::storage::tags::keys::{OPTIMIZE_LAST_RUN, STORE_OPTIMIZED};
 
 /// Options of an optimize.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,7 +34,7 @@ pub struct OptimizeMetrics {
 /// Optimizes the dataset's statement store.
 ///
 /// # Errors
-/// [`Error::Locked`](crate::Error::Locked) if the fence stays busy; store errors.
+/// [`Error::Locked`](crate::error::Error::Locked) if the fence stays busy; store errors.
 pub async fn optimize(repo: &EntityRepository, options: &OptimizeOptions) -> Result<OptimizeMetrics> {
     let store = repo.statements();
     let dirty = store.partitions().await?.iter().any(|p| !p.is_clean());
@@ -101,14 +97,14 @@ pub(crate) async fn optimize_scan(repo: &EntityRepository, options: &OptimizeOpt
 
 impl OptimizeScan {
     /// Waits for the merge to commit, then compacts and vacuums. Later calls give the same
-    /// outcome (an error then as [`Error::Corrupt`](crate::Error::Corrupt) with its message).
+    /// outcome (an error then as [`Error::Corrupt`](crate::error::Error::Corrupt) with its message).
     ///
     /// # Errors
     /// As [`optimize`].
     pub(crate) async fn wait(&mut self, repo: &EntityRepository) -> Result<OptimizeMetrics> {
         let Some(merge) = self.merge.take() else {
             let outcome = self.outcome.clone().expect("a merge or its outcome");
-            return outcome.map_err(crate::Error::Corrupt);
+            return outcome.map_err(Error::Corrupt);
         };
         let result = match merge.wait().await {
             Ok(merge) => tidy(repo, &self.options, merge).await,

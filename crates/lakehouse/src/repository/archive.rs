@@ -16,9 +16,7 @@ use crate::model::file::{ARCHIVE_ORIGIN, File, file_id, validate_relative_path};
 use crate::model::mime::guess_mimetype;
 use crate::storage::archive::{ArchiveStore, checksum_file};
 use crate::storage::tags::TagStore;
-
-/// Tag set when the archive changed.
-pub const ARCHIVE_UPDATED: &str = "archive/last_updated";
+use crate::storage::tags::keys::ARCHIVE_UPDATED;
 
 /// How to store one file.
 #[derive(Debug, Clone, Default)]

@@ -27,21 +27,14 @@ use super::catalog::Dataset;
 use super::config::DatasetConfig;
 use crate::error::{Error, Result};
 use crate::model::validate_origin;
-use crate::storage::journal::journal_error;
+use crate::storage::rows::pack;
 use crate::storage::rows::{RowRef, StatementRows};
-use crate::storage::schema::pack;
 use crate::storage::statements::{EntityStream, Filter};
+use crate::storage::tags::keys::{JOURNAL_FLUSHED, JOURNAL_UPDATED, STATEMENTS_UPDATED};
 use crate::storage::{JournalStore, StatementStore, TagStore};
 
 /// Rows a writer buffers before inserting them into the journal.
 pub const WRITE_BATCH_SIZE: usize = 10_000;
-
-/// Tag: the journal received writes.
-pub const JOURNAL_UPDATED: &str = "journal/last_updated";
-/// Tag: the journal was flushed (even if empty).
-pub const JOURNAL_FLUSHED: &str = "journal/last_flushed";
-/// Tag: the statement store received rows.
-pub const STATEMENTS_UPDATED: &str = "statements/last_updated";
 
 /// What a flush moved.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -204,7 +197,7 @@ impl<'a> BulkWriter<'a> {
     /// Waits for the batch in flight.
     async fn settle(&mut self) -> Result<()> {
         if let Some(task) = self.inflight.take() {
-            task.await.map_err(journal_error)??;
+            task.await.map_err(Error::task("append"))??;
         }
         Ok(())
     }
@@ -485,16 +478,6 @@ impl EntityRepository {
             self.tags().set(JOURNAL_UPDATED, now).await?;
         }
         Ok(n)
-    }
-
-    /// Tombstones one statement.
-    ///
-    /// # Errors
-    /// [`Error::Journal`].
-    pub async fn delete_statement(&self, statement: Statement) -> Result<()> {
-        let now = chrono::Utc::now();
-        self.journal.put(vec![tombstone(statement, now)]).await?;
-        self.tags().set(JOURNAL_UPDATED, now).await
     }
 
     /// One entity from the store (flushing first when `flush`).

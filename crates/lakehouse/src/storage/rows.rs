@@ -1,20 +1,26 @@
-//! Statements in data-file column form, built row by row (spec `storage-format.md` §2.1).
+//! Statement rows in the table's column form (spec `storage-format.md` §2.1, §3.4).
 //!
-//! [`StatementRows`] is the buffer a bulk import explodes entities into and an append writes
-//! from: each field is appended to its Arrow column as the row arrives, so a batch of rows costs
-//! a few growing buffers instead of a dozen heap strings per statement, and sorting a batch
-//! moves indices, not statements. The packing rules of [`pack`](super::schema::pack) apply: a
-//! missing origin is `default`, an empty role none, and missing times are filled when the batch
-//! is finished.
+//! * [`StatementRows`] is the buffer a bulk import explodes entities into and an append writes
+//!   from: each field is appended to its Arrow column as the row arrives, so a batch of rows
+//!   costs a few growing buffers instead of a dozen heap strings per statement, and sorting a
+//!   batch moves indices, not statements;
+//! * [`pack`] holds the packing rules every stored row follows: a missing origin is `default`,
+//!   an empty role none, missing times are filled, a tombstone's `last_seen` is its
+//!   `deleted_at`;
+//! * [`from_batch`] reads rows of table or file columns back as [`Statement`]s.
 
 use std::sync::Arc;
 
-use deltalake::arrow::array::{ArrayRef, BooleanBuilder, RecordBatch, StringBuilder, TimestampMicrosecondArray};
+use deltalake::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBuilder, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
+};
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use ftm::Statement;
 use ftm::time::Timestamp;
 
-use super::schema::{file_schema, packed_times};
-use crate::error::Result;
+use super::table_schema::file_schema;
+use crate::error::{Error, Result};
 use crate::model::{origin::DEFAULT_ORIGIN, validate_origin};
 
 /// One statement's fields, borrowed. `origin` `None` is the default origin.
@@ -119,7 +125,7 @@ impl StatementRows {
     /// Appends one row.
     ///
     /// # Errors
-    /// [`Error::InvalidOrigin`](crate::Error::InvalidOrigin) for an origin that cannot be a
+    /// [`Error::InvalidOrigin`](crate::error::Error::InvalidOrigin) for an origin that cannot be a
     /// partition value; nothing is appended then.
     pub fn push(&mut self, row: RowRef<'_>) -> Result<()> {
         let origin = row.origin.unwrap_or(DEFAULT_ORIGIN);
@@ -164,7 +170,7 @@ impl StatementRows {
     /// a row missing `first_seen` or `last_seen` is an error.
     ///
     /// # Errors
-    /// [`Error::Arrow`](crate::Error::Arrow) for a missing time without `now`.
+    /// [`Error::Arrow`](crate::error::Error::Arrow) for a missing time without `now`.
     pub fn finish(mut self, now: Option<Timestamp>) -> Result<FileRows> {
         let (mut first, mut last) = (Vec::with_capacity(self.len()), Vec::with_capacity(self.len()));
         for ((f, l), d) in self.first_seen.iter().zip(&self.last_seen).zip(&self.deleted_at) {
@@ -205,13 +211,126 @@ impl StatementRows {
     }
 }
 
+fn string_column(batch: &RecordBatch, name: &str) -> Result<Option<StringArray>> {
+    let Some(col) = batch.column_by_name(name) else {
+        return Ok(None);
+    };
+    let utf8 = if col.data_type() == &DataType::Utf8 { col.clone() } else { cast(col, &DataType::Utf8)? };
+    utf8.as_string_opt::<i32>()
+        .cloned()
+        .map(Some)
+        .ok_or_else(|| Error::Corrupt(format!("column `{name}` is {} instead of a string", col.data_type())))
+}
+
+/// A timestamp column as UTC microseconds, cast from other units or zones.
+fn time_column(batch: &RecordBatch, name: &str) -> Result<Option<TimestampMicrosecondArray>> {
+    let Some(col) = batch.column_by_name(name) else {
+        return Ok(None);
+    };
+    let target = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let micros = if col.data_type() == &target { col.clone() } else { cast(col, &target)? };
+    micros
+        .as_primitive_opt::<TimestampMicrosecondType>()
+        .cloned()
+        .map(Some)
+        .ok_or_else(|| Error::Corrupt(format!("column `{name}` is {} instead of a timestamp", col.data_type())))
+}
+
+fn get_str(col: Option<&StringArray>, i: usize) -> Option<String> {
+    col.filter(|c| c.is_valid(i)).map(|c| c.value(i).to_string())
+}
+
+fn get_time(col: Option<&TimestampMicrosecondArray>, i: usize) -> Option<Timestamp> {
+    col.filter(|c| c.is_valid(i)).and_then(|c| Timestamp::from_timestamp_micros(c.value(i)))
+}
+
+/// Reads statements from a batch of table or file columns, by name. A missing column reads as
+/// null (files written before it existed), a null `fragment` as `""`; `canonical_id` is the
+/// entity id. Partition columns other than `origin` are ignored.
+///
+/// # Errors
+/// [`Error::Corrupt`] if a column has an unexpected type or a required one is missing.
+pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Statement>> {
+    let required =
+        |name: &str| string_column(batch, name)?.ok_or_else(|| Error::Corrupt(format!("column `{name}` is missing")));
+    let (id, entity_id, prop, value) = (required("id")?, required("entity_id")?, required("prop")?, required("value")?);
+    let (dataset, schema) = (string_column(batch, "dataset")?, required("schema")?);
+    let optional = |name: &str| string_column(batch, name);
+    let (origin, source, prop_type) = (optional("origin")?, optional("source")?, optional("prop_type")?);
+    let (original_value, lang) = (optional("original_value")?, optional("lang")?);
+    let (fragment, role) = (optional("fragment")?, optional("role")?);
+    let external = batch.column_by_name("external").and_then(|c| c.as_boolean_opt().cloned());
+    let time = |name: &str| time_column(batch, name);
+    let (first_seen, last_seen, deleted_at) = (time("first_seen")?, time("last_seen")?, time("deleted_at")?);
+    let (dataset, origin, source, prop_type) = (dataset.as_ref(), origin.as_ref(), source.as_ref(), prop_type.as_ref());
+    let (original_value, lang, fragment, role) =
+        (original_value.as_ref(), lang.as_ref(), fragment.as_ref(), role.as_ref());
+    let (first_seen, last_seen, deleted_at) = (first_seen.as_ref(), last_seen.as_ref(), deleted_at.as_ref());
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        let entity = entity_id.value(i).to_string();
+        out.push(Statement {
+            id: id.value(i).to_string(),
+            canonical_id: entity.clone(),
+            entity_id: entity,
+            prop: prop.value(i).to_string(),
+            prop_type: get_str(prop_type, i).unwrap_or_default(),
+            schema: schema.value(i).to_string(),
+            value: value.value(i).to_string(),
+            dataset: get_str(dataset, i).unwrap_or_default(),
+            lang: get_str(lang, i),
+            original_value: get_str(original_value, i),
+            external: external.as_ref().is_some_and(|c| c.is_valid(i) && c.value(i)),
+            first_seen: get_time(first_seen, i),
+            last_seen: get_time(last_seen, i),
+            origin: get_str(origin, i),
+            fragment: get_str(fragment, i).unwrap_or_default(),
+            role: get_str(role, i),
+            deleted_at: get_time(deleted_at, i),
+            source: get_str(source, i),
+        });
+    }
+    Ok(out)
+}
+
+/// Fills the columns the table and the journal require, as the reference packs rows (spec
+/// `storage-format.md` §3.4 steps 3–5): a missing origin becomes `default`, missing
+/// `first_seen`/`last_seen` become `now`, a tombstone's `last_seen` is raised to its
+/// `deleted_at`, `first_seen` is clamped to `last_seen`, an empty role becomes none.
+///
+/// # Errors
+/// [`Error::InvalidOrigin`](crate::error::Error::InvalidOrigin) for an origin that cannot be a partition value.
+pub fn pack(statements: &mut [Statement], now: Timestamp) -> Result<()> {
+    let micros = |t: Option<Timestamp>| t.map(|t| t.timestamp_micros());
+    let time = |micros: i64| Timestamp::from_timestamp_micros(micros).expect("a time read from a timestamp");
+    for s in statements {
+        let origin = s.origin.get_or_insert_with(|| DEFAULT_ORIGIN.to_string());
+        validate_origin(origin)?;
+        let (first, last) =
+            packed_times(micros(s.first_seen), micros(s.last_seen), micros(s.deleted_at), now.timestamp_micros());
+        (s.first_seen, s.last_seen) = (Some(time(first)), Some(time(last)));
+        if s.role.as_deref() == Some("") {
+            s.role = None;
+        }
+    }
+    Ok(())
+}
+
+/// The packing rule for a row's times, in UTC microseconds: `(first_seen, last_seen)` given the
+/// row's `first_seen`, `last_seen` and `deleted_at` (see [`pack`]).
+pub fn packed_times(first: Option<i64>, last: Option<i64>, deleted: Option<i64>, now: i64) -> (i64, i64) {
+    let last = last.unwrap_or(now);
+    let last = deleted.map_or(last, |d| d.max(last));
+    (first.unwrap_or(now).min(last), last)
+}
+
 /// Builds a data-file batch (the 16 columns of [`file_schema`]; the partition values live in
 /// the file's folder and log entry), for tests that write files by hand. Every statement must
 /// have both timestamps.
 ///
 /// # Errors
-/// [`Error::Arrow`](crate::Error::Arrow) if a statement lacks `first_seen` or `last_seen`;
-/// [`Error::InvalidOrigin`](crate::Error::InvalidOrigin).
+/// [`Error::Arrow`](crate::error::Error::Arrow) if a statement lacks `first_seen` or `last_seen`;
+/// [`Error::InvalidOrigin`](crate::error::Error::InvalidOrigin).
 #[cfg(test)]
 pub(crate) fn to_file_batch<S: std::borrow::Borrow<Statement>>(rows: &[S]) -> Result<RecordBatch> {
     let mut out = StatementRows::default();
@@ -224,8 +343,6 @@ pub(crate) fn to_file_batch<S: std::borrow::Borrow<Statement>>(rows: &[S]) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::schema::from_batch;
-    use deltalake::arrow::array::{Array, AsArray};
     use ftm::time::parse_iso;
 
     #[test]
@@ -250,5 +367,54 @@ mod tests {
         assert_eq!(read[1].first_seen, parse_iso("2024-01-01"), "first_seen clamped to last_seen");
         assert_eq!(done.batch.column(3).null_count(), 2, "no source");
         assert_eq!(done.batch.column(0).as_string::<i32>().value(0), s.id);
+    }
+
+    #[test]
+    fn packing_rules() {
+        let now = parse_iso("2024-06-01").unwrap();
+        let mut fresh = Statement::new("ds", "e1", "Person", "name", "name", "A");
+        fresh.role = Some(String::new());
+        let mut tomb = fresh.clone();
+        tomb.origin = Some("bulk".into());
+        tomb.first_seen = parse_iso("2024-07-01");
+        tomb.last_seen = parse_iso("2024-01-01");
+        tomb.deleted_at = parse_iso("2024-03-01");
+        let mut rows = vec![fresh, tomb];
+        pack(&mut rows, now).unwrap();
+        assert_eq!(rows[0].origin.as_deref(), Some("default"));
+        assert_eq!((rows[0].first_seen, rows[0].last_seen), (Some(now), Some(now)));
+        assert_eq!(rows[0].role, None);
+        assert_eq!(rows[1].last_seen, parse_iso("2024-03-01"));
+        assert_eq!(rows[1].first_seen, parse_iso("2024-03-01"), "clamped to last_seen");
+        let mut bad = vec![Statement::new("ds", "e1", "Person", "name", "name", "A")];
+        bad[0].origin = Some("../x".into());
+        assert!(pack(&mut bad, now).is_err());
+    }
+
+    #[test]
+    fn round_trip() {
+        let mut s = Statement::new("ds", "e1", "Person", "name", "name", "Alice");
+        s.origin = Some("bulk".into());
+        s.first_seen = parse_iso("2024-01-01T00:00:00.000001Z");
+        s.last_seen = parse_iso("2024-01-02");
+        s.role = Some("analyst".into());
+        let batch = to_file_batch(&[&s]).unwrap();
+        assert_eq!(batch.schema().fields().len(), 16);
+        let mut read = from_batch(&batch).unwrap();
+        assert_eq!(read[0].origin, None, "the origin is a partition value, not a file column");
+        read[0].origin.clone_from(&s.origin);
+        assert_eq!(read, vec![s.clone()]);
+        let mut unseen = s;
+        unseen.first_seen = None;
+        assert!(to_file_batch(&[unseen]).is_err());
+    }
+
+    #[test]
+    fn missing_optional_columns_read_as_null() {
+        let batch = to_file_batch::<Statement>(&[]).unwrap();
+        let projected = batch.project(&[0, 1, 4, 5, 7]).unwrap();
+        assert!(from_batch(&projected).unwrap().is_empty());
+        let no_prop = batch.project(&[0, 1, 4]).unwrap();
+        assert!(matches!(from_batch(&no_prop), Err(Error::Corrupt(_))));
     }
 }

@@ -18,6 +18,40 @@ use crate::error::{Error, Result};
 /// The lakehouse's own tenant.
 pub const LAKEHOUSE_TENANT: &str = "lakehouse";
 
+/// The keys the lakehouse sets in its own tenant (seed 002 "Core tags"; spec
+/// `exports-and-operations.md` §9, `storage-format.md` §7.1). Besides these, every published
+/// artifact is tagged under its own key (`exports/statements.csv`, `entities.ftm.json`, …), a
+/// versioned file under its key and `<key>-<sha256>`, and each diff series' state under
+/// `diffs/<artifact>-current`.
+pub mod keys {
+    /// Statements were written to the journal and wait for a flush.
+    pub const JOURNAL_UPDATED: &str = "journal/last_updated";
+    /// The journal was flushed (even when it was empty).
+    pub const JOURNAL_FLUSHED: &str = "journal/last_flushed";
+    /// Statements were appended to the statement table: the content clock every export
+    /// depends on. Merges, vacuums and exports never set it.
+    pub const STATEMENTS_UPDATED: &str = "statements/last_updated";
+    /// The statement table was optimized.
+    pub const STORE_OPTIMIZED: &str = "statements/store_optimized";
+    /// A file was archived.
+    pub const ARCHIVE_UPDATED: &str = "archive/last_updated";
+    /// The last successful run of each operation (its start time).
+    pub const EXPORT_LAST_RUN: &str = "operations/export/last_run";
+    pub const MAKE_LAST_RUN: &str = "operations/make/last_run";
+    pub const OPTIMIZE_LAST_RUN: &str = "operations/optimize/last_run";
+    pub const CRAWL_LAST_RUN: &str = "operations/crawl/last_run";
+    pub const DOWNLOAD_LAST_RUN: &str = "operations/download_archive/last_run";
+
+    /// The content clocks an export of the statements depends on.
+    pub const CONTENT_CLOCKS: [&str; 2] = [STATEMENTS_UPDATED, JOURNAL_UPDATED];
+
+    /// The state of the diff series of `artifact`: `<TS>:<version>` of the export it last
+    /// followed (spec `exports-and-operations.md` §8).
+    pub fn diff_state(artifact: &str) -> String {
+        format!("diffs/{artifact}-current")
+    }
+}
+
 /// The tags of one tenant of one dataset.
 #[derive(Debug, Clone)]
 pub struct TagStore {
@@ -107,16 +141,47 @@ impl TagStore {
     /// # Errors
     /// [`Error::InvalidKey`]; [`Error::Storage`].
     pub async fn is_latest(&self, key: &str, dependencies: &[&str]) -> Result<bool> {
+        Ok(self.compare(key, dependencies).await? != Freshness::Stale)
+    }
+
+    /// Whether an operation whose target tag is `key` is fresh (spec
+    /// `exports-and-operations.md` §9.1): `key` is set, at least one dependency is set, and
+    /// `key` is newer than every dependency that is set. Stricter than
+    /// [`is_latest`](TagStore::is_latest): with no dependency set there is nothing to be
+    /// fresh against, so the operation runs.
+    ///
+    /// # Errors
+    /// [`Error::InvalidKey`]; [`Error::Storage`].
+    pub async fn is_fresh(&self, key: &str, dependencies: &[&str]) -> Result<bool> {
+        Ok(self.compare(key, dependencies).await? == Freshness::Fresh)
+    }
+
+    async fn compare(&self, key: &str, dependencies: &[&str]) -> Result<Freshness> {
         let Some(own) = self.get(key).await? else {
-            return Ok(false);
+            return Ok(Freshness::Stale);
         };
+        let mut any = false;
         for dep in dependencies {
-            if self.get(dep).await?.is_some_and(|d| d >= own) {
-                return Ok(false);
+            if let Some(time) = self.get(dep).await? {
+                if time >= own {
+                    return Ok(Freshness::Stale);
+                }
+                any = true;
             }
         }
-        Ok(true)
+        Ok(if any { Freshness::Fresh } else { Freshness::NoDependency })
     }
+}
+
+/// How a tag compares with its dependencies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Freshness {
+    /// Unset, or not newer than a dependency.
+    Stale,
+    /// Set, and no dependency is set.
+    NoDependency,
+    /// Set, and newer than every dependency that is set (at least one).
+    Fresh,
 }
 
 #[cfg(test)]

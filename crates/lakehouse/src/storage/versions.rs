@@ -39,7 +39,7 @@ impl VersionStore {
     /// there (nothing written).
     ///
     /// # Errors
-    /// [`Error::InvalidKey`](crate::Error::InvalidKey); [`Error::Storage`](crate::Error::Storage).
+    /// [`Error::InvalidKey`](crate::error::Error::InvalidKey); [`Error::Storage`](crate::error::Error::Storage).
     pub async fn write(&self, key: &str, bytes: Vec<u8>) -> Result<bool> {
         let path = Path::from(check_key(key)?);
         let checksum = format!("{:x}", Sha256::digest(&bytes));
@@ -58,7 +58,7 @@ impl VersionStore {
     /// The current bytes of `key`, if written.
     ///
     /// # Errors
-    /// [`Error::InvalidKey`](crate::Error::InvalidKey); [`Error::Storage`](crate::Error::Storage).
+    /// [`Error::InvalidKey`](crate::error::Error::InvalidKey); [`Error::Storage`](crate::error::Error::Storage).
     pub async fn read(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(read(self.store.as_ref(), &Path::from(check_key(key)?)).await?.map(|b| b.to_vec()))
     }

@@ -210,8 +210,8 @@ pub(crate) fn segment_name(table: &str) -> String {
 }
 
 /// A database error as a journal error.
-pub(crate) fn journal_error(e: impl std::fmt::Display) -> Error {
-    Error::Journal(e.to_string())
+pub(crate) fn journal_error(e: impl Into<crate::error::BoxError>) -> Error {
+    Error::Journal(e.into())
 }
 
 /// The journal of one dataset.

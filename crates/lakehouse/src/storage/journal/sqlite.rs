@@ -19,7 +19,7 @@ use super::{
     Batcher, COLUMNS, Cell, Kind, OwnedCell, buckets, cells, column_list, create_table_sql, journal_error,
     segment_name, statement_from_cells,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::storage::rows::StatementRows;
 
 type Shared = Arc<Mutex<Connection>>;
@@ -159,7 +159,7 @@ impl SqliteJournal {
         let (conn, table) = (self.conn.clone(), self.table.clone());
         tokio::task::spawn_blocking(move || f(&mut conn.lock().expect("journal connection"), &table))
             .await
-            .map_err(journal_error)?
+            .map_err(Error::task("journal"))?
             .map_err(journal_error)
     }
 
@@ -275,7 +275,7 @@ impl SqliteJournal {
                 total += batch.len() as u64;
                 sink(batch).await?;
             }
-            producer.await.map_err(journal_error)?.map_err(journal_error)?;
+            producer.await.map_err(Error::task("journal read"))?.map_err(journal_error)?;
             self.with(move |conn, _| conn.execute(&format!("DROP TABLE IF EXISTS \"{segment}\""), []).map(|_| ()))
                 .await?;
         }

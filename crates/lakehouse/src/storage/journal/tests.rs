@@ -21,7 +21,7 @@ pub(crate) fn unique_dataset() -> DatasetName {
 /// The rows of a drained batch, read back as statements with their origins.
 fn statements(batch: StatementRows) -> Vec<Statement> {
     let rows = batch.finish(None).unwrap();
-    let mut out = crate::storage::schema::from_batch(&rows.batch).unwrap();
+    let mut out = crate::storage::rows::from_batch(&rows.batch).unwrap();
     for (s, origin) in out.iter_mut().zip(&rows.origin) {
         s.origin = Some(rows.origins[*origin as usize].clone());
     }

@@ -25,13 +25,14 @@ use ftm::Statement;
 use object_store::ObjectStore;
 
 use super::StatementStore;
+use super::columns::{ColumnRow, Columns, normalize};
 use super::datafile::{DataFile, partition_folder};
+use super::dedupe::entity_order;
+use super::profiles::writer_properties;
 use crate::error::{Error, Result};
 use crate::model::{Bucket, shard};
-use crate::storage::columns::{ColumnRow, Columns, normalize};
-use crate::storage::dedupe::entity_order;
 use crate::storage::rows::{FileRows, StatementRows};
-use crate::storage::schema::{PARTITION_COLUMNS, writer_properties};
+use crate::storage::table_schema::PARTITION_COLUMNS;
 
 /// Rows taken into one Arrow batch at a time while writing a file.
 const WRITE_BATCH_ROWS: usize = 65_536;
@@ -67,10 +68,10 @@ impl StatementStore {
     /// empty batch writes nothing.
     ///
     /// # Errors
-    /// [`Error::InvalidOrigin`](crate::Error::InvalidOrigin); [`Error::Ftm`](crate::Error::Ftm)
-    /// for an unknown schema; [`Error::Locked`](crate::Error::Locked) when maintenance holds the
-    /// fence through every retry; [`Error::Parquet`](crate::Error::Parquet) or
-    /// [`Error::Delta`](crate::Error::Delta) if writing or a commit fails (earlier buckets'
+    /// [`Error::InvalidOrigin`](crate::error::Error::InvalidOrigin); [`Error::Ftm`](crate::error::Error::Ftm)
+    /// for an unknown schema; [`Error::Locked`](crate::error::Error::Locked) when maintenance holds the
+    /// fence through every retry; [`Error::Parquet`](crate::error::Error::Parquet) or
+    /// [`Error::Delta`](crate::error::Error::Delta) if writing or a commit fails (earlier buckets'
     /// commits stay; files of an uncommitted bucket are orphans for vacuum).
     pub async fn append_rows(&self, rows: StatementRows) -> Result<AppendMetrics> {
         if rows.is_empty() {
@@ -164,7 +165,7 @@ async fn write_buckets(
     for group in files.chunk_by_mut(|a, b| a.0 == b.0) {
         let mut actions = Vec::new();
         for (_, rows, task) in group {
-            let add = task.await.map_err(|e| Error::Corrupt(format!("append task failed: {e}")))??;
+            let add = task.await.map_err(Error::task("append"))??;
             actions.extend(add.map(Action::Add));
             metrics.rows += *rows;
         }

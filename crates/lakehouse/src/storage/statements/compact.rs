@@ -11,9 +11,9 @@ use deltalake::operations::optimize::OptimizeType;
 use deltalake::{FilterOp, FilterValue};
 
 use super::StatementStore;
+use super::profiles::writer_properties;
 use crate::error::Result;
 use crate::model::Bucket;
-use crate::storage::schema::writer_properties;
 
 /// Target size of compacted files, bytes.
 pub const COMPACT_TARGET_SIZE: u64 = 500_000_000;
@@ -32,7 +32,7 @@ impl StatementStore {
     /// Compacts the table (see the module docs).
     ///
     /// # Errors
-    /// [`Error::Locked`](crate::Error::Locked) if the fence stays busy; [`Error::Delta`](crate::Error::Delta).
+    /// [`Error::Locked`](crate::error::Error::Locked) if the fence stays busy; [`Error::Delta`](crate::error::Error::Delta).
     pub async fn compact(&self) -> Result<CompactMetrics> {
         if !self.exists().await? {
             return Ok(CompactMetrics::default());

@@ -39,7 +39,7 @@ use tokio::task::JoinHandle;
 use super::PartitionKey;
 use super::bloom::{BloomSettings, ChunkBloom};
 use crate::error::{Error, Result};
-use crate::storage::schema::file_schema;
+use crate::storage::table_schema::file_schema;
 
 /// Characters escaped in partition folder names (Delta protocol, "How to URL encode keys and
 /// string values"): controls, space and the reserved punctuation.
@@ -421,7 +421,7 @@ impl DataFile {
 
 /// The result of an encoder task; a panicked task is a [`Error::Corrupt`].
 async fn joined<T>(task: JoinHandle<T>) -> Result<T> {
-    task.await.map_err(|e| Error::Corrupt(format!("column encoding task failed: {e}")))
+    task.await.map_err(Error::task("column encoding"))
 }
 
 #[cfg(test)]

@@ -49,7 +49,7 @@ impl Filter {
     /// The schema names the schema filter accepts (each filter schema and its descendants).
     ///
     /// # Errors
-    /// [`Error::Ftm`](crate::Error::Ftm) for an unknown schema.
+    /// [`Error::Ftm`](crate::error::Error::Ftm) for an unknown schema.
     pub fn schema_names(&self) -> Result<BTreeSet<String>> {
         let mut names = BTreeSet::new();
         for name in &self.schemata {

@@ -10,7 +10,7 @@
 //! false`), 64 partitions per commit; a partition left empty gets no file. Memory stays bounded:
 //! files that are each sorted (up to 64) are merged k-way with a share of a read budget each, anything else is
 //! read through a spilling sort; rows stay Arrow columns from the read to the write
-//! ([`merged`](super::merged)) and go out a batch of whole entities at a time. A
+//! ([`merged`](super::sorted_merge)) and go out a batch of whole entities at a time. A
 //! checkpoint is written when anything was merged. Held under the maintenance fence.
 
 use deltalake::DeltaTable;
@@ -24,15 +24,15 @@ use object_store::ObjectStore;
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
-use super::ahead::ReadAhead;
+use super::columns::file_columns;
 use super::datafile::DataFile;
-use super::merged::{SortedMerge, is_sorted};
+use super::dedupe::Tombstones;
+use super::profiles::merge_writer_properties;
+use super::read_ahead::ReadAhead;
+use super::sorted_merge::{SortedMerge, is_sorted};
 use super::{EntityStream, Filter, MERGED_PREFIX, Partition, StatementStore};
 use crate::error::{Error, Result};
 use crate::model::Bucket;
-use crate::storage::columns::file_columns;
-use crate::storage::dedupe::Tombstones;
-use crate::storage::schema::merge_writer_properties;
 
 /// Partitions per Delta commit.
 const PARTITIONS_PER_COMMIT: usize = 64;
@@ -61,7 +61,7 @@ impl MergeTask {
     /// # Errors
     /// As [`StatementStore::merge`].
     pub async fn wait(self) -> Result<MergeMetrics> {
-        self.0.await.map_err(|e| Error::Corrupt(format!("merge task failed: {e}")))?
+        self.0.await.map_err(Error::task("merge"))?
     }
 }
 
@@ -147,7 +147,7 @@ impl StatementStore {
             let mut tees = Vec::new();
             for _ in &selected {
                 // Eight batches of slack between the merge and the export reading it (see
-                // `ahead::DEPTH`).
+                // `read_ahead::DEPTH`).
                 let (tee, batches) = tokio::sync::mpsc::channel(8);
                 tees.push(Some(tee));
                 scan.add_channel(batches);
@@ -222,7 +222,7 @@ impl StatementStore {
                     })
                 })
                 .buffered(concurrency)
-                .map(|joined| joined.map_err(|e| Error::Corrupt(format!("merge task failed: {e}")))?)
+                .map(|joined| joined.map_err(Error::task("merge"))?)
                 .try_collect()
                 .await?;
             for (part, (add, written)) in chunk.iter().zip(merged) {

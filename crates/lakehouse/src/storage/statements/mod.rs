@@ -14,16 +14,21 @@
 //! columns, same `part-*` / `merged-*` file naming, same table properties, so either
 //! implementation reads the other's lake.
 
-mod ahead;
 mod append;
+mod batch;
 mod bloom;
+mod columns;
 mod compact;
+mod csv;
 mod datafile;
-mod export;
+mod dedupe;
 mod filter;
+mod gather;
 mod merge;
-mod merged;
+mod profiles;
+mod read_ahead;
 mod scan;
+mod sorted_merge;
 mod stats;
 mod vacuum;
 
@@ -36,13 +41,14 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-pub use ahead::ReadAhead;
 pub use append::AppendMetrics;
+pub use batch::{EntityBatch, EntityRows};
 pub use compact::CompactMetrics;
-pub use export::CsvRows;
+pub use csv::{CsvRows, TableCsv};
 pub use filter::{Filter, PropertyFilter};
 pub use merge::{MergeMetrics, MergeOptions, MergeScan, MergeTask};
-pub use scan::{EntityBatch, EntityStream};
+pub use read_ahead::ReadAhead;
+pub use scan::EntityStream;
 pub use stats::{CountryCount, DatasetStats, SchemaCount, StatsBuilder, StatsGroup};
 pub use vacuum::VacuumMetrics;
 
@@ -254,13 +260,13 @@ impl StatementStore {
         }
         let location = self.table_location();
         std::fs::create_dir_all(location.path()).map_err(|e| Error::Io(location.to_string(), e))?;
-        let schema = StructType::try_from_arrow(super::schema::table_schema().as_ref())
+        let schema = StructType::try_from_arrow(crate::storage::table_schema::table_schema().as_ref())
             .map_err(|e| DeltaTableError::Generic(e.to_string()))?;
         let table = DeltaTable::try_from_url(location.url())
             .await?
             .create()
             .with_columns(schema.fields().cloned())
-            .with_partition_columns(super::schema::PARTITION_COLUMNS)
+            .with_partition_columns(crate::storage::table_schema::PARTITION_COLUMNS)
             .with_configuration_property(TableProperty::LogRetentionDuration, Some("interval 1 days"))
             .with_configuration_property(TableProperty::DeletedFileRetentionDuration, Some("interval 1 hours"))
             .with_save_mode(SaveMode::Ignore)

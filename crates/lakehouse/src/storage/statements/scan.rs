@@ -1,20 +1,18 @@
 //! Reads: live statements grouped per entity, through DataFusion over the Delta snapshot.
 //!
 //! A full scan of a merged table (every partition one sorted `merged-*` file) merges the files
-//! in order without sorting ([`merged`](super::merged)). Every other read is one query over the
+//! in order without sorting ([`merged`](super::sorted_merge)). Every other read is one query over the
 //! table (partition columns included) with the filter's row predicate and semi joins, sorted by
 //! `entity_id`. DataFusion sorts within a memory budget (512 MiB, shared fairly between its
 //! sorters) and spills to temporary files beyond it, so a read holds one entity's rows at a time
 //! in this process. Each entity's rows then go through the dedupe rules and lose their tombstones
-//! ([`merged`](super::merged)), in batches of whole entities that stay Arrow columns
+//! ([`merged`](super::sorted_merge)), in batches of whole entities that stay Arrow columns
 //! ([`EntityBatch`]) for the export, or become `Statement`s one entity at a time.
 
 use std::collections::VecDeque;
-use std::ops::Range;
 use std::sync::Arc;
 
 use deltalake::DeltaTable;
-use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::execution::memory_pool::FairSpillPool;
 use deltalake::datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use deltalake::datafusion::prelude::{DataFrame, Expr, JoinType, SessionConfig, SessionContext, col, lit};
@@ -23,85 +21,15 @@ use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
 use ftm::time::Timestamp;
 use ftm::{EntityRecord, Statement};
 
-use super::ahead::{Batches, ReadAhead};
-use super::merged::SortedMerge;
+use super::batch::EntityBatch;
+use super::dedupe::Tombstones;
+use super::read_ahead::{Batches, ReadAhead};
+use super::sorted_merge::SortedMerge;
 use super::{Filter, StatementStore};
 use crate::error::Result;
-use crate::storage::columns::{ColumnRow, Columns};
-use crate::storage::dedupe::Tombstones;
-use crate::storage::schema::from_batch;
 
 /// The table name queries use.
 const TABLE: &str = "statements";
-
-/// Live statements of consecutive entities in entity-id order, as columns. Each entity's rows
-/// are a contiguous run, in merged order, of one of the batches the entities lie in: a batch
-/// read from a merged file (its rows need no copy) or the rows the merge gathered.
-#[derive(Debug, Clone)]
-pub struct EntityBatch {
-    /// Batches of [`row_schema`](crate::storage::columns::row_schema), with their views.
-    pub(super) parts: Vec<(RecordBatch, Columns)>,
-    /// Each entity the stream's filter selects, in order: its part and its rows there.
-    pub(super) entities: Vec<(usize, Range<usize>)>,
-}
-
-/// The rows of one entity of an [`EntityBatch`].
-#[derive(Debug, Clone)]
-pub struct EntityRows<'a> {
-    pub columns: &'a Columns,
-    /// The rows, in `columns`.
-    pub range: Range<usize>,
-}
-
-impl<'a> EntityRows<'a> {
-    /// The rows, borrowed.
-    pub fn rows(&self) -> impl Iterator<Item = ColumnRow<'a>> + use<'a> {
-        let columns = self.columns;
-        self.range.clone().map(move |row| ColumnRow { columns, slot: 0, row })
-    }
-
-    /// Rows of the entity.
-    pub fn len(&self) -> usize {
-        self.range.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.range.is_empty()
-    }
-}
-
-impl EntityBatch {
-    /// The entities, in order.
-    pub fn entities(&self) -> impl Iterator<Item = EntityRows<'_>> {
-        self.entities.iter().map(|(part, range)| EntityRows { columns: &self.parts[*part].1, range: range.clone() })
-    }
-
-    /// The rows of each entity as statements.
-    ///
-    /// # Errors
-    /// [`Error::Corrupt`](crate::Error::Corrupt) if a batch does not read as statements.
-    pub fn statements(&self) -> Result<Vec<Vec<Statement>>> {
-        let mut parts: Vec<Vec<Option<Statement>>> = Vec::with_capacity(self.parts.len());
-        for (batch, _) in &self.parts {
-            parts.push(from_batch(batch)?.into_iter().map(Some).collect());
-        }
-        let take = |part: &mut Vec<Option<Statement>>, row: usize| part[row].take().expect("each row once");
-        Ok(self
-            .entities
-            .iter()
-            .map(|(part, range)| range.clone().map(|row| take(&mut parts[*part], row)).collect())
-            .collect())
-    }
-
-    /// Keeps the entities whose rows satisfy `keep`.
-    fn retain(&mut self, mut keep: impl FnMut(&[ColumnRow]) -> bool) {
-        let parts = &self.parts;
-        self.entities.retain(|(part, range)| {
-            let columns = &parts[*part].1;
-            keep(&range.clone().map(|row| ColumnRow { columns, slot: 0, row }).collect::<Vec<_>>())
-        });
-    }
-}
 
 /// Live statements, one entity at a time, in `entity_id` order.
 pub struct EntityStream {
@@ -123,7 +51,7 @@ impl EntityStream {
     /// filtered), or `None` at the end. Do not mix with [`EntityStream::next`].
     ///
     /// # Errors
-    /// [`Error::Query`](crate::Error::Query) if the scan fails; [`Error::Corrupt`](crate::Error::Corrupt).
+    /// [`Error::Query`](crate::error::Error::Query) if the scan fails; [`Error::Corrupt`](crate::error::Error::Corrupt).
     pub async fn next_batch(&mut self) -> Result<Option<EntityBatch>> {
         loop {
             let Some(merge) = self.merge.as_mut() else {
@@ -160,7 +88,7 @@ impl EntityStream {
     /// schemata conflict are skipped, as the reference's export skips them.
     ///
     /// # Errors
-    /// As [`EntityStream::next`]; [`Error::Ftm`](crate::Error::Ftm) for an unknown schema.
+    /// As [`EntityStream::next`]; [`Error::Ftm`](crate::error::Error::Ftm) for an unknown schema.
     pub async fn next_entity(&mut self) -> Result<Option<EntityRecord<'static>>> {
         while let Some(rows) = self.next().await? {
             match ftm::aggregate(ftm::model(), &rows) {
@@ -245,7 +173,7 @@ impl StatementStore {
     /// Live statements of the entities `filter` selects, one entity at a time, by entity id.
     ///
     /// # Errors
-    /// [`Error::Ftm`](crate::Error::Ftm) for an unknown schema in the filter; [`Error::Query`](crate::Error::Query).
+    /// [`Error::Ftm`](crate::error::Error::Ftm) for an unknown schema in the filter; [`Error::Query`](crate::error::Error::Query).
     pub async fn scan(&self, filter: &Filter) -> Result<EntityStream> {
         self.stream(filter, None, Tombstones::Drop).await
     }
@@ -262,7 +190,7 @@ impl StatementStore {
     /// One entity, aggregated from its live statements; `None` if it has none.
     ///
     /// # Errors
-    /// As [`StatementStore::scan`]; [`Error::Ftm`](crate::Error::Ftm) if its schemata conflict.
+    /// As [`StatementStore::scan`]; [`Error::Ftm`](crate::error::Error::Ftm) if its schemata conflict.
     pub async fn get(&self, entity_id: &str) -> Result<Option<EntityRecord<'static>>> {
         let rows = self.get_statements(entity_id).await?;
         Ok(ftm::aggregate(ftm::model(), &rows)?.map(EntityRecord::into_owned))
@@ -273,7 +201,7 @@ impl StatementStore {
     /// deleted at or after it.
     ///
     /// # Errors
-    /// [`Error::Query`](crate::Error::Query).
+    /// [`Error::Query`](crate::error::Error::Query).
     pub async fn get_changed_entity_ids(&self, since: Timestamp) -> Result<Vec<String>> {
         let touched = at_or_after("first_seen", since).or(at_or_after("deleted_at", since));
         let mut stream = self.stream(&Filter::default(), Some(touched), keep_from(since)).await?;
@@ -292,7 +220,7 @@ impl StatementStore {
     /// candidates of a diff's `DEL` entries (spec `exports-and-operations.md` §8.3).
     ///
     /// # Errors
-    /// [`Error::Query`](crate::Error::Query).
+    /// [`Error::Query`](crate::error::Error::Query).
     pub async fn tombstones_since(&self, since: Timestamp) -> Result<Vec<Vec<Statement>>> {
         let mut stream =
             self.stream(&Filter::default(), Some(at_or_after("deleted_at", since)), keep_from(since)).await?;

@@ -336,7 +336,7 @@ async fn append_unsorted(store: &StatementStore, rows: &[Statement]) {
 
     let table = store.ensure_table().await.unwrap();
     let key = ("0".to_string(), "thing".to_string(), "bulk".to_string());
-    let props = crate::storage::schema::writer_properties(false);
+    let props = super::profiles::writer_properties(false);
     let objects = store.table_store().unwrap();
     let name = format!("part-00000-{}-c000.zstd.parquet", uuid::Uuid::new_v4());
     let mut file = datafile::DataFile::create(&objects, &datafile::partition_folder(&key), &name, key, props).unwrap();
@@ -376,17 +376,17 @@ async fn merge_sorts_unsorted_files_and_merges_sorted_ones_in_order() {
         .unwrap();
     let table_dir = dir.path().join("statements");
     let part = store.partitions().await.unwrap().remove(0);
-    assert!(merged::is_sorted(&table_dir, &part).unwrap(), "our appends are sorted");
+    assert!(sorted_merge::is_sorted(&table_dir, &part).unwrap(), "our appends are sorted");
     assert_eq!(footers_say_sorted(&table_dir, &part), [true], "and say so");
     let mut unsorted = vec![
         stmt("p9", "Person", "name", "Z", "2024-02-01"),
         stmt("p2", "Person", "name", "Old", "2024-03-01"),
         stmt("p5", "Person", "name", "M", "2024-02-01"),
     ];
-    crate::storage::schema::pack(&mut unsorted, chrono::Utc::now()).unwrap();
+    crate::storage::rows::pack(&mut unsorted, chrono::Utc::now()).unwrap();
     append_unsorted(&store, &unsorted).await;
     let part = store.partitions().await.unwrap().remove(0);
-    assert!(!merged::is_sorted(&table_dir, &part).unwrap(), "the second file is not sorted");
+    assert!(!sorted_merge::is_sorted(&table_dir, &part).unwrap(), "the second file is not sorted");
     let mut footers = footers_say_sorted(&table_dir, &part);
     footers.sort();
     assert_eq!(footers, [false, true], "an unsorted file does not claim it");
@@ -398,7 +398,7 @@ async fn merge_sorts_unsorted_files_and_merges_sorted_ones_in_order() {
     assert_eq!(ids, ["p1", "p2", "p5", "p9"]);
     assert_eq!((rows[1].first_seen, rows[1].last_seen), (ts("2024-01-01"), ts("2024-03-01")), "folded duplicate");
     let part = store.partitions().await.unwrap().remove(0);
-    assert!(part.is_clean() && merged::is_sorted(&table_dir, &part).unwrap());
+    assert!(part.is_clean() && sorted_merge::is_sorted(&table_dir, &part).unwrap());
     assert_eq!(footers_say_sorted(&table_dir, &part), [true], "merged files say so too");
 
     // A sorted merged file plus a sorted append merge k-way to the same result as a sort.

@@ -25,7 +25,7 @@ impl StatementStore {
     /// Vacuums the table (see the module docs).
     ///
     /// # Errors
-    /// [`Error::Locked`](crate::Error::Locked) if the fence stays busy; [`Error::Delta`](crate::Error::Delta).
+    /// [`Error::Locked`](crate::error::Error::Locked) if the fence stays busy; [`Error::Delta`](crate::error::Error::Delta).
     pub async fn vacuum(&self, retention_hours: u32) -> Result<VacuumMetrics> {
         let Some(table) = self.table().await? else {
             return Ok(VacuumMetrics::default());

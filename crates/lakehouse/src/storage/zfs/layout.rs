@@ -1,11 +1,8 @@
 //! The ZFS datasets of one lakehouse dataset and their tuned properties (spec `zfs.md` §2).
 
 use crate::model::DatasetName;
+use crate::storage::archive::ARCHIVE;
 use crate::storage::statements::STATEMENTS_DIR;
-
-/// Folder of the content-addressed archive below the dataset root (spec `archive-and-crawl.md`
-/// §1.2); its ZFS dataset is mounted there.
-pub const ARCHIVE_DIR: &str = "archive";
 
 /// Record size of the archive's ZFS dataset. 128K as in the mission text and the upstream docs
 /// and tests; the reference 0.9.0 code says 1M (spec `zfs.md` §2).
@@ -70,7 +67,7 @@ pub fn layout(pool: &str, dataset: &DatasetName) -> [(String, Properties); 3] {
     let parent = format!("{pool}/{dataset}");
     [
         (parent.clone(), PARENT_PROPERTIES.into_iter().collect()),
-        (format!("{parent}/{ARCHIVE_DIR}"), ARCHIVE_PROPERTIES.into_iter().collect()),
+        (format!("{parent}/{ARCHIVE}"), ARCHIVE_PROPERTIES.into_iter().collect()),
         (format!("{parent}/{STATEMENTS_DIR}"), STATEMENTS_PROPERTIES.into_iter().collect()),
     ]
 }

@@ -37,6 +37,7 @@ pub use layout::{Properties, layout};
 pub use local::LocalZfs;
 pub use protocol::{CreateRequest, Policy, Reply};
 
+use crate::error::Error;
 use crate::model::DatasetName;
 use crate::settings::Settings;
 
@@ -67,6 +68,12 @@ pub enum ZfsError {
     /// A step of a request to the agent took too long.
     #[error("timed out after {} s waiting for the ZFS agent at {} to {step}", timeout.as_secs_f64(), socket.display())]
     AgentTimeout { socket: PathBuf, step: &'static str, timeout: Duration },
+}
+
+impl From<ZfsError> for Error {
+    fn from(e: ZfsError) -> Error {
+        Error::Zfs(Box::new(e))
+    }
 }
 
 /// Where ZFS datasets are created (spec `zfs.md` §6).

@@ -1,7 +1,10 @@
-//! `export_csv`: the live statements as `statements.csv` (spec `exports-and-operations.md` §4,
-//! CSV dialect A of §2.4).
+//! Live statements as CSV, in two dialects:
 //!
-//! Header `"id","entity_id","canonical_id","prop","prop_type","schema","value","original_value",
+//! * [`CsvRows`]: `statements.csv`, the export (spec `exports-and-operations.md` §4, CSV dialect
+//!   A of §2.4), also written by [`StatementStore::export_csv`];
+//! * [`TableCsv`]: what `statements iterate` prints (spec `interfaces.md` §1.5).
+//!
+//! `statements.csv`: header `"id","entity_id","canonical_id","prop","prop_type","schema","value","original_value",
 //! "dataset","origin","lang","external","first_seen","last_seen","fragment","role"`; strings
 //! double-quoted with `""` escaping, nulls empty and unquoted, `external` as `true`/`false`,
 //! timestamps in Python ISO form, `\n` line ends. Rows sorted by entity id, then statement id:
@@ -10,12 +13,15 @@
 use std::io::Write;
 
 use deltalake::arrow::array::StringArray;
-use ftm::time::IsoSpeller;
+use ftm::Statement;
+use ftm::time::{IsoSpeller, Timestamp, isoformat};
 
+use super::columns::{ColumnRow, Columns};
 use super::{EntityBatch, Filter, StatementStore};
 use crate::error::{Error, Result};
-use crate::storage::columns::{ColumnRow, Columns};
+use crate::model::{Bucket, shard};
 use crate::storage::rows::RowRef;
+use crate::storage::table_schema::table_schema;
 
 /// The statements.csv header.
 pub const CSV_COLUMNS: [&str; 16] = [
@@ -217,6 +223,74 @@ impl StatementStore {
             buffer.clear();
         }
         Ok(rows)
+    }
+}
+
+/// Writes statements as `statements iterate` prints them (spec `interfaces.md` §1.5): the 19
+/// table columns in table order, the partition values (`shard`, `bucket`, `origin`) included, a
+/// header line before the first row, minimal quoting, `external` as `True`/`False`, times in
+/// Python ISO form, `\n` line ends. No row: no header.
+pub struct TableCsv<W: Write> {
+    writer: csv::Writer<W>,
+    /// The dataset's shard count, for the `shard` column.
+    shards: u32,
+    header: bool,
+}
+
+impl<W: Write> TableCsv<W> {
+    /// A writer to `out` for a dataset of `shards` shards.
+    pub fn new(out: W, shards: u32) -> TableCsv<W> {
+        let writer = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(out);
+        TableCsv { writer, shards, header: false }
+    }
+
+    /// Writes `rows` (the header first if these are the first).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if writing fails.
+    pub fn write(&mut self, rows: &[Statement]) -> Result<()> {
+        if !self.header && !rows.is_empty() {
+            self.record(table_schema().fields().iter().map(|f| f.name().as_str()))?;
+            self.header = true;
+        }
+        let time = |t: Option<Timestamp>| t.map(|t| isoformat(&t)).unwrap_or_default();
+        for s in rows {
+            let bucket = ftm::model().get(&s.schema).map(Bucket::of).map_or("", Bucket::as_str);
+            self.record([
+                shard(&s.entity_id, self.shards).as_str(),
+                &s.id,
+                &s.entity_id,
+                &s.dataset,
+                bucket,
+                s.origin.as_deref().unwrap_or_default(),
+                s.source.as_deref().unwrap_or_default(),
+                &s.schema,
+                &s.prop,
+                &s.prop_type,
+                &s.value,
+                s.original_value.as_deref().unwrap_or_default(),
+                s.lang.as_deref().unwrap_or_default(),
+                if s.external { "True" } else { "False" },
+                &time(s.first_seen),
+                &time(s.last_seen),
+                &s.fragment,
+                s.role.as_deref().unwrap_or_default(),
+                &time(s.deleted_at),
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn record<'a>(&mut self, fields: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        self.writer.write_record(fields).map_err(|e| Error::Io("statements".into(), std::io::Error::other(e)))
+    }
+
+    /// Flushes what is buffered and hands back the output.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if writing fails.
+    pub fn finish(self) -> Result<W> {
+        self.writer.into_inner().map_err(|e| Error::Io("statements".into(), e.into_error()))
     }
 }
 

@@ -29,13 +29,13 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::Partition;
-use super::ahead::Batches;
+use super::batch::EntityBatch;
+use super::columns::{ColumnRow, Columns, normalize, row_schema};
 use super::datafile::SORTED_BY;
-use super::scan::EntityBatch;
+use super::dedupe::{Survivor, Tombstones, dedupe_entity};
+use super::gather::{Runs, gather_column};
+use super::read_ahead::Batches;
 use crate::error::{Error, Result};
-use crate::storage::columns::{ColumnRow, Columns, normalize, row_schema};
-use crate::storage::dedupe::{Survivor, Tombstones, dedupe_entity};
-use crate::storage::gather::{Runs, gather_column};
 
 /// Rows read ahead from all the files of one merge together: each file reads batches of its
 /// share, between [`MIN_READ_BATCH_ROWS`] and [`MAX_READ_BATCH_ROWS`]. Memory goes with the rows

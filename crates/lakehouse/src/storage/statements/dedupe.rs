@@ -23,7 +23,7 @@ use std::cmp::Ordering;
 
 use rustc_hash::FxHashMap;
 
-use crate::storage::columns::ColumnRow;
+use super::columns::ColumnRow;
 
 /// What happens to tombstones that survive the dedupe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,8 +140,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::storage::columns::{Columns, normalize, row_schema};
     use crate::storage::rows::to_file_batch;
+    use crate::storage::statements::columns::{Columns, normalize, row_schema};
     use deltalake::arrow::array::{RecordBatch, StringArray};
     use ftm::Statement;
     use ftm::time::{Timestamp, parse_iso};

@@ -14,9 +14,9 @@ use deltalake::arrow::array::{
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Field, Schema as ArrowSchema, SchemaRef, TimestampMicrosecondType};
 
-use super::rows::RowRef;
-use super::schema::file_schema;
 use crate::error::{Error, Result};
+use crate::storage::rows::RowRef;
+use crate::storage::table_schema::file_schema;
 
 /// Index of the `bucket` column in [`row_schema`]; the 16 file columns come first.
 const BUCKET: usize = 16;
@@ -37,7 +37,7 @@ pub fn row_schema() -> SchemaRef {
 /// The data-file columns of a [`row_schema`] batch: the batch without `bucket` and `origin`.
 ///
 /// # Errors
-/// [`Error::Arrow`](crate::Error::Arrow) for a batch of another schema.
+/// [`Error::Arrow`](crate::error::Error::Arrow) for a batch of another schema.
 pub fn file_columns(batch: &RecordBatch) -> Result<RecordBatch> {
     Ok(batch.project(&(0..BUCKET).collect::<Vec<_>>())?)
 }

@@ -22,12 +22,15 @@ use std::path::PathBuf;
 use ftm::EntityRecord;
 use ftm::time::Timestamp;
 
-use super::artifacts::{Artifact, ENTITIES, Finished};
-use super::export::{CRAWL_DOCUMENTS, DOCUMENT_COLUMNS, DOCUMENTS};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::model::file::is_document;
 use crate::model::origin::CRAWL_ORIGIN;
+use crate::operation::artifacts::{
+    Artifact, CRAWL_DOCUMENTS, CsvTable, DOCUMENT_COLUMNS, DOCUMENTS, ENTITIES, Finished,
+};
 use crate::repository::EntityRepository;
 use crate::storage::TagStore;
+use crate::storage::tags::keys;
 use crate::storage::versions::TS_FORMAT;
 
 /// A diff entry's operation.
@@ -76,7 +79,7 @@ impl Series {
 
     /// The tag holding the series' state.
     pub fn state_tag(self) -> String {
-        format!("diffs/{}-current", self.artifact())
+        keys::diff_state(self.artifact())
     }
 
     fn file_name(self, ts: &str) -> String {
@@ -136,6 +139,8 @@ pub(crate) struct Diffs {
     root: PathBuf,
     codec: Option<String>,
     windows: [Option<Window>; 3],
+    /// The documents rows being formatted.
+    rows: CsvTable,
 }
 
 /// Parses a state tag value `20261121T042023720649Z:7`.
@@ -167,9 +172,7 @@ impl Diffs {
                 let deleted = Deleted {
                     at: rows.iter().filter_map(|s| s.deleted_at).max().unwrap_or(earliest),
                     content_hash: rows.iter().any(|s| s.prop == "contentHash"),
-                    document: rows.iter().any(|s| {
-                        model.get(&s.schema).is_some_and(|schema| schema.is_a("Document") && schema.name != "Folder")
-                    }),
+                    document: rows.iter().any(|s| model.get(&s.schema).is_some_and(is_document)),
                     crawl: rows.iter().any(|s| s.origin.as_deref() == Some(CRAWL_ORIGIN)),
                 };
                 for series in SERIES {
@@ -184,7 +187,8 @@ impl Diffs {
         }
         let root = repo.dataset().location().path().to_path_buf();
         let codec = repo.config().compression().map(str::to_string);
-        Ok(Diffs { ts: started.format(TS_FORMAT).to_string(), version, root, codec, windows })
+        let rows = CsvTable::new("diff");
+        Ok(Diffs { ts: started.format(TS_FORMAT).to_string(), version, root, codec, windows, rows })
     }
 
     /// Records `version` as the Delta version the export read: the version after a merge
@@ -211,7 +215,8 @@ impl Diffs {
         if window.out.is_none() {
             let mut out = Artifact::create(&self.root, &series.file_name(&self.ts), self.codec.as_deref())?;
             if series != Series::Entities {
-                out.write(csv_line(std::iter::once("op").chain(DOCUMENT_COLUMNS))?.as_slice())?;
+                self.rows.row(std::iter::once("op").chain(DOCUMENT_COLUMNS))?;
+                out.write(&self.rows.take()?)?;
             }
             window.out = Some(out);
         }
@@ -222,7 +227,7 @@ impl Diffs {
     /// newline.
     ///
     /// # Errors
-    /// [`Error::Io`].
+    /// [`Error::Io`](crate::error::Error::Io).
     pub(crate) fn entity(&mut self, op: Op, json: &[u8]) -> Result<()> {
         let mut line = Vec::with_capacity(json.len() + 24);
         line.extend_from_slice(b"{\"op\":\"");
@@ -236,16 +241,17 @@ impl Diffs {
     /// Writes a documents row, prefixed with the op.
     ///
     /// # Errors
-    /// [`Error::Io`].
+    /// [`Error::Io`](crate::error::Error::Io).
     pub(crate) fn document(&mut self, series: Series, op: Op, row: &[&str]) -> Result<()> {
-        let line = csv_line(std::iter::once(op.as_str()).chain(row.iter().copied()))?;
+        self.rows.row(std::iter::once(op.as_str()).chain(row.iter().copied()))?;
+        let line = self.rows.take()?;
         self.write(series, &line)
     }
 
     /// Writes the `DEL` entries and completes the files (still at `.tmp`).
     ///
     /// # Errors
-    /// [`Error::Io`].
+    /// [`Error::Io`](crate::error::Error::Io).
     pub(crate) fn finish(mut self) -> Result<DiffOutcome> {
         let mut files = Vec::new();
         let mut counts = [(0, 0, 0); 3];
@@ -264,7 +270,9 @@ impl Diffs {
                     _ => {
                         let mut row = vec!["DEL", id.as_str()];
                         row.extend(std::iter::repeat_n("", DOCUMENT_COLUMNS.len() - 1));
-                        self.write(series, &csv_line(row)?)?;
+                        self.rows.row(row)?;
+                        let line = self.rows.take()?;
+                        self.write(series, &line)?;
                     }
                 }
             }
@@ -282,17 +290,10 @@ impl Diffs {
 /// Records `state` (`<TS>:<version>`) for every series, after a successful export.
 ///
 /// # Errors
-/// [`Error::Storage`].
+/// [`Error::Storage`](crate::error::Error::Storage).
 pub(crate) async fn record_state(tags: &TagStore, state: &str) -> Result<()> {
     for series in SERIES {
         tags.set_raw(&series.state_tag(), state).await?;
     }
     Ok(())
-}
-
-/// One CSV record in the documents dialect (Python's `excel`: minimal quoting, `\r\n`).
-fn csv_line<'a>(fields: impl IntoIterator<Item = &'a str>) -> Result<Vec<u8>> {
-    let mut writer = super::export::csv_writer();
-    writer.write_record(fields).map_err(|e| Error::Io("diff".into(), std::io::Error::other(e)))?;
-    writer.into_inner().map_err(|e| Error::Io("diff".into(), e.into_error()))
 }

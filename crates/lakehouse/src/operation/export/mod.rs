@@ -1,0 +1,147 @@
+//! `export`: publish a dataset's artifacts in one sweep over its live statements (seed 002
+//! "Export …"; spec `exports-and-operations.md` §1–§9).
+//!
+//! One scan, entity by entity in id order, feeds every artifact ([`sweep`]):
+//!
+//! * `exports/statements.csv` — the live rows, sorted by entity id then statement id;
+//! * `entities.ftm.json` — one aggregated entity per line, sorted by id (one record per entity
+//!   even when its statements span buckets: the reference writes one per bucket);
+//! * `exports/documents.csv`, `exports/documents.crawl.csv` and `exports/parents.csv`
+//!   ([`documents`]);
+//! * the diffs since the previous export under `diffs/` ([`diff`]);
+//! * `exports/statistics.json` (versioned), then `index.json` (versioned, [`index`]).
+//!
+//! The scan is of the store, or, in `make`, of the merge its optimize is writing
+//! ([`export_from`]). Files are compressed with the dataset's codec (`gz` or `zst`; statistics
+//! and index never), assembled at `<file>.tmp` and renamed into place only when the whole sweep
+//! succeeded. The export flushes the journal first and is skipped when
+//! `operations/export/last_run` is newer than `statements/last_updated` and
+//! `journal/last_updated`, unless forced. Artifact tags get the export's start time; an
+//! `ExportJob` record is written.
+
+mod diff;
+mod documents;
+mod index;
+mod sweep;
+
+use serde_json::{Map, Value};
+
+pub use diff::{DiffCounts, Op, Series};
+
+use super::jobs::Job;
+use super::optimize::OptimizeScan;
+use crate::error::Result;
+use crate::repository::EntityRepository;
+use crate::storage::statements::EntityStream;
+use crate::storage::tags::keys::{CONTENT_CLOCKS, EXPORT_LAST_RUN};
+
+/// Options of an export.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportOptions {
+    /// Export even when the artifacts are fresh.
+    pub force: bool,
+    /// Write no diffs and keep the diff state (the reference's `make_diff=False`).
+    pub skip_diff: bool,
+}
+
+/// What an export wrote (the `result` of the `ExportJob`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportMetrics {
+    /// Fresh: nothing was written.
+    pub skipped: bool,
+    pub statements: u64,
+    pub entities: u64,
+    pub parents: u64,
+    pub documents: u64,
+    pub crawl_documents: u64,
+    pub statistics: u64,
+    /// Diff entries (add, mod, del) of the entities, documents and crawl documents series.
+    pub diffs: [DiffCounts; 3],
+}
+
+impl ExportMetrics {
+    /// The job `result` object (keys present only when counted, `parents` always).
+    pub fn to_json(&self) -> Value {
+        let mut out = Map::new();
+        let diff = |name: &str, series: Series| {
+            let (add, modified, del) = self.diffs[series as usize];
+            [(format!("{name}_add"), add), (format!("{name}_mod"), modified), (format!("{name}_del"), del)]
+        };
+        let mut entries = vec![("statements".to_string(), self.statements), ("entities".to_string(), self.entities)];
+        entries.extend(diff("entities", Series::Entities));
+        entries.push(("parents".to_string(), self.parents));
+        entries.push(("documents".to_string(), self.documents));
+        entries.extend(diff("documents", Series::Documents));
+        entries.push(("crawl_documents".to_string(), self.crawl_documents));
+        entries.extend(diff("crawl_documents", Series::CrawlDocuments));
+        entries.push(("statistics".to_string(), self.statistics));
+        for (key, n) in entries {
+            if n > 0 || key == "parents" {
+                out.insert(key, n.into());
+            }
+        }
+        Value::Object(out)
+    }
+}
+
+/// The public URL prefix: the config's, else `LAKEHOUSE_PUBLIC_URL_PREFIX` with `${dataset}`.
+pub(super) fn public_prefix(repo: &EntityRepository) -> Option<String> {
+    let name = repo.dataset().name().as_str();
+    repo.config()
+        .public_url_prefix()
+        .map(str::to_string)
+        .or_else(|| repo.dataset().settings().public_url_prefix.as_ref().map(|p| p.replace("${dataset}", name)))
+        .map(|p| p.trim_end_matches('/').to_string())
+}
+
+/// Exports the dataset (see the module docs).
+///
+/// # Errors
+/// Flush and scan errors; [`Error::Io`](crate::error::Error::Io) writing files (the previous
+/// artifacts then stay); [`Error::InvalidConfig`](crate::error::Error::InvalidConfig) for an
+/// unsupported codec.
+pub async fn export(repo: &EntityRepository, options: &ExportOptions) -> Result<ExportMetrics> {
+    export_from(repo, options, None).await
+}
+
+/// Exports as [`export`] does, from `merging` when given: the live statements of a merge
+/// being written (`make`'s optimize, see [`optimize_scan`](super::optimize::optimize_scan)),
+/// instead of a scan of the store. The journal is not flushed then (`make` flushed before the
+/// merge), and nothing is published before the optimize has finished.
+///
+/// # Errors
+/// As [`export`]; the merge's error if it failed.
+pub(crate) async fn export_from(
+    repo: &EntityRepository,
+    options: &ExportOptions,
+    merging: Option<(EntityStream, &mut OptimizeScan)>,
+) -> Result<ExportMetrics> {
+    if merging.is_none() {
+        repo.flush().await?;
+    }
+    if !options.force && repo.dataset().tags().is_fresh(EXPORT_LAST_RUN, &CONTENT_CLOCKS).await? {
+        return Ok(ExportMetrics { skipped: true, ..Default::default() });
+    }
+    let dataset = repo.dataset();
+    let mut job = Job::start("ExportJob", dataset);
+    job.fields.insert("make_diff".into(), (!options.skip_diff).into());
+    job.fields.insert("result".into(), Value::Null);
+    job.begin(dataset).await?;
+    let result = sweep::sweep(repo, job.started(), !options.skip_diff, merging).await;
+    let result = match result {
+        Ok(metrics) => index::write_index(repo).await.map(|()| metrics),
+        Err(e) => Err(e),
+    };
+    job.done = 1;
+    match &result {
+        Ok(metrics) => {
+            job.fields.insert("result".into(), metrics.as_ref().map_or(Value::Null, ExportMetrics::to_json));
+            job.finish(dataset, None).await?;
+            dataset.tags().set(EXPORT_LAST_RUN, job.started()).await?;
+        }
+        Err(e) => {
+            job.finish(dataset, Some(&e.to_string())).await?;
+        }
+    }
+    result.map(Option::unwrap_or_default)
+}

@@ -1,0 +1,217 @@
+//! The sweep: one pass over the live statements, entity by entity in id order, feeding every
+//! artifact at once (spec `exports-and-operations.md` §9.2 step 3).
+//!
+//! Each batch of whole entities goes to the statements.csv task (formatted on a blocking thread
+//! of its own while this loop aggregates the same entities), then each entity is aggregated once
+//! and handed to `entities.ftm.json`, the statistics, the documents tables and the diffs. What
+//! needs every entity first — parents and documents, statistics, the diffs' `DEL` entries — is
+//! written after the last batch. Files are assembled at `<file>.tmp` and moved into place only
+//! when everything succeeded; then the artifact tags get the export's start time.
+
+use std::sync::Arc;
+
+use ftm::EntityRecord;
+use ftm::time::{IsoSpeller, Timestamp};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::diff::{Diffs, Series, record_state};
+use super::documents::Documents;
+use super::{ExportMetrics, public_prefix};
+use crate::error::{Error, Result};
+use crate::operation::artifacts::{
+    Artifact, CRAWL_DOCUMENTS, DOCUMENTS, ENTITIES, Finished, PARENTS, STATEMENTS, STATISTICS, publish,
+};
+use crate::operation::optimize::OptimizeScan;
+use crate::repository::EntityRepository;
+use crate::storage::statements::{CsvRows, EntityBatch, EntityStream, Filter, StatsBuilder};
+
+/// Batches queued for the statements.csv task.
+const CSV_BATCHES_QUEUED: usize = 4;
+
+/// Bytes of `entities.ftm.json` lines gathered before they are written.
+const ENTITY_LINES_BYTES: usize = 1 << 16;
+
+/// Runs the sweep over a scan of the store, or over `merging` (the merge `make`'s optimize is
+/// writing, which it waits for before anything is published); `None` when there is no statement
+/// table (then nothing is written).
+///
+/// # Errors
+/// Scan and merge errors; [`Error::Io`](crate::error::Error::Io) writing files (the previous artifacts
+/// then stay).
+pub(super) async fn sweep(
+    repo: &EntityRepository,
+    started: Timestamp,
+    make_diff: bool,
+    merging: Option<(EntityStream, &mut OptimizeScan)>,
+) -> Result<Option<ExportMetrics>> {
+    let Some(version) = repo.statements().version().await? else {
+        return Ok(None);
+    };
+    let diffs = if make_diff { Some(Diffs::open(repo, started, version).await?) } else { None };
+    let mut sweep = Sweep::open(repo, diffs)?;
+    let (stream, merge) = match merging {
+        Some((stream, merge)) => (stream, Some(merge)),
+        None => (repo.statements().scan(&Filter::default()).await?, None),
+    };
+    let mut stream = stream.read_ahead();
+    while let Some(batch) = stream.next().await? {
+        if !sweep.batch(batch).await? {
+            break; // The statements.csv task failed: `finish` reports its error.
+        }
+    }
+    let metrics = sweep.finish(repo, started, merge).await?;
+    Ok(Some(metrics))
+}
+
+/// The artifacts of one sweep being written.
+struct Sweep {
+    /// Entity batches for the statements.csv task, and the task.
+    csv: mpsc::Sender<Arc<EntityBatch>>,
+    csv_task: JoinHandle<Result<Finished>>,
+    entities: Artifact,
+    /// `entities.ftm.json` lines not yet written.
+    lines: Vec<u8>,
+    /// Spellings of recent times, for the JSON lines' three time fields.
+    times: [IsoSpeller; 3],
+    stats: StatsBuilder,
+    documents: Documents,
+    diffs: Option<Diffs>,
+    metrics: ExportMetrics,
+}
+
+impl Sweep {
+    /// Starts the statements.csv task and `entities.ftm.json`.
+    fn open(repo: &EntityRepository, diffs: Option<Diffs>) -> Result<Sweep> {
+        let root = repo.dataset().location().path();
+        let codec = repo.config().compression();
+        let (csv, csv_task) = statements_writer(Artifact::create(root, STATEMENTS, codec)?);
+        Ok(Sweep {
+            csv,
+            csv_task,
+            entities: Artifact::create(root, ENTITIES, codec)?,
+            lines: Vec::with_capacity(ENTITY_LINES_BYTES),
+            times: Default::default(),
+            stats: StatsBuilder::default(),
+            documents: Documents::default(),
+            diffs,
+            metrics: ExportMetrics::default(),
+        })
+    }
+
+    /// Feeds one batch of whole entities to every artifact. `false` when the statements.csv
+    /// task has stopped (its error comes out of [`Sweep::finish`]).
+    async fn batch(&mut self, batch: EntityBatch) -> Result<bool> {
+        let batch = Arc::new(batch);
+        if self.csv.send(batch.clone()).await.is_err() {
+            return Ok(false);
+        }
+        for rows in batch.entities() {
+            self.metrics.statements += rows.len() as u64;
+            self.metrics.entities += 1;
+            match ftm::aggregate(ftm::model(), rows.rows()) {
+                Ok(Some(entity)) => self.entity(&entity)?,
+                Ok(None) | Err(ftm::FtmError::SchemaConflict(..)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Feeds one aggregated entity to `entities.ftm.json` (and its diff), the statistics and
+    /// the documents tables.
+    fn entity(&mut self, entity: &EntityRecord<'_>) -> Result<()> {
+        let start = self.lines.len();
+        entity.write_json(&mut self.lines, &mut self.times);
+        if let Some(diffs) = self.diffs.as_mut()
+            && let Some(op) = diffs.op(Series::Entities, entity)
+        {
+            diffs.entity(op, &self.lines[start..])?;
+        }
+        self.lines.push(b'\n');
+        self.stats.add(entity);
+        self.documents.add(entity, self.diffs.as_mut());
+        if self.lines.len() >= ENTITY_LINES_BYTES {
+            self.entities.write(&self.lines)?;
+            self.lines.clear();
+        }
+        Ok(())
+    }
+
+    /// Completes every artifact after the last batch: waits for statements.csv and for the merge
+    /// (`merge`, when reading one), writes the documents tables, statistics and diffs, moves the
+    /// files into place, records the diff state and stamps the artifact tags with `started`.
+    async fn finish(
+        mut self,
+        repo: &EntityRepository,
+        started: Timestamp,
+        merge: Option<&mut OptimizeScan>,
+    ) -> Result<ExportMetrics> {
+        drop(self.csv);
+        let statements = self.csv_task.await.map_err(Error::task("statements.csv"))??;
+        if let Some(optimizing) = merge {
+            // What was read is what the merge commits: nothing is published before the optimize
+            // has finished, and the diff state records the version after it, as after `optimize`.
+            optimizing.wait(repo).await?;
+            if let (Some(diffs), Some(version)) = (self.diffs.as_mut(), repo.statements().version().await?) {
+                diffs.read_version(version);
+            }
+        }
+        self.entities.write(&self.lines)?;
+        let mut files = vec![statements, self.entities.finish()?];
+        let mut metrics = self.metrics;
+
+        let root = repo.dataset().location().path();
+        let codec = repo.config().compression();
+        let tables = self.documents.finish(public_prefix(repo).as_deref(), self.diffs.as_mut())?;
+        (metrics.parents, metrics.documents, metrics.crawl_documents) =
+            (tables.parents, tables.documents, tables.crawl_documents);
+        for (name, bytes) in tables.files {
+            let mut artifact = Artifact::create(root, name, codec)?;
+            artifact.write(&bytes)?;
+            files.push(artifact.finish()?);
+        }
+
+        let stats = self.stats.finish();
+        metrics.statistics = stats.entity_count;
+        let mut bytes = serde_json::to_vec(&stats).expect("stats serialise");
+        bytes.push(b'\n');
+        repo.dataset().versions().write(STATISTICS, bytes).await?;
+        let state = match self.diffs {
+            Some(diffs) => {
+                let outcome = diffs.finish()?;
+                files.extend(outcome.files);
+                metrics.diffs = outcome.counts;
+                Some(outcome.state)
+            }
+            None => None,
+        };
+        publish(files)?;
+        let tags = repo.dataset().tags();
+        if let Some(state) = state {
+            record_state(&tags, &state).await?;
+        }
+        for key in [STATEMENTS, ENTITIES, PARENTS, DOCUMENTS, CRAWL_DOCUMENTS, STATISTICS] {
+            tags.set(key, started).await?;
+        }
+        Ok(metrics)
+    }
+}
+
+/// Writes statements.csv on a blocking task of its own from the entity batches sent to it, in
+/// order; the task ends when the sender is dropped and yields the finished artifact. An empty
+/// export has no header (spec `exports-and-operations.md` §4).
+fn statements_writer(mut artifact: Artifact) -> (mpsc::Sender<Arc<EntityBatch>>, JoinHandle<Result<Finished>>) {
+    let (sender, mut batches) = mpsc::channel::<Arc<EntityBatch>>(CSV_BATCHES_QUEUED);
+    let task = tokio::task::spawn_blocking(move || {
+        let mut buffer = Vec::with_capacity(1 << 20);
+        let mut csv = CsvRows::default();
+        while let Some(batch) = batches.blocking_recv() {
+            csv.write_batch(&mut buffer, &batch);
+            artifact.write(&buffer)?;
+            buffer.clear();
+        }
+        artifact.finish()
+    });
+    (sender, task)
+}

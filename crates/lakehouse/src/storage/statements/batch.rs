@@ -1,0 +1,79 @@
+//! Batches of whole entities: the unit the sorted merge hands on and every scan reads.
+
+use std::ops::Range;
+
+use deltalake::arrow::array::RecordBatch;
+use ftm::Statement;
+
+use super::columns::{ColumnRow, Columns};
+use crate::error::Result;
+use crate::storage::rows::from_batch;
+
+/// Live statements of consecutive entities in entity-id order, as columns. Each entity's rows
+/// are a contiguous run, in merged order, of one of the batches the entities lie in: a batch
+/// read from a merged file (its rows need no copy) or the rows the merge gathered.
+#[derive(Debug, Clone)]
+pub struct EntityBatch {
+    /// Batches of [`row_schema`](super::columns::row_schema), with their views.
+    pub(super) parts: Vec<(RecordBatch, Columns)>,
+    /// Each entity the stream's filter selects, in order: its part and its rows there.
+    pub(super) entities: Vec<(usize, Range<usize>)>,
+}
+
+/// The rows of one entity of an [`EntityBatch`].
+#[derive(Debug, Clone)]
+pub struct EntityRows<'a> {
+    pub columns: &'a Columns,
+    /// The rows, in `columns`.
+    pub range: Range<usize>,
+}
+
+impl<'a> EntityRows<'a> {
+    /// The rows, borrowed.
+    pub fn rows(&self) -> impl Iterator<Item = ColumnRow<'a>> + use<'a> {
+        let columns = self.columns;
+        self.range.clone().map(move |row| ColumnRow { columns, slot: 0, row })
+    }
+
+    /// Rows of the entity.
+    pub fn len(&self) -> usize {
+        self.range.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.range.is_empty()
+    }
+}
+
+impl EntityBatch {
+    /// The entities, in order.
+    pub fn entities(&self) -> impl Iterator<Item = EntityRows<'_>> {
+        self.entities.iter().map(|(part, range)| EntityRows { columns: &self.parts[*part].1, range: range.clone() })
+    }
+
+    /// The rows of each entity as statements.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`](crate::error::Error::Corrupt) if a batch does not read as statements.
+    pub fn statements(&self) -> Result<Vec<Vec<Statement>>> {
+        let mut parts: Vec<Vec<Option<Statement>>> = Vec::with_capacity(self.parts.len());
+        for (batch, _) in &self.parts {
+            parts.push(from_batch(batch)?.into_iter().map(Some).collect());
+        }
+        let take = |part: &mut Vec<Option<Statement>>, row: usize| part[row].take().expect("each row once");
+        Ok(self
+            .entities
+            .iter()
+            .map(|(part, range)| range.clone().map(|row| take(&mut parts[*part], row)).collect())
+            .collect())
+    }
+
+    /// Keeps the entities whose rows satisfy `keep`.
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(&[ColumnRow]) -> bool) {
+        let parts = &self.parts;
+        self.entities.retain(|(part, range)| {
+            let columns = &parts[*part].1;
+            keep(&range.clone().map(|row| ColumnRow { columns, slot: 0, row }).collect::<Vec<_>>())
+        });
+    }
+}
