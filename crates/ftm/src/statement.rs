@@ -144,11 +144,6 @@ impl Statement {
         self.id =
             make_key(&self.dataset, &self.entity_id, &self.prop, &self.value, self.external, self.lang.as_deref());
     }
-
-    /// Whether this row is a tombstone.
-    pub fn is_tombstone(&self) -> bool {
-        self.deleted_at.is_some()
-    }
 }
 
 /// The fields of a statement that [`aggregate`](crate::aggregate()) folds, borrowed for `'a`
