@@ -23,19 +23,17 @@ use crate::cli::{Cli, Command, MaintenanceCommand, RecordCommand};
 use crate::commands::{Records, archive, catalog, entities, import, maintenance, make, statements, stream, zfs};
 use crate::context::Context;
 
-/// jemalloc instead of the system allocator: the pipelines allocate one small string per
-/// statement field on one thread and free it on another, where glibc's allocator spends a
-/// third of an import in `malloc_consolidate`; and it keeps freed pages for a while, where
-/// mimalloc hands them back at once and pays a quarter of an import re-faulting them.
+/// jemalloc instead of the system allocator: the pipelines allocate on one thread and free on
+/// another, which glibc's allocator pays for in `malloc_consolidate`; and jemalloc keeps freed
+/// pages for reuse, where mimalloc hands them back at once and then faults them in again.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc's start-up options (its `malloc_conf`): freed pages are kept for reuse instead of
-/// being purged on a timer. An import or `make` frees and refills batches of tens of MiB all
-/// the time; with purging, the re-faulted pages cost a 1M-entity import a second of system
-/// time (measured: 2.0 s against 1.2 s). The process keeps its peak resident size (under
-/// 600 MiB for 1M entities) until it exits; every command here is a batch job, and the ZFS
-/// agent's peak is small.
+/// being purged on a timer. An import or `make` frees and refills large batches all the time,
+/// and with purging each refill faults its pages in again, which shows as system time. The
+/// price is that the process keeps its peak resident size until it exits: every command here
+/// is a batch job, and the ZFS agent's peak is small.
 #[unsafe(export_name = "_rjem_malloc_conf")]
 static MALLOC_CONF: &[u8; 36] = b"dirty_decay_ms:-1,muzzy_decay_ms:-1\0";
 

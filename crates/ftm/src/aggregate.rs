@@ -27,8 +27,13 @@ use crate::time::{IsoSpeller, Timestamp, isoformat};
 /// [`Statement`](crate::Statement)s); [`EntityRecord::into_owned`] detaches it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntityRecord<'a> {
+    /// The entity id: the last non-empty `canonical_id` of the statements (in the lakehouse,
+    /// the entity id they are stored under).
     pub id: Cow<'a, str>,
+    /// The smallest value of the schema's first caption property that has values, else the
+    /// schema label (spec `ftm-model.md` §3.4).
     pub caption: Cow<'a, str>,
+    /// The statements' schemata merged into one, folded in name order.
     pub schema: &'static Schema,
     /// Property names, sorted by code point, each with the range of its values in `values`.
     props: Vec<(Cow<'a, str>, Range<usize>)>,
@@ -37,8 +42,11 @@ pub struct EntityRecord<'a> {
     /// Entity ids of statements that differ from `id` (empty when grouped by entity id); this
     /// and the three lists below are distinct and sorted by code point.
     pub referents: Vec<Cow<'a, str>>,
+    /// Datasets the statements are keyed under.
     pub datasets: Vec<Cow<'a, str>>,
+    /// Provenance labels of the statements (`bulk`, `crawl`, …), empty ones left out.
     pub origin: Vec<Cow<'a, str>>,
+    /// Roles of the statements, empty ones left out.
     pub role: Vec<Cow<'a, str>>,
     /// Min `first_seen` of the property statements.
     pub first_seen: Option<Timestamp>,
@@ -46,8 +54,9 @@ pub struct EntityRecord<'a> {
     pub last_seen: Option<Timestamp>,
     /// Max `first_seen` of the checksum statements.
     pub last_change: Option<Timestamp>,
-    /// Min and max `first_seen` over all statements, checksum ones included (used by diffs).
+    /// Min `first_seen` over all statements, checksum ones included (used by diffs).
     pub min_first_seen: Option<Timestamp>,
+    /// Max `first_seen` over all statements, checksum ones included (used by diffs).
     pub max_first_seen: Option<Timestamp>,
 }
 

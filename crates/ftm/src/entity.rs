@@ -3,7 +3,7 @@
 //! Reading follows followthemoney's cleaned `ValueEntity` (spec `ftm-model.md` §2.2, §3.1): values
 //! are kept exactly as given and de-duplicated in first-seen order, properties the schema does
 //! not define are dropped, stub properties are kept (writing them is refused later, by
-//! [`explode`](crate::explode)), `caption`, `referents`, `datasets`, `first_seen`, `last_seen`
+//! [`explode`](crate::explode())), `caption`, `referents`, `datasets`, `first_seen`, `last_seen`
 //! and `last_change` become fields, and every other top-level key is kept as context.
 //!
 //! Two deliberate differences from the reference, both on malformed input:
@@ -24,14 +24,21 @@ use crate::time::{Timestamp, isoformat, parse_iso};
 pub struct Entity {
     /// The id as given (not stripped or validated); `None` when absent or empty.
     pub id: Option<String>,
+    /// The schema named by the `schema` key.
     pub schema: &'static Schema,
     properties: IndexMap<String, Vec<String>>,
     /// The `caption` key of the input, if any (never authoritative for the lakehouse).
     pub caption: Option<String>,
+    /// The `referents` key: other ids the entity was merged from, as given.
     pub referents: Vec<String>,
+    /// The `datasets` key: datasets the entity was seen in, as given.
     pub datasets: Vec<String>,
+    /// The `first_seen` key, parsed as ISO 8601 and taken to UTC.
     pub first_seen: Option<Timestamp>,
+    /// The `last_seen` key, parsed as ISO 8601 and taken to UTC.
     pub last_seen: Option<Timestamp>,
+    /// The `last_change` key, parsed as ISO 8601 and taken to UTC; an import stamps it on
+    /// every statement of the entity as `first_seen` and `last_seen`.
     pub last_change: Option<Timestamp>,
     /// Every other top-level key (e.g. `origin`, `fragment`), in input order.
     pub context: Map<String, Value>,

@@ -13,15 +13,32 @@ pub enum FtmError {
     UnknownSchema(String),
     /// A property name that the schema does not define.
     #[error("schema `{schema}` has no property `{prop}`")]
-    UnknownProperty { schema: String, prop: String },
+    UnknownProperty {
+        /// The schema name.
+        schema: String,
+        /// The property name it lacks.
+        prop: String,
+    },
     /// A generated reverse (stub) property, which can never be written (spec §1.5).
     #[error(
         "property `{prop}` of schema `{schema}` is a reverse stub and cannot be written; set `{reverse}` on the other entity instead"
     )]
-    StubProperty { schema: String, prop: String, reverse: String },
+    StubProperty {
+        /// The schema the stub was seen on.
+        schema: String,
+        /// The stub's name.
+        prop: String,
+        /// The property to set instead, on the other entity: `<range schema>:<name>`.
+        reverse: String,
+    },
     /// A property value that is not a string (`{"name": [1]}`).
     #[error("property `{prop}` has a value that is not a string: {value}")]
-    NonStringValue { prop: String, value: String },
+    NonStringValue {
+        /// The property (or top-level key) the value was given for.
+        prop: String,
+        /// The value as JSON text.
+        value: String,
+    },
     /// The entity JSON is not of the expected shape.
     #[error("invalid entity: {0}")]
     InvalidEntity(String),
@@ -30,13 +47,23 @@ pub enum FtmError {
     MissingId(String),
     /// An entity-typed property points at the entity itself.
     #[error("entity `{id}` refers to itself in property `{prop}`")]
-    SelfReference { id: String, prop: String },
+    SelfReference {
+        /// The entity id, namespace stripped.
+        id: String,
+        /// The entity-typed property holding the id.
+        prop: String,
+    },
     /// Two schemata that cannot be merged into one entity.
     #[error("schemata `{0}` and `{1}` cannot be merged: they share no common ancestor")]
     SchemaConflict(String, String),
     /// A timestamp that is not ISO 8601.
     #[error("invalid timestamp in `{field}`: {value:?}")]
-    InvalidTimestamp { field: String, value: String },
+    InvalidTimestamp {
+        /// The key holding it (`first_seen`, `last_seen`, `last_change`).
+        field: String,
+        /// The text as given.
+        value: String,
+    },
 }
 
 /// Result with [`FtmError`].

@@ -32,6 +32,7 @@ pub struct Row<'a> {
     pub prop: &'a str,
     /// FtM type name of the property, `id` for the checksum statement.
     pub prop_type: &'static str,
+    /// The value as given (a reference namespace-stripped), or the checksum.
     pub value: Cow<'a, str>,
 }
 
@@ -48,6 +49,7 @@ impl Row<'_> {
 pub struct Exploded<'a> {
     /// The namespace-stripped entity id.
     pub entity_id: &'a str,
+    /// The entity's schema name.
     pub schema: &'static str,
     /// Property statements in property order, then the checksum statement.
     pub rows: Vec<Row<'a>>,

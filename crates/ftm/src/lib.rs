@@ -5,7 +5,7 @@
 //!   stubs, labels, captions and flags resolved.
 //! * [`Entity`]: entity JSON in and out, in cleaned mode (values kept as given).
 //! * [`Statement`]: the statement record, [`make_key`], and the conversions entity → statements
-//!   ([`explode`]) and statements → entity ([`aggregate`]).
+//!   ([`explode()`]) and statements → entity ([`aggregate()`]).
 //!
 //! This crate knows nothing of storage: no Delta, no journal, no partitions.
 

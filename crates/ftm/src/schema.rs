@@ -24,6 +24,7 @@ pub struct Property {
     pub schema: String,
     /// English label; defaults to the name.
     pub label: String,
+    /// The YAML `description`, if any.
     pub description: Option<String>,
     /// The value type; `string` when the YAML gives none.
     pub type_: PropertyType,
@@ -33,7 +34,9 @@ pub struct Property {
     pub reverse: Option<String>,
     /// Whether values are used for matching; defaults to the type's `matchable`.
     pub matchable: bool,
+    /// Hidden from user interfaces (the YAML `hidden`, default false).
     pub hidden: bool,
+    /// Kept for old data, not to be used for new (the YAML `deprecated`, default false).
     pub deprecated: bool,
     /// A generated reverse property (spec §1.5): can be read, never written.
     pub stub: bool,
@@ -46,10 +49,15 @@ pub struct Property {
 /// The `edge` block of a relationship schema such as `Ownership` or `Payment`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edge {
+    /// The property naming the entity the edge starts from (`owner` for `Ownership`).
     pub source: String,
+    /// The property naming the entity the edge points at (`asset` for `Ownership`).
     pub target: String,
+    /// The edge's label (`owns`), if any.
     pub label: Option<String>,
+    /// Whether the edge has a direction (default true).
     pub directed: bool,
+    /// Properties giving the edge's caption, in order.
     pub caption: Vec<String>,
 }
 
@@ -59,26 +67,34 @@ pub(crate) type PropertyMap = IndexMap<String, Arc<Property>, FxBuildHasher>;
 /// The `temporalExtent` block: properties giving the start and end of an entity in time.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TemporalExtent {
+    /// Date properties giving the start (`startDate`, `date` for `Interval`), in YAML order.
     pub start: Vec<String>,
+    /// Date properties giving the end (`endDate` for `Interval`), in YAML order.
     pub end: Vec<String>,
 }
 
 /// A resolved schema such as `Person`.
 #[derive(Debug, Clone)]
 pub struct Schema {
+    /// Schema name, e.g. `Person`.
     pub name: String,
     /// English label; defaults to the name (only `Thing` has none).
     pub label: String,
     /// Plural label; defaults to the label.
     pub plural: String,
+    /// The YAML `description`, if any.
     pub description: Option<String>,
     /// Direct parents, in declaration order (the first listed parent wins name clashes).
     pub extends: Vec<String>,
+    /// The YAML `abstract`: no entity is ever of this schema (`Thing`, `Interval`, …).
     pub abstract_: bool,
+    /// The YAML `matchable` (default true): entities of this schema take part in matching.
     pub matchable: bool,
+    /// The YAML `generated`: entities of this schema come from ingestion. Informational.
     pub generated: bool,
     /// Hidden from user interfaces; only effective on non-abstract schemata.
     pub hidden: bool,
+    /// The YAML `deprecated` (default false).
     pub deprecated: bool,
     /// Own `featured` list (not inherited).
     pub featured: Vec<String>,

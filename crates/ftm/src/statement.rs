@@ -16,6 +16,7 @@ pub const BASE_ID: &str = "id";
 pub struct Statement {
     /// 40 lowercase hex chars: [`make_key`] of the row.
     pub id: String,
+    /// The entity's id, namespace stripped (spec `storage-format.md` §3.2).
     pub entity_id: String,
     /// The id the entity is known under after deduplication; the lakehouse stores none and
     /// reads it as `entity_id`.
@@ -26,19 +27,29 @@ pub struct Statement {
     pub prop_type: String,
     /// Schema of the emitting entity.
     pub schema: String,
+    /// The value, stored verbatim (cleaned mode); for the checksum statement, the
+    /// [`entity_checksum`].
     pub value: String,
     /// The lakehouse dataset name the id is keyed under.
     pub dataset: String,
+    /// Language of the value, if any; part of the id. Only types that
+    /// [keep one](crate::PropertyType::keeps_lang) carry it.
     pub lang: Option<String>,
     /// The value before cleaning; `None` when equal to `value`.
     pub original_value: Option<String>,
+    /// FtM's `external` flag; part of the id. Entity imports write `false`.
     pub external: bool,
+    /// When the statement was first seen; the writer fills a missing one (spec
+    /// `storage-format.md` §3.4).
     pub first_seen: Option<Timestamp>,
+    /// When the statement was last seen: the row a merge keeps among duplicates is the one with
+    /// the latest (spec `storage-format.md` §5.2).
     pub last_seen: Option<Timestamp>,
     /// Provenance label (`bulk`, `crawl`, …); validated by the lakehouse before storage.
     pub origin: Option<String>,
     /// `""` for none. Rows of one fragment supersede each other (spec `storage-format.md` §5.2).
     pub fragment: String,
+    /// Free-text role of the writer; `None` for none (an empty role is stored as `None`).
     pub role: Option<String>,
     /// Set on tombstones: the time the statement was deleted.
     pub deleted_at: Option<Timestamp>,
@@ -151,14 +162,21 @@ impl Statement {
 /// lakehouse's column batches, which need not become a `Statement` to be aggregated. The
 /// aggregated record borrows its strings for the same `'a`.
 pub trait StatementFields<'a> {
+    /// The entity id the statement is stored under.
     fn entity_id(&self) -> &'a str;
     /// The deduplicated id; `""` for none.
     fn canonical_id(&self) -> &'a str;
+    /// The schema name of the emitting entity.
     fn schema(&self) -> &'a str;
+    /// The property name, or [`BASE_ID`] for the checksum statement.
     fn prop(&self) -> &'a str;
+    /// The value.
     fn value(&self) -> &'a str;
+    /// The dataset the statement is keyed under.
     fn dataset(&self) -> &'a str;
+    /// The provenance label; `None` or `""` for none.
     fn origin(&self) -> Option<&'a str>;
+    /// The role; `None` or `""` for none.
     fn role(&self) -> Option<&'a str>;
     /// UTC microseconds.
     fn first_seen(&self) -> Option<i64>;

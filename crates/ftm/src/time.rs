@@ -24,10 +24,12 @@ pub fn push_isoformat(out: &mut Vec<u8>, ts: &Timestamp) {
     out.extend_from_slice(b"+00:00");
 }
 
-/// [`push_isoformat`] for times in UTC microseconds, remembering the spellings of the times it
-/// has spelled: an export spells the times of its imports millions of times (a 1M-entity lake
-/// imported in batches of 250,000 statements holds 25 distinct times), in an order that alternates between
-/// imports. A time chrono cannot hold spells as nothing.
+/// [`push_isoformat`] for times in UTC microseconds, remembering the spelling of each time it
+/// has spelled. The rows written in one batch share their times, so a lake holds few distinct
+/// times and an export spells each of them millions of times, in an order that jumps between
+/// batches (rows go out in entity-id order): a map, unlike a last-value cache, keeps them all.
+/// It holds at most 4,096 spellings and starts over when full. A time chrono cannot hold spells
+/// as nothing.
 #[derive(Debug, Clone, Default)]
 pub struct IsoSpeller {
     spellings: FxHashMap<i64, Box<[u8]>>,

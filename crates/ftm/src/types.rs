@@ -12,25 +12,45 @@ use crate::error::FtmError;
 /// A property type, e.g. `name`, `entity` or `date`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PropertyType {
+    /// `address`: a postal address as one line of text.
     Address,
+    /// `checksum`: a content hash in hex (`contentHash`).
     Checksum,
+    /// `country`: an FtM country code (`de`, `gb-sct`, `zz`).
     Country,
+    /// `date`: an ISO 8601 date or a prefix of one (`2024`, `2024-05`, `2024-05-01T10:00`).
     Date,
+    /// `email`: an e-mail address.
     Email,
+    /// `entity`: the id of another entity, of the property's `range` schema.
     Entity,
+    /// `gender`: `male`, `female` or `other`.
     Gender,
+    /// `html`: an HTML document or fragment.
     Html,
+    /// `identifier`: a registration number, code or similar, with an optional `format`.
     Identifier,
+    /// `ip`: an IPv4 or IPv6 address.
     Ip,
+    /// `json`: nested data serialised as JSON text.
     Json,
+    /// `language`: an ISO 639-3 language code.
     Language,
+    /// `mimetype`: a MIME type (`text/plain`).
     Mimetype,
+    /// `name`: a name of a person, company, vessel or other thing.
     Name,
+    /// `number`: a number as text, possibly with a unit.
     Number,
+    /// `phone`: a phone number (E.164 once cleaned).
     Phone,
+    /// `string`: a short label (the type of a property whose YAML gives none).
     String,
+    /// `text`: a long free text, such as a document's body.
     Text,
+    /// `topic`: a topic code from FtM's list (`crime`, `role.pep`, …).
     Topic,
+    /// `url`: a URL.
     Url,
 }
 

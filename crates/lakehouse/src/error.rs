@@ -7,18 +7,42 @@ use thiserror::Error;
 pub enum Error {
     /// A dataset name that fails the FtM slug rule or is reserved.
     #[error("Invalid dataset name: '{name}'{reason}")]
-    InvalidDatasetName { name: String, reason: &'static str },
+    InvalidDatasetName {
+        /// The name as given.
+        name: String,
+        /// Appended to the message as is: `" (reserved)"`, or the rule the name breaks.
+        reason: &'static str,
+    },
     /// An origin label that cannot be a partition value (spec `storage-format.md` §2.5).
     #[error("Invalid origin {origin:?}: {reason}")]
-    InvalidOrigin { origin: String, reason: &'static str },
+    InvalidOrigin {
+        /// The origin as given.
+        origin: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
     /// A `LAKEHOUSE_*` environment variable whose value does not parse.
     #[error("Invalid setting {var}={value:?}: {reason}")]
-    InvalidSetting { var: String, value: String, reason: &'static str },
+    InvalidSetting {
+        /// The variable's name, upper-cased (`LAKEHOUSE_WORKERS`).
+        var: String,
+        /// Its value.
+        value: String,
+        /// What the value must be.
+        reason: &'static str,
+    },
     /// A fence marker stayed held through every retry.
     #[error(
         "Write fence busy: `{marker}` of dataset `{dataset}` is held (since {since}). If no process is writing, run `ftm-lakehouse -d {dataset} maintenance unlock`"
     )]
-    Locked { marker: String, dataset: String, since: String },
+    Locked {
+        /// The marker's path below the dataset root (`.LOCK`, `.LOCK-APPENDS/<uuid>`, …).
+        marker: String,
+        /// The dataset's name.
+        dataset: String,
+        /// When the marker was taken, as written in it, or `unknown`.
+        since: String,
+    },
     /// Stored data that does not have the expected shape.
     #[error("corrupt statement data: {0}")]
     Corrupt(String),
@@ -42,10 +66,22 @@ pub enum Error {
     InvalidQuery(String),
     /// A line of user input that cannot be imported.
     #[error("{input} line {line}: {message}")]
-    Input { input: String, line: usize, message: String },
+    Input {
+        /// The input's name: its path, or `<stdin>`.
+        input: String,
+        /// The 1-based line (for CSV input, the row's line counting the header as 1).
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
     /// One entity has more statements than a writer may buffer.
     #[error("an entity with {rows} statements exceeds LAKEHOUSE_MAX_BUFFER_ROWS={max}")]
-    BufferFull { rows: usize, max: usize },
+    BufferFull {
+        /// The entity's statements.
+        rows: usize,
+        /// The cap, `LAKEHOUSE_MAX_BUFFER_ROWS`.
+        max: usize,
+    },
     /// The SQL journal's database (SQLite or PostgreSQL) failed; its error is the source.
     #[error("journal error: {0}")]
     Journal(#[source] BoxError),
@@ -55,6 +91,7 @@ pub enum Error {
     Task {
         /// What the task did (`append`, `merge`, `statements.csv`, …).
         task: &'static str,
+        /// Why the task did not finish (panic or cancellation).
         source: tokio::task::JoinError,
     },
     /// A `config.yml` that cannot be used.
@@ -68,10 +105,22 @@ pub enum Error {
     InvalidChecksum(String),
     /// A file id, origin, key or path that could escape its folder (spec `archive-and-crawl.md` §1.2).
     #[error("Invalid {kind} {name:?}: {reason}")]
-    InvalidName { kind: &'static str, name: String, reason: &'static str },
+    InvalidName {
+        /// What the value names (`file id`, `file key`, `crawl path`, …).
+        kind: &'static str,
+        /// The value as given.
+        name: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
     /// A crawl include or exclude pattern that does not parse.
     #[error("Invalid pattern {pattern:?}: {reason}")]
-    InvalidPattern { pattern: String, reason: String },
+    InvalidPattern {
+        /// The glob as given.
+        pattern: String,
+        /// The glob parser's complaint, or the rule the pattern breaks.
+        reason: String,
+    },
     /// A tag or file key that is empty or escapes its folder.
     #[error("Invalid key {0:?}: keys are relative paths without empty, `.` or `..` segments")]
     InvalidKey(String),
@@ -100,5 +149,5 @@ impl Error {
     }
 }
 
-/// Result with [`Error`].
+/// Result with [`Error`](enum@Error).
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -21,8 +21,8 @@ pub struct Settings {
     /// Cap of in-memory statement buffers, rows (`LAKEHOUSE_MAX_BUFFER_ROWS`, 1,000,000).
     pub max_buffer_rows: usize,
     /// Rows per batch handed from a journal flush to the store (`LAKEHOUSE_JOURNAL_DRAIN_ROWS`).
-    /// Default 250,000, a quarter of the reference's: it bounds a flush's memory (about 0.5 GiB)
-    /// and has no effect on the stored format.
+    /// Default 250,000, a quarter of the reference's: it bounds a flush's memory and has no
+    /// effect on the stored format.
     pub journal_drain_rows: usize,
     /// Pooled PostgreSQL journal connections (`LAKEHOUSE_JOURNAL_POOL_SIZE`, 5).
     pub journal_pool_size: u32,
@@ -31,9 +31,9 @@ pub struct Settings {
     /// Parallel workers for merge and export sweeps (`LAKEHOUSE_WORKERS`, 1, at least 1).
     pub workers: usize,
     /// Partitions a merge works on side by side (`LAKEHOUSE_MERGE_PARTITIONS`, default the
-    /// number of cores, at least 1). Each holds read buffers for its files (about 100–300 MiB
-    /// when merging tens of appended files), so this bounds a merge's memory. `make` reads its
-    /// merge while it is written only when no more partitions than this are dirty.
+    /// number of cores, at least 1). Each holds read buffers for its files, so this bounds a
+    /// merge's memory. `make` reads its merge while it is written only when no more partitions
+    /// than this are dirty.
     pub merge_partitions: usize,
     /// Public URL prefix for exports and blobs, `${dataset}` substituted (`LAKEHOUSE_PUBLIC_URL_PREFIX`).
     pub public_url_prefix: Option<String>,

@@ -14,10 +14,17 @@ use sha1::{Digest, Sha1};
 /// The schema family a statement is stored under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Bucket {
+    /// `page`: the `Page` schema, one page of a document's text; a full-text bucket.
     Page,
+    /// `mention`: the `Mention` schema.
     Mention,
+    /// `document`: `Document` and its descendants (`Email`, `Folder`, `Pages`, …); a full-text
+    /// bucket.
     Document,
+    /// `interval`: `Interval` and its descendants, the relationships and events (`Ownership`,
+    /// `Payment`, `Sanction`, …).
     Interval,
+    /// `thing`: every other schema (`Person`, `Company`, `Address`, …).
     Thing,
 }
 

@@ -24,9 +24,9 @@ use crate::repository::{BulkWriter, EntityRepository, WriteOptions};
 /// Statements per append when an import writes straight to the store and no `--bulk-size` is
 /// given. Two batches are in memory at a time (one filling, one being written), held in
 /// data-file columns; the cap `LAKEHOUSE_MAX_BUFFER_ROWS` still applies. Each append leaves one
-/// file per partition for the next merge to read side by side. Measured on 1M entities (6.1M
-/// statements): batches of 250,000 left 25 files per partition, an import peak of 445 MiB and a
-/// `make` of 6.23 s; batches of 500,000 left 13 files, 705 MiB and 5.83 s (means of ten runs).
+/// file per partition for the next merge to read side by side, so larger batches leave fewer
+/// files and a faster merge, for a higher memory peak of the import itself; the default leans
+/// towards the merge that follows every import.
 pub const STORE_BATCH_ROWS: usize = 500_000;
 
 /// Options of an import.

@@ -9,9 +9,10 @@
 //!    content clocks unless `force_exports` — running the export (which has its own freshness).
 //!
 //! When both the optimize and the export are due, they run together: the export reads the
-//! merge's output as it is written ([`optimize_scan`]) instead of reading the merged files
-//! back, and publishes only once the optimize has finished. The artifacts, tags and job records
-//! are those of the two steps run one after the other.
+//! merge's output as it is written
+//! ([`StatementStore::merge_scan`](crate::storage::StatementStore::merge_scan)) instead of
+//! reading the merged files back, and publishes only once the optimize has finished. The
+//! artifacts, tags and job records are those of the two steps run one after the other.
 
 use super::export::{ExportMetrics, ExportOptions, export_from};
 use super::jobs::Job;
@@ -24,10 +25,16 @@ use crate::storage::tags::keys::{CONTENT_CLOCKS, EXPORT_LAST_RUN, MAKE_LAST_RUN}
 /// Options of `make`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MakeOptions {
+    /// Flush the journal first (step 2), counted in [`MakeMetrics::flushed`]; the optimize and
+    /// the export flush it anyway when they run.
     pub flush: bool,
+    /// Optimize the store before the export (step 3).
     pub optimize: bool,
+    /// Run steps 3 and 4; without, `make` stops after the flush.
     pub exports: bool,
+    /// Optimize even when no partition is dirty.
     pub force_optimize: bool,
+    /// Run the make job and the export even when they are fresh.
     pub force_exports: bool,
 }
 

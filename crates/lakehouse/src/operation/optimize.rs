@@ -26,15 +26,18 @@ pub struct OptimizeOptions {
 pub struct OptimizeMetrics {
     /// Nothing was dirty (and not forced): nothing ran.
     pub skipped: bool,
+    /// What the merge did.
     pub merge: MergeMetrics,
+    /// Files the compaction packed into larger ones (removed from the table).
     pub files_compacted: u64,
+    /// Files the vacuum deleted.
     pub files_vacuumed: usize,
 }
 
 /// Optimizes the dataset's statement store.
 ///
 /// # Errors
-/// [`Error::Locked`](crate::error::Error::Locked) if the fence stays busy; store errors.
+/// [`Error::Locked`] if the fence stays busy; store errors.
 pub async fn optimize(repo: &EntityRepository, options: &OptimizeOptions) -> Result<OptimizeMetrics> {
     let store = repo.statements();
     let dirty = store.partitions().await?.iter().any(|p| !p.is_clean());
@@ -97,7 +100,7 @@ pub(crate) async fn optimize_scan(repo: &EntityRepository, options: &OptimizeOpt
 
 impl OptimizeScan {
     /// Waits for the merge to commit, then compacts and vacuums. Later calls give the same
-    /// outcome (an error then as [`Error::Corrupt`](crate::error::Error::Corrupt) with its message).
+    /// outcome (an error then as [`Error::Corrupt`] with its message).
     ///
     /// # Errors
     /// As [`optimize`].

@@ -11,6 +11,7 @@ use crate::storage::statements::{Filter, PropertyFilter};
 /// A parsed query: which entities, and which slice of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query {
+    /// The entities and statements the `filter:` keys select.
     pub filter: Filter,
     /// At most this many entities.
     pub limit: Option<usize>,

@@ -26,23 +26,39 @@ use crate::model::{origin::DEFAULT_ORIGIN, validate_origin};
 /// One statement's fields, borrowed. `origin` `None` is the default origin.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RowRef<'a> {
+    /// The statement id, 40 lowercase hex chars ([`ftm::make_key`]).
     pub id: &'a str,
+    /// The entity id, namespace stripped.
     pub entity_id: &'a str,
+    /// The lakehouse dataset the id is keyed under.
     pub dataset: &'a str,
+    /// FtM schema name of the entity.
     pub schema: &'a str,
+    /// Property name, or `id` for the checksum statement.
     pub prop: &'a str,
+    /// FtM type name of the property, `id` for the checksum statement.
     pub prop_type: &'a str,
+    /// The value, verbatim.
     pub value: &'a str,
+    /// The value before cleaning; `None` when equal to `value`.
     pub original_value: Option<&'a str>,
+    /// Language of the value, if any.
     pub lang: Option<&'a str>,
+    /// FtM's `external` flag.
     pub external: bool,
-    /// UTC microseconds, as the table stores times.
+    /// UTC microseconds, as the table stores times; `None` until packed (see [`pack`]).
     pub first_seen: Option<i64>,
+    /// UTC microseconds; `None` until packed.
     pub last_seen: Option<i64>,
+    /// Provenance label, the third partition value (spec `storage-format.md` §2.5).
     pub origin: Option<&'a str>,
+    /// `""` for none; rows of one fragment supersede each other in a merge.
     pub fragment: &'a str,
+    /// Role of the writer; `None` or `""` for none (stored as null).
     pub role: Option<&'a str>,
+    /// UTC microseconds; set on tombstones.
     pub deleted_at: Option<i64>,
+    /// Always `None` from the reference 0.9.0.
     pub source: Option<&'a str>,
 }
 
@@ -106,9 +122,11 @@ pub struct StatementRows {
 /// A finished [`StatementRows`]: the 16 data-file columns and each row's origin.
 #[derive(Debug, Clone)]
 pub struct FileRows {
+    /// The rows in the data-file columns of [`file_schema`], in push order.
     pub batch: RecordBatch,
     /// The distinct origins; `origin[i]` indexes them for row `i`.
     pub origins: Vec<String>,
+    /// Each row's index into `origins`.
     pub origin: Vec<u32>,
 }
 
@@ -118,6 +136,7 @@ impl StatementRows {
         self.origin.len()
     }
 
+    /// Whether no row is buffered.
     pub fn is_empty(&self) -> bool {
         self.origin.is_empty()
     }
@@ -125,8 +144,8 @@ impl StatementRows {
     /// Appends one row.
     ///
     /// # Errors
-    /// [`Error::InvalidOrigin`](crate::error::Error::InvalidOrigin) for an origin that cannot be a
-    /// partition value; nothing is appended then.
+    /// [`Error::InvalidOrigin`] for an origin that cannot be a partition value; nothing is
+    /// appended then.
     pub fn push(&mut self, row: RowRef<'_>) -> Result<()> {
         let origin = row.origin.unwrap_or(DEFAULT_ORIGIN);
         let index = match self.origins.iter().position(|o| o == origin) {
@@ -170,7 +189,7 @@ impl StatementRows {
     /// a row missing `first_seen` or `last_seen` is an error.
     ///
     /// # Errors
-    /// [`Error::Arrow`](crate::error::Error::Arrow) for a missing time without `now`.
+    /// [`Error::Arrow`] for a missing time without `now`.
     pub fn finish(mut self, now: Option<Timestamp>) -> Result<FileRows> {
         let (mut first, mut last) = (Vec::with_capacity(self.len()), Vec::with_capacity(self.len()));
         for ((f, l), d) in self.first_seen.iter().zip(&self.last_seen).zip(&self.deleted_at) {
@@ -299,7 +318,7 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Statement>> {
 /// `deleted_at`, `first_seen` is clamped to `last_seen`, an empty role becomes none.
 ///
 /// # Errors
-/// [`Error::InvalidOrigin`](crate::error::Error::InvalidOrigin) for an origin that cannot be a partition value.
+/// [`Error::InvalidOrigin`] for an origin that cannot be a partition value.
 pub fn pack(statements: &mut [Statement], now: Timestamp) -> Result<()> {
     let micros = |t: Option<Timestamp>| t.map(|t| t.timestamp_micros());
     let time = |micros: i64| Timestamp::from_timestamp_micros(micros).expect("a time read from a timestamp");

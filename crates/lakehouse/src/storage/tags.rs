@@ -35,11 +35,16 @@ pub mod keys {
     pub const STORE_OPTIMIZED: &str = "statements/store_optimized";
     /// A file was archived.
     pub const ARCHIVE_UPDATED: &str = "archive/last_updated";
-    /// The last successful run of each operation (its start time).
+    /// The last successful export. Each `*_LAST_RUN` key holds its run's start time.
     pub const EXPORT_LAST_RUN: &str = "operations/export/last_run";
+    /// The last successful make job: `make` skips its export when this is newer than the
+    /// content clocks.
     pub const MAKE_LAST_RUN: &str = "operations/make/last_run";
+    /// The last optimize that ran (one skipped because nothing was dirty does not set it).
     pub const OPTIMIZE_LAST_RUN: &str = "operations/optimize/last_run";
+    /// The last crawl (informational: a crawl is never fresh).
     pub const CRAWL_LAST_RUN: &str = "operations/crawl/last_run";
+    /// The last `archive download`.
     pub const DOWNLOAD_LAST_RUN: &str = "operations/download_archive/last_run";
 
     /// The content clocks an export of the statements depends on.

@@ -1,18 +1,18 @@
-//! Large local files written once and read rarely (the exports): a [`File`] writer that starts
-//! the write-back of each 8 MiB it has written and then asks the kernel to drop the pages
-//! [`DROP_LAG`] behind, once they are clean.
+//! Large local files written once and read rarely (the exports): a [`File`] writer,
+//! [`WriteBehind`], that starts the write-back of each 8 MiB it has written and then asks the
+//! kernel to drop the pages 64 MiB behind, once they are clean.
 //!
-//! A `make` writes gigabytes of exports (1M entities: 1.7 GB of statements.csv, 0.5 GB of
-//! entities.ftm.json). Written the plain way, each byte takes a fresh page-cache page, and the
-//! whole file stays cached and dirty until the kernel's flusher gets to it: it pushes out pages
-//! other work was using, and on virtual machines that hand free memory back to the host, fresh
-//! pages are dear (measured here: 2.2 GB written took 1.3–5.8 s of system time plain, 0.8–0.9 s
-//! this way, on the same disk). This is the "write-behind" of `dd oflag=nocache` and of
-//! PostgreSQL's `*_flush_after` settings, built on `posix_fadvise(POSIX_FADV_DONTNEED)` alone,
-//! which on Linux starts the write-back of dirty pages and drops clean ones. Nothing here waits
-//! for the disk: pages still dirty when their turn comes stay cached, as plain writes would, so
-//! a slow disk makes this no slower than plain writes. Elsewhere than on Linux it is a plain
-//! [`File`].
+//! A `make` of a large dataset writes gigabytes of exports. Written the plain way, each byte
+//! takes a fresh page-cache page, and the whole file stays cached and dirty until the kernel's
+//! flusher gets to it: it pushes out pages other work was using, and on virtual machines that
+//! hand free memory back to the host, fresh pages are dear and cost system time. Dropping pages
+//! once written keeps the export's footprint in the page cache small and steady.
+//!
+//! This is the "write-behind" of `dd oflag=nocache` and of PostgreSQL's `*_flush_after`
+//! settings, built on `posix_fadvise(POSIX_FADV_DONTNEED)` alone, which on Linux starts the
+//! write-back of dirty pages and drops clean ones. Nothing here waits for the disk: pages still
+//! dirty when their turn comes stay cached, as plain writes would, so a slow disk makes this no
+//! slower than plain writes. Elsewhere than on Linux it is a plain [`File`].
 
 use std::fs::File;
 use std::io::{self, Write};

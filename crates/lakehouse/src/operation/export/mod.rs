@@ -1,23 +1,23 @@
 //! `export`: publish a dataset's artifacts in one sweep over its live statements (seed 002
 //! "Export …"; spec `exports-and-operations.md` §1–§9).
 //!
-//! One scan, entity by entity in id order, feeds every artifact ([`sweep`]):
+//! One scan, entity by entity in id order, feeds every artifact (`sweep.rs`):
 //!
 //! * `exports/statements.csv` — the live rows, sorted by entity id then statement id;
 //! * `entities.ftm.json` — one aggregated entity per line, sorted by id (one record per entity
 //!   even when its statements span buckets: the reference writes one per bucket);
 //! * `exports/documents.csv`, `exports/documents.crawl.csv` and `exports/parents.csv`
-//!   ([`documents`]);
-//! * the diffs since the previous export under `diffs/` ([`diff`]);
-//! * `exports/statistics.json` (versioned), then `index.json` (versioned, [`index`]).
+//!   (`documents.rs`);
+//! * the diffs since the previous export under `diffs/` (`diff.rs`: [`Series`], [`Op`],
+//!   [`DiffCounts`]);
+//! * `exports/statistics.json` (versioned), then `index.json` (versioned, `index.rs`).
 //!
-//! The scan is of the store, or, in `make`, of the merge its optimize is writing
-//! ([`export_from`]). Files are compressed with the dataset's codec (`gz` or `zst`; statistics
-//! and index never), assembled at `<file>.tmp` and renamed into place only when the whole sweep
-//! succeeded. The export flushes the journal first and is skipped when
-//! `operations/export/last_run` is newer than `statements/last_updated` and
-//! `journal/last_updated`, unless forced. Artifact tags get the export's start time; an
-//! `ExportJob` record is written.
+//! The scan is of the store, or, in [`make`](super::make), of the merge its optimize is
+//! writing. Files are compressed with the dataset's codec (`gz` or `zst`; statistics and index
+//! never), assembled at `<file>.tmp` and renamed into place only when the whole sweep succeeded.
+//! The export flushes the journal first and is skipped when `operations/export/last_run` is
+//! newer than `statements/last_updated` and `journal/last_updated`, unless forced. Artifact
+//! tags get the export's start time; an `ExportJob` record is written.
 
 mod diff;
 mod documents;
@@ -49,11 +49,18 @@ pub struct ExportOptions {
 pub struct ExportMetrics {
     /// Fresh: nothing was written.
     pub skipped: bool,
+    /// Rows of `exports/statements.csv`.
     pub statements: u64,
+    /// Entities read (one per entity id), schema conflicts included.
     pub entities: u64,
+    /// Folders, the rows of `exports/parents.csv`.
     pub parents: u64,
+    /// Documents in `exports/documents.csv` (one may have several rows, one per parent).
     pub documents: u64,
+    /// Documents with statements of origin `crawl`, in `exports/documents.crawl.csv`.
     pub crawl_documents: u64,
+    /// Entities counted by `exports/statistics.json` (its `entity_count`): those aggregated
+    /// into `entities.ftm.json`.
     pub statistics: u64,
     /// Diff entries (add, mod, del) of the entities, documents and crawl documents series.
     pub diffs: [DiffCounts; 3],

@@ -37,8 +37,7 @@ const ENTITY_LINES_BYTES: usize = 1 << 16;
 /// table (then nothing is written).
 ///
 /// # Errors
-/// Scan and merge errors; [`Error::Io`](crate::error::Error::Io) writing files (the previous artifacts
-/// then stay).
+/// Scan and merge errors; [`Error::Io`] writing files (the previous artifacts then stay).
 pub(super) async fn sweep(
     repo: &EntityRepository,
     started: Timestamp,

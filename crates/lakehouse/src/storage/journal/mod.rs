@@ -14,9 +14,9 @@
 //! one transaction; segments are then read oldest first, in insertion order (a writer inserts an
 //! entity's rows together), in bounded batches that never split such a run of rows; a segment is
 //! dropped only after every batch of it was consumed. The append sorts each batch itself, so the
-//! database is not asked to sort (the reference orders by `(bucket, origin, entity_id)`; at 6.1M
-//! rows skipping that sort makes the flush a quarter faster). A crash leaves the segment for the next flush, which may re-append some
-//! rows; merge collapses such duplicates.
+//! database is not asked to sort (the reference orders by `(bucket, origin, entity_id)`), which
+//! would only add to the flush's time. A crash leaves the segment for the next flush, which may
+//! re-append some rows; merge collapses such duplicates.
 
 mod postgres;
 mod sqlite;
@@ -216,7 +216,9 @@ pub(crate) fn journal_error(e: impl Into<crate::error::BoxError>) -> Error {
 
 /// The journal of one dataset.
 pub enum JournalStore {
+    /// `sqlite://` URIs: a file, or the lake's in-memory database.
     Sqlite(sqlite::SqliteJournal),
+    /// `postgresql://` (or `postgres://`) URIs: a server, with cross-process flush exclusion.
     Postgres(postgres::PostgresJournal),
 }
 

@@ -68,11 +68,10 @@ impl StatementStore {
     /// empty batch writes nothing.
     ///
     /// # Errors
-    /// [`Error::InvalidOrigin`](crate::error::Error::InvalidOrigin); [`Error::Ftm`](crate::error::Error::Ftm)
-    /// for an unknown schema; [`Error::Locked`](crate::error::Error::Locked) when maintenance holds the
-    /// fence through every retry; [`Error::Parquet`](crate::error::Error::Parquet) or
-    /// [`Error::Delta`](crate::error::Error::Delta) if writing or a commit fails (earlier buckets'
-    /// commits stay; files of an uncommitted bucket are orphans for vacuum).
+    /// [`Error::InvalidOrigin`]; [`Error::Ftm`] for an unknown schema; [`Error::Locked`] when
+    /// maintenance holds the fence through every retry; [`Error::Parquet`] or [`Error::Delta`] if
+    /// writing or a commit fails (the buckets committed before stay; files of an uncommitted
+    /// bucket are orphans for vacuum).
     pub async fn append_rows(&self, rows: StatementRows) -> Result<AppendMetrics> {
         if rows.is_empty() {
             return Ok(AppendMetrics { version: self.version().await?, ..Default::default() });

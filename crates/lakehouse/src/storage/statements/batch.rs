@@ -23,6 +23,7 @@ pub struct EntityBatch {
 /// The rows of one entity of an [`EntityBatch`].
 #[derive(Debug, Clone)]
 pub struct EntityRows<'a> {
+    /// The columns of the batch the entity's rows lie in.
     pub columns: &'a Columns,
     /// The rows, in `columns`.
     pub range: Range<usize>,
@@ -40,6 +41,7 @@ impl<'a> EntityRows<'a> {
         self.range.len()
     }
 
+    /// Whether the entity has no rows (an entity of an [`EntityBatch`] always has some).
     pub fn is_empty(&self) -> bool {
         self.range.is_empty()
     }

@@ -6,9 +6,8 @@
 //! parquet-rs inserts each value it encodes, through a hash and a block lookup it keeps
 //! private. Filled here instead, the hash of a value is compared with the previous row's
 //! before its block is touched (rows are sorted, so a value often repeats the one before):
-//! no value is compared byte by byte. An earlier version remembered each chunk's distinct
-//! values in a hash set; its byte comparisons (`memcmp`, branchy on short strings) took 4% of
-//! a 1M-entity `make`'s cycles. The filter has the size parquet-rs gives it
+//! repeats cost one hash and one comparison of two numbers, and no value is compared byte by
+//! byte (`memcmp` on short strings is branchy work). The filter has the size parquet-rs gives it
 //! (`Sbbf::new_with_ndv_fpp`) and is folded as parquet-rs folds it (`fold_to_target_fpp` at each
 //! chunk's close), so the file holds the bytes parquet-rs would have written.
 

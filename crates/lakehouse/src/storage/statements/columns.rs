@@ -37,7 +37,7 @@ pub fn row_schema() -> SchemaRef {
 /// The data-file columns of a [`row_schema`] batch: the batch without `bucket` and `origin`.
 ///
 /// # Errors
-/// [`Error::Arrow`](crate::error::Error::Arrow) for a batch of another schema.
+/// [`Error::Arrow`] for a batch of another schema.
 pub fn file_columns(batch: &RecordBatch) -> Result<RecordBatch> {
     Ok(batch.project(&(0..BUCKET).collect::<Vec<_>>())?)
 }

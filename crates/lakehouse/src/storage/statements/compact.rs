@@ -21,8 +21,11 @@ pub const COMPACT_TARGET_SIZE: u64 = 500_000_000;
 /// What a compaction did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CompactMetrics {
+    /// Files written by the bin-packing.
     pub files_added: u64,
+    /// Small files it packed, removed from the table (vacuum deletes them later).
     pub files_removed: u64,
+    /// Partitions that had files to pack.
     pub partitions: u64,
     /// Table version after the compaction.
     pub version: Option<u64>,

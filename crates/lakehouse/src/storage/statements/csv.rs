@@ -116,9 +116,9 @@ impl Plain {
     }
 }
 
-/// Writes statements.csv rows. Remembers the spellings of each timestamp column's recent times
-/// ([`IsoSpeller`]): the rows of one import share their times, and spelling them is a fifth of
-/// the export's work.
+/// Writes statements.csv rows. Remembers the spelling of each time of each timestamp column
+/// ([`IsoSpeller`]): the rows written in one batch share their times, and spelling every row's
+/// anew would be a large share of the export's work.
 #[derive(Debug, Default)]
 pub struct CsvRows {
     times: [IsoSpeller; 2],
@@ -166,7 +166,7 @@ impl CsvRows {
 
     /// Appends one line for `s` to `out`, given which of its columns are [`Plain`]. The
     /// canonical id is the entity id. The quotes and commas between two fields go out as one
-    /// piece: a line is ~40 appends instead of ~60.
+    /// piece, not one append per mark.
     fn write_row(&mut self, out: &mut Vec<u8>, s: &RowRef, plain: &Plain) {
         let leading = [
             (s.id, plain.id),

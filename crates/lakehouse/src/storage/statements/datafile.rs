@@ -180,7 +180,7 @@ async fn encode_column(
                 });
                 let (chunk, filter) = closing.await.map_err(blocking)??;
                 next_filter = filter;
-                // A file dropped unfinished no longer waits for its chunks.
+                // Nobody is waiting when the file was dropped unfinished: nothing to report.
                 let _ = reply.send(chunk);
             }
         }
@@ -419,7 +419,7 @@ impl DataFile {
     }
 }
 
-/// The result of an encoder task; a panicked task is a [`Error::Corrupt`].
+/// The result of an encoder task; a panicked or cancelled task is an [`Error::Task`].
 async fn joined<T>(task: JoinHandle<T>) -> Result<T> {
     task.await.map_err(Error::task("column encoding"))
 }

@@ -17,7 +17,9 @@ use crate::model::shard;
 /// `values` (any value when `values` is empty).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PropertyFilter {
+    /// The property name, e.g. `name`.
     pub prop: String,
+    /// Accepted values, compared exactly; empty accepts any.
     pub values: Vec<String>,
 }
 

@@ -8,10 +8,10 @@
 //! `LAKEHOUSE_MERGE_PARTITIONS` partitions at a time (default: the cores).
 //! The new file replaces the old ones in one Delta commit (`add` + `remove`s, `dataChange =
 //! false`), 64 partitions per commit; a partition left empty gets no file. Memory stays bounded:
-//! files that are each sorted (up to 64) are merged k-way with a share of a read budget each, anything else is
-//! read through a spilling sort; rows stay Arrow columns from the read to the write
-//! ([`merged`](super::sorted_merge)) and go out a batch of whole entities at a time. A
-//! checkpoint is written when anything was merged. Held under the maintenance fence.
+//! files that are each sorted (up to 64) are merged k-way with a share of a read budget each,
+//! anything else is read through a spilling sort; rows stay Arrow columns from the read to the
+//! write ([`sorted_merge`](super::sorted_merge)) and go out a batch of whole entities at a time.
+//! A checkpoint is written when anything was merged. Held under the maintenance fence.
 
 use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
@@ -48,6 +48,7 @@ type Tee = tokio::sync::mpsc::Sender<Result<RecordBatch>>;
 pub struct MergeScan {
     /// The live statements of every partition, as a full scan gives them.
     pub stream: EntityStream,
+    /// The merge itself: wait for it to know that it committed.
     pub merge: MergeTask,
 }
 
@@ -88,7 +89,9 @@ pub struct MergeMetrics {
     pub rows_read: u64,
     /// Rows written (live rows plus tombstones within grace).
     pub rows_written: u64,
+    /// Files the merged ones replaced, removed from the table (vacuum deletes them later).
     pub files_removed: usize,
+    /// `merged-*` files written, at most one per partition.
     pub files_added: usize,
     /// Table version after the merge.
     pub version: Option<u64>,

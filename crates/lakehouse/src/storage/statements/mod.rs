@@ -7,8 +7,8 @@
 //! emissions and reaps tombstones past the grace period, one partition at a time;
 //! [`compact`](StatementStore::compact) bin-packs small files; [`vacuum`](StatementStore::vacuum)
 //! deletes files the log no longer references. Reads ([`scan`](StatementStore::scan) and the
-//! lookups built on it) see live rows only: the dedupe of [`dedupe`](crate::storage::dedupe)
-//! applied to every partition, tombstones hidden.
+//! lookups built on it) see live rows only: the merge's dedupe rules (spec `storage-format.md`
+//! §5.2) applied to every partition, tombstones hidden.
 //!
 //! The table is the one the reference (ftm-lakehouse 0.9.0) writes: same schema and partition
 //! columns, same `part-*` / `merged-*` file naming, same table properties, so either
@@ -77,8 +77,11 @@ fn partition_key(file: &LogicalFileView) -> PartitionKey {
 /// One `(shard, bucket, origin)` partition of the current snapshot.
 #[derive(Debug, Clone)]
 pub struct Partition {
+    /// The shard, lowercase hex (spec `storage-format.md` §2.3).
     pub shard: String,
+    /// The bucket name (`thing`, `interval`, …; spec §2.4).
     pub bucket: String,
+    /// The origin label (spec §2.5).
     pub origin: String,
     /// Data files, as paths relative to the table root (partition folders escaped as on disk).
     pub files: Vec<String>,
@@ -106,7 +109,7 @@ pub struct StatementStore {
     /// Partitions merged side by side (the `merge_partitions` setting).
     merge_partitions: usize,
     /// DataFusion memory budget for sorts and joins, bytes (512 MiB); beyond it they spill to
-    /// disk. Keeps `make` of 1M entities under 1 GiB peak RSS without slowing it down.
+    /// disk. It bounds what a large `make` holds without slowing it down.
     memory_limit: usize,
 }
 

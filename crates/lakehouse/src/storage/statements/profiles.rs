@@ -10,10 +10,9 @@ use deltalake::parquet::schema::types::ColumnPath;
 /// plain encoding after costing a hash insert per value (DuckDB, the reference's merge writer,
 /// likewise picks dictionaries per column). And those that hold a handful of values nobody
 /// filters on (`dataset`, `source`, `prop_type`, `lang`, `fragment`, `role`): zstd packs their
-/// repeats as well, and the dictionary's hash insert per value cost a tenth of a merge (1M
-/// entities: 4.2 s → 3.9 s, files 1.3% larger). The same holds for the timestamps
-/// (`first_seen`, `last_seen`, `deleted_at`): 1% fewer instructions for a 100k-entity `make`,
-/// files 0.6% larger. `schema` and `prop`, which reads filter on, keep theirs.
+/// repeats about as well, and the dictionary's hash insert per value costs a merge more time
+/// than the slightly smaller files are worth. The same holds for the timestamps (`first_seen`,
+/// `last_seen`, `deleted_at`). `schema` and `prop`, which reads filter on, keep theirs.
 const PLAIN_COLUMNS: [&str; 13] = [
     "id",
     "entity_id",
@@ -32,9 +31,9 @@ const PLAIN_COLUMNS: [&str; 13] = [
 
 /// Data page size of appended files outside the full-text buckets, bytes (the reference: 2 MiB).
 /// A merge reads all of a partition's appended files side by side, holding one decompressed
-/// page of each column of each file: with 25 files (an import of 1M entities), pages of 2 MiB
-/// held 680 MiB at the top of a `make`, pages of 64 KiB 513 MiB, and each page is decoded while
-/// it is still in the core's cache. The files grow by 4%, and live only until the merge.
+/// page of each column of each file: small pages keep that low when an import left many files,
+/// and each page is decoded while it is still in the core's cache. The files grow a little, and
+/// live only until the merge.
 const APPENDED_PAGE_BYTES: usize = 64 << 10;
 
 /// Parquet writer settings for appends to a bucket: row groups of 1,000,000 rows for `thing`,
@@ -51,22 +50,20 @@ pub fn writer_properties(large: bool) -> WriterProperties {
 /// the row groups the reference's merge writes (100,000 rows; 10,000 for `document` and `page`)
 /// and bloom filters (fpp 0.01) on `prop`, `fragment` and, outside the full-text buckets, `value`.
 ///
-/// Five choices differ from the reference's profiles (spec §2.7), all invisible to readers
-/// (measured on 6.1M statements, see the README):
+/// Five choices differ from the reference's profiles (spec §2.7), all invisible to readers:
 /// - data pages of format 2 (`DataPageV2`, file format 2.6), with the encodings of format 1
 ///   (`PLAIN` where no dictionary is kept): parquet-rs compresses a version 2 page's values
 ///   straight from the encoder's buffer, where a version 1 page is first copied whole, and
-///   its compression buffer grown once more (100k-entity `make`: 6.09G → 5.96G instructions;
-///   files within 0.01% of the size). DuckDB (the reference's reader), delta-rs and pyarrow
-///   read them;
-/// - zstd level 1 instead of 3: files within 1% of the size, a sixth less encoding time;
+///   its compression buffer grown once more; the files keep their size. DuckDB (the
+///   reference's reader), delta-rs and pyarrow read them;
+/// - zstd level 1 instead of 3: files about the same size, for less encoding time;
 /// - no dictionary for [`PLAIN_COLUMNS`]: less time, about the same size;
 /// - `id` in `DELTA_LENGTH_BYTE_ARRAY` encoding (lengths first, then the values' bytes) instead
-///   of `PLAIN`: 9% fewer instructions for a 100k-entity `make`, files 4% smaller;
+///   of `PLAIN`: less work for zstd, and smaller files;
 /// - statistics only where rows are clustered, so that they can prune: page-level on
 ///   `entity_id` (the sort key; a column index for point lookups), chunk-level on `first_seen`
-///   and `last_seen`. Min/max on the other columns, whose values mix in every row group, cost a
-///   seventh of the encoding time and skip nothing.
+///   and `last_seen`. Min/max on the other columns, whose values mix in every row group, cost
+///   encoding time and skip nothing.
 pub fn merge_writer_properties(large: bool) -> WriterProperties {
     profile(large, if large { 10_000 } else { 100_000 }, true)
 }
@@ -92,7 +89,7 @@ fn profile(large: bool, row_group_rows: usize, bloom: bool) -> WriterProperties 
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(name), false);
     }
     // The lengths of `id`'s values apart from its bytes: zstd then sees SHA-1 hex alone, which
-    // it packs a third faster and a little smaller than with a length before every id.
+    // it packs faster and a little smaller than with a length before every id.
     builder = builder.set_column_encoding(ColumnPath::from("id"), Encoding::DELTA_LENGTH_BYTE_ARRAY);
     let bloom_columns: &[&str] = match (bloom, large) {
         (false, _) => &[],

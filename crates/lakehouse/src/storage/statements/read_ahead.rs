@@ -9,9 +9,8 @@ use tokio::task::JoinHandle;
 
 use crate::error::Result;
 
-/// Batches ready ahead of the consumer. Four rather than two let the two cores of a 1M `make`
-/// idle less while a merge waits on its slowest column encoder (CPU use 1.68 → 1.76 cores,
-/// with the merge tees below; about 50 MiB more at peak).
+/// Batches ready ahead of the consumer. Four rather than two, so that the cores idle less while
+/// a merge waits on its slowest column encoder; each extra batch costs its rows' memory.
 const DEPTH: usize = 4;
 
 /// A producer of batches, `None` at the end.
@@ -22,7 +21,8 @@ pub trait Batches: Send + 'static {
     fn next_item(&mut self) -> impl Future<Output = Result<Option<Self::Item>>> + Send;
 }
 
-/// A [`Batches`] producer running ahead on its own task. Dropping it stops the task.
+/// A producer of batches running on its own task, up to four batches ahead of the consumer.
+/// Dropping it stops the task.
 pub struct ReadAhead<T> {
     items: mpsc::Receiver<Result<T>>,
     task: JoinHandle<()>,

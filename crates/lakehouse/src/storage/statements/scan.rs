@@ -1,13 +1,14 @@
 //! Reads: live statements grouped per entity, through DataFusion over the Delta snapshot.
 //!
 //! A full scan of a merged table (every partition one sorted `merged-*` file) merges the files
-//! in order without sorting ([`merged`](super::sorted_merge)). Every other read is one query over the
-//! table (partition columns included) with the filter's row predicate and semi joins, sorted by
-//! `entity_id`. DataFusion sorts within a memory budget (512 MiB, shared fairly between its
-//! sorters) and spills to temporary files beyond it, so a read holds one entity's rows at a time
-//! in this process. Each entity's rows then go through the dedupe rules and lose their tombstones
-//! ([`merged`](super::sorted_merge)), in batches of whole entities that stay Arrow columns
-//! ([`EntityBatch`]) for the export, or become `Statement`s one entity at a time.
+//! in order without sorting ([`sorted_merge`](super::sorted_merge)). Every other read is one
+//! query over the table (partition columns included) with the filter's row predicate and semi
+//! joins, sorted by `entity_id`. DataFusion sorts within a memory budget (512 MiB, shared fairly
+//! between its sorters) and spills to temporary files beyond it, so a read holds one entity's
+//! rows at a time in this process. Each entity's rows then go through the dedupe rules and lose
+//! their tombstones ([`sorted_merge`](super::sorted_merge)), in batches of whole entities that
+//! stay Arrow columns ([`EntityBatch`]) for the export, or become `Statement`s one entity at a
+//! time.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -17,23 +17,31 @@ use crate::error::Result;
 /// A schema facet entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SchemaCount {
+    /// The schema name, e.g. `Person`.
     pub name: String,
+    /// Entities of exactly this schema in the group.
     pub count: u64,
+    /// The schema's label (the name for a schema the model lacks).
     pub label: String,
+    /// The schema's plural label (the name for a schema the model lacks).
     pub plural: String,
 }
 
 /// A country facet entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CountryCount {
+    /// The FtM country code, e.g. `de`.
     pub code: String,
+    /// Entities of the group with this code in any country-typed property.
     pub count: u64,
+    /// The country's English name (the code when FtM has none).
     pub label: String,
 }
 
 /// The facets of one group (`things` or `intervals`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct StatsGroup {
+    /// Entities in the group: the sum of the schema counts.
     pub total: u64,
     /// Sorted by code.
     pub countries: Vec<CountryCount>,
@@ -44,11 +52,16 @@ pub struct StatsGroup {
 /// Dataset statistics, serialised in the reference's key order.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct DatasetStats {
+    /// Entities whose schema is a `Thing`.
     pub things: StatsGroup,
+    /// Entities whose schema is an `Interval`.
     pub intervals: StatsGroup,
+    /// Every entity counted, whatever its group.
     pub entity_count: u64,
+    /// The smallest value of any non-hidden date property (string order); absent without one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start: Option<String>,
+    /// The largest value of any non-hidden date property (string order); absent without one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end: Option<String>,
     /// Union of both groups' country codes, sorted.

@@ -2,7 +2,7 @@
 //!
 //! On a ZFS-backed lakehouse (`LAKEHOUSE_ON_ZFS`), each lakehouse dataset gets three ZFS
 //! datasets under the pool (`LAKEHOUSE_ZFS_POOL`), so its archive and its statement table sit on
-//! datasets tuned for them ([`layout`]):
+//! datasets tuned for them ([`layout`](mod@layout)):
 //!
 //! | ZFS dataset | properties |
 //! |---|---|
@@ -61,13 +61,30 @@ pub enum ZfsError {
     CreateFailed(String),
     /// The agent's socket cannot be connected to.
     #[error("cannot connect to the ZFS agent at {}: {error}", socket.display())]
-    AgentUnreachable { socket: PathBuf, error: std::io::Error },
+    AgentUnreachable {
+        /// The agent's socket path.
+        socket: PathBuf,
+        /// Why connecting failed (missing, refused, permission denied).
+        error: std::io::Error,
+    },
     /// Sending to or receiving from the agent failed.
     #[error("ZFS agent at {}: {error}", socket.display())]
-    AgentIo { socket: PathBuf, error: std::io::Error },
+    AgentIo {
+        /// The agent's socket path.
+        socket: PathBuf,
+        /// The failed read or write.
+        error: std::io::Error,
+    },
     /// A step of a request to the agent took too long.
     #[error("timed out after {} s waiting for the ZFS agent at {} to {step}", timeout.as_secs_f64(), socket.display())]
-    AgentTimeout { socket: PathBuf, step: &'static str, timeout: Duration },
+    AgentTimeout {
+        /// The agent's socket path.
+        socket: PathBuf,
+        /// The step that timed out, as the message words it (`connect`, `reply`, …).
+        step: &'static str,
+        /// The limit of each step.
+        timeout: Duration,
+    },
 }
 
 impl From<ZfsError> for Error {
@@ -114,7 +131,7 @@ impl Zfs {
         }
     }
 
-    /// Creates the three ZFS datasets of `dataset` under `pool` ([`layout`]) in order, existing
+    /// Creates the three ZFS datasets of `dataset` under `pool` ([`layout()`]) in order, existing
     /// ones left as they are, stopping at the first failure (spec `zfs.md` §3). Once it succeeds
     /// for a `(pool, dataset)`, later calls in this process do nothing; a failure is retried by
     /// the next call.

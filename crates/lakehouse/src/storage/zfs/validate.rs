@@ -73,7 +73,12 @@ pub enum RequestError {
     InvalidLeaf(String),
     /// `dataset` is neither the pool nor below it.
     #[error("dataset '{dataset}' not under pool '{pool}'")]
-    NotUnderPool { dataset: String, pool: String },
+    NotUnderPool {
+        /// The requested dataset path.
+        dataset: String,
+        /// The agent's pool.
+        pool: String,
+    },
     /// `props` is neither empty nor an object.
     #[error("props must be a dict")]
     PropsNotObject,
@@ -85,7 +90,12 @@ pub enum RequestError {
     InvalidValueType(String),
     /// A property value with characters outside `[A-Za-z0-9._:-]` (or a leading `.`, `_`, `:`, `-`).
     #[error("invalid value for property '{name}': '{value}'")]
-    InvalidValue { name: String, value: String },
+    InvalidValue {
+        /// The property name.
+        name: String,
+        /// The value as sent.
+        value: String,
+    },
     /// `exist_ok` is present but not a boolean.
     #[error("exist_ok must be a boolean")]
     ExistOkNotBool,
