@@ -2,7 +2,7 @@
 //! `-i`/`-o` streams.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 
 use anyhow::{Context as _, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -10,6 +10,7 @@ use lakehouse::Settings;
 use lakehouse::model::DatasetName;
 use lakehouse::repository::{Catalog, Dataset};
 use lakehouse::storage::Location;
+use lakehouse::storage::object_io::{ObjectReader, ObjectWriter, is_object_url};
 
 /// The resolved global options.
 pub struct Context {
@@ -38,22 +39,75 @@ impl Context {
     }
 }
 
-/// `-o`: stdout for `-`, else a new file.
-pub fn output(path: &str) -> Result<Box<dyn Write>> {
-    if path == "-" {
-        return Ok(Box::new(BufWriter::new(std::io::stdout().lock())));
-    }
-    let file = File::create(path).with_context(|| format!("cannot write {path}"))?;
-    Ok(Box::new(BufWriter::new(file)))
+/// Where `-o` writes: stdout, a local file, or an object published when finished.
+pub enum Output {
+    /// Stdout or a local file.
+    Local(Box<dyn Write>),
+    /// An object in a store (`s3://bucket/out.csv`).
+    Object(BufWriter<ObjectWriter>),
 }
 
-/// `-i`: stdin for `-`, else the file; with the name errors should use.
+impl Output {
+    /// Flushes everything and, for an object, publishes it. Output that is not finished is not
+    /// published.
+    pub fn finish(self) -> Result<()> {
+        match self {
+            Output::Local(mut w) => Ok(w.flush()?),
+            Output::Object(w) => Ok(w.into_inner().map_err(|e| e.into_error())?.finish()?),
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Output::Local(w) => w.write(bytes),
+            Output::Object(w) => w.write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Output::Local(w) => w.flush(),
+            Output::Object(w) => w.flush(),
+        }
+    }
+}
+
+/// `-o`: stdout for `-`, an object for a store URI (`s3://…`), else a new local file.
+pub fn output(path: &str) -> Result<Output> {
+    if path == "-" {
+        return Ok(Output::Local(Box::new(BufWriter::new(std::io::stdout().lock()))));
+    }
+    if is_object_url(path) {
+        return Ok(Output::Object(BufWriter::with_capacity(1 << 16, ObjectWriter::create(path)?)));
+    }
+    let file = File::create(path).with_context(|| format!("cannot write {path}"))?;
+    Ok(Output::Local(Box::new(BufWriter::new(file))))
+}
+
+/// `-i`: stdin for `-`, an object for a store URI, else the local file; with the name errors
+/// should use.
 pub fn input(path: &str) -> Result<(Box<dyn BufRead>, String)> {
     if path == "-" {
         return Ok((Box::new(BufReader::new(std::io::stdin().lock())), "<stdin>".to_string()));
     }
+    if is_object_url(path) {
+        return Ok((Box::new(BufReader::with_capacity(1 << 20, ObjectReader::open_url(path)?)), path.to_string()));
+    }
     let file = File::open(path).with_context(|| format!("cannot read {path}"))?;
     Ok((Box::new(BufReader::new(file)), path.to_string()))
+}
+
+/// The text of a local file or an object (`configure -c`).
+pub fn read_text(path: &str) -> Result<String> {
+    let mut text = String::new();
+    if is_object_url(path) {
+        ObjectReader::open_url(path)?.read_to_string(&mut text).with_context(|| format!("cannot read {path}"))?;
+    } else {
+        text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+    }
+    Ok(text)
 }
 
 /// A progress counter on stderr (hidden when stderr is not a terminal).

@@ -43,11 +43,27 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(err) => {
-            let chain: Vec<String> = err.chain().map(ToString::to_string).collect();
-            eprintln!("error: {}", chain.join(": "));
+            eprintln!("error: {}", message(&err));
             ExitCode::from(1)
         }
     }
+}
+
+/// The one-line message of an error: the contexts the CLI added, down to the first error of the
+/// library, whose message is whole (it names the value and the cause; its sources would only
+/// repeat it).
+fn message(err: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !parts.last().is_some_and(|last: &String| last.contains(&text)) {
+            parts.push(text);
+        }
+        if cause.downcast_ref::<lakehouse::Error>().is_some() {
+            break;
+        }
+    }
+    parts.join(": ").replace('\n', " ")
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {

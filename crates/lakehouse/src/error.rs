@@ -46,8 +46,8 @@ pub enum Error {
     /// Stored data that does not have the expected shape.
     #[error("corrupt statement data: {0}")]
     Corrupt(String),
-    /// The object store failed.
-    #[error("storage error: {0}")]
+    /// The object store failed: the request and the store's answer, in one line.
+    #[error("storage error: {}", describe_storage(.0))]
     Storage(#[from] object_store::Error),
     /// Arrow failed to build or read a batch.
     #[error("arrow error: {0}")]
@@ -124,9 +124,9 @@ pub enum Error {
     /// A tag or file key that is empty or escapes its folder.
     #[error("Invalid key {0:?}: keys are relative paths without empty, `.` or `..` segments")]
     InvalidKey(String),
-    /// A storage URI this build cannot use.
+    /// A storage URI this build cannot use: the URI, and why.
     #[error("Invalid storage URI {0:?}: {1}")]
-    InvalidUri(String, &'static str),
+    InvalidUri(String, String),
     /// A local file operation failed.
     #[error("{0}: {1}")]
     Io(String, #[source] std::io::Error),
@@ -137,6 +137,42 @@ pub enum Error {
     /// An error of the FtM model (unknown schema, stub property, …).
     #[error(transparent)]
     Ftm(#[from] ftm::FtmError),
+}
+
+/// An object store error in one line: the request that failed and the root cause, with an XML
+/// error body of S3 or Azure cut to its code and message. The store's own message repeats each
+/// cause and carries whole response bodies.
+fn describe_storage(e: &object_store::Error) -> String {
+    let text = e.to_string();
+    let request = text.rsplit_once("Error performing ").map(|(_, rest)| {
+        let mut words = rest.split(' ');
+        format!("{} {}", words.next().unwrap_or_default(), words.next().unwrap_or_default())
+    });
+    let mut root: &dyn std::error::Error = e;
+    while let Some(source) = root.source() {
+        root = source;
+    }
+    let root = root.to_string();
+    let element = |name: &str| {
+        let (_, rest) = root.split_once(&format!("<{name}>"))?;
+        Some(rest.split_once(&format!("</{name}>"))?.0.lines().next().unwrap_or_default().trim().to_string())
+    };
+    let code = element("Code");
+    // A missing object is said plainly; a missing bucket or container, also a 404, is not that.
+    if let object_store::Error::NotFound { path, .. } = e
+        && code.as_deref().is_none_or(|c| matches!(c, "NoSuchKey" | "BlobNotFound"))
+    {
+        return format!("{path} not found");
+    }
+    let cause = match (root.split_once(": <?xml"), code, element("Message")) {
+        (Some((status, _)), Some(code), Some(message)) => format!("{status}: {code}: {message}"),
+        _ => root.lines().next().unwrap_or_default().to_string(),
+    };
+    match request {
+        Some(request) => format!("{request}: {cause}"),
+        None if text.contains(&cause) => text.lines().next().unwrap_or_default().to_string(),
+        None => format!("{}: {cause}", text.lines().next().unwrap_or_default()),
+    }
 }
 
 /// An error of another library kept as a source.

@@ -218,14 +218,17 @@ async fn download_reproduces_the_folder() {
     let src = source(dir.path());
     let repo = repo(dir.path()).await;
     crawl(&repo, &cli_options(&src), |_| {}).await.unwrap();
-    let err = download_archive(&repo, &dir.path().join("early"), |_| {}).await.unwrap_err().to_string();
+    let err = download_archive(&repo, &Location::local(dir.path().join("early")).unwrap(), |_| {})
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("documents.csv") && err.contains("make"), "{err}");
     export(&repo, &ExportOptions::default()).await.unwrap();
     let target = dir.path().join("out");
-    let metrics = download_archive(&repo, &target, |_| {}).await.unwrap();
+    let metrics = download_archive(&repo, &Location::local(&target).unwrap(), |_| {}).await.unwrap();
     assert_eq!((metrics.done, metrics.skipped), (5, 0));
     assert_eq!(files_under(&target), files_under(&src));
-    let again = download_archive(&repo, &target, |_| {}).await.unwrap();
+    let again = download_archive(&repo, &Location::local(&target).unwrap(), |_| {}).await.unwrap();
     assert_eq!((again.done, again.skipped), (0, 5));
 }
 
@@ -243,7 +246,7 @@ async fn download_refuses_paths_outside_the_target() {
     lakehouse::operation::import::import_entities(&repo, line.as_bytes(), "evil.json", &options, |_| {}).await.unwrap();
     export(&repo, &ExportOptions::default()).await.unwrap();
     let target = dir.path().join("out");
-    let err = download_archive(&repo, &target, |_| {}).await.unwrap_err().to_string();
+    let err = download_archive(&repo, &Location::local(&target).unwrap(), |_| {}).await.unwrap_err().to_string();
     assert!(err.contains("../../evil.txt") && err.contains("document evil"), "{err}");
     assert!(!dir.path().join("evil.txt").exists());
 }

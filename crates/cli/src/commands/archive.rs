@@ -1,7 +1,6 @@
 //! `crawl` and `archive get / head / ls / download` (spec `archive-and-crawl.md` §2–§4).
 
 use std::io::Write;
-use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use futures::StreamExt;
@@ -9,6 +8,7 @@ use lakehouse::operation::crawl::{CrawlOptions, crawl as run_crawl};
 use lakehouse::operation::download::download_archive;
 use lakehouse::repository::config::clean_dump;
 use lakehouse::repository::{ArchiveRepository, EntityRepository};
+use lakehouse::storage::Location;
 use serde_json::Value;
 
 use crate::cli::{ArchiveCommand, CrawlArgs};
@@ -21,7 +21,7 @@ fn write_job(out: &str, job: &Value) -> Result<()> {
         let mut out = output(out)?;
         let clean = clean_dump(job.clone(), false).unwrap_or_default();
         writeln!(out, "{}", serde_json::to_string(&clean)?)?;
-        out.flush()?;
+        out.finish()?;
     }
     Ok(())
 }
@@ -62,14 +62,14 @@ pub async fn archive(ctx: &Context, command: ArchiveCommand) -> Result<()> {
             while let Some(chunk) = blob.next().await {
                 out.write_all(&chunk?)?;
             }
-            out.flush()?;
+            out.finish()?;
         }
         ArchiveCommand::Head { checksum, output: o } => {
             let mut out = output(&o.output)?;
             for file in archive.files(&checksum).await? {
                 writeln!(out, "{}", file.to_json())?;
             }
-            out.flush()?;
+            out.finish()?;
         }
         ArchiveCommand::Ls { output: o, keys, checksums, .. } => {
             let mut out = output(&o.output)?;
@@ -82,13 +82,16 @@ pub async fn archive(ctx: &Context, command: ArchiveCommand) -> Result<()> {
                     writeln!(out, "{}", file.to_json())?;
                 }
             }
-            out.flush()?;
+            out.finish()?;
         }
         ArchiveCommand::Download { output: target } => {
             let repo = EntityRepository::open(&dataset).await?;
-            std::fs::create_dir_all(&target).with_context(|| format!("cannot create {target}"))?;
+            let location = Location::parse(&target)?;
+            if let Some(folder) = location.local_path() {
+                std::fs::create_dir_all(folder).with_context(|| format!("cannot create {target}"))?;
+            }
             let bar = progress("files");
-            let metrics = download_archive(&repo, Path::new(&target), |n| bar.set_position(n)).await;
+            let metrics = download_archive(&repo, &location, |n| bar.set_position(n)).await;
             bar.finish_and_clear();
             let m = metrics?;
             eprintln!("Downloaded {} files into {target} ({} already there).", m.done, m.skipped);

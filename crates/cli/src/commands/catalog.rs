@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::{Context as _, Result};
 use serde_json::{Map, Value};
 
-use crate::context::{Context, output};
+use crate::context::{Context, output, read_text};
 
 /// `ls`: dataset names, one per line.
 pub async fn ls(ctx: &Context, out: &str) -> Result<()> {
@@ -13,7 +13,7 @@ pub async fn ls(ctx: &Context, out: &str) -> Result<()> {
     for name in ctx.catalog.datasets().await? {
         writeln!(out, "{name}")?;
     }
-    out.flush()?;
+    out.finish()?;
     Ok(())
 }
 
@@ -26,13 +26,13 @@ pub async fn datasets(ctx: &Context, out: &str) -> Result<()> {
             writeln!(out, "{}", serde_json::to_string(config.as_map())?)?;
         }
     }
-    out.flush()?;
+    out.finish()?;
     Ok(())
 }
 
 /// Merges the YAML file at `path` into the dataset's config.yml; returns the result.
 pub async fn merge_config(ctx: &Context, path: &str) -> Result<lakehouse::repository::DatasetConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+    let text = read_text(path)?;
     let update: Map<String, Value> =
         serde_norway::from_str(&text).with_context(|| format!("{path} is not a YAML mapping"))?;
     Ok(ctx.dataset()?.configure(&update).await?)

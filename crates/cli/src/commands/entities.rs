@@ -27,6 +27,6 @@ pub async fn iterate(ctx: &Context, out: &str, query: Option<&str>) -> Result<()
         out.write_all(b"\n")?;
         written += 1;
     }
-    out.flush()?;
+    out.finish()?;
     Ok(())
 }

@@ -8,8 +8,6 @@ pub mod make;
 pub mod statements;
 pub mod zfs;
 
-use std::io::Write;
-
 use anyhow::Result;
 use lakehouse::operation::artifacts::open_artifact;
 use lakehouse::operation::import::{ImportMetrics, ImportOptions, import_entities, import_statements};
@@ -47,10 +45,10 @@ pub async fn import(ctx: &Context, args: &ImportArgs, records: Records) -> Resul
 pub async fn stream(ctx: &Context, out: &str, artifact: &str) -> Result<()> {
     let dataset = ctx.dataset()?;
     let config = dataset.ensure().await?;
-    let mut reader = open_artifact(&dataset, &config, artifact)?;
+    let mut reader = open_artifact(&dataset, &config, artifact).await?;
     let mut out = output(out)?;
     std::io::copy(&mut reader, &mut out)?;
-    out.flush()?;
+    out.finish()?;
     Ok(())
 }
 

@@ -1,7 +1,5 @@
 //! `statements iterate`.
 
-use std::io::Write;
-
 use anyhow::Result;
 use lakehouse::repository::EntityRepository;
 use lakehouse::repository::query::parse_query;
@@ -18,6 +16,6 @@ pub async fn iterate(ctx: &Context, out: &str, query: Option<&str>) -> Result<()
     while let Some(rows) = stream.next().await? {
         csv.write(&rows)?;
     }
-    csv.finish()?.flush()?;
+    csv.finish()?.finish()?;
     Ok(())
 }

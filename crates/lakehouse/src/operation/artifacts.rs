@@ -1,14 +1,24 @@
 //! Published artifacts (exports) of a dataset: their names, their keys with the dataset's codec,
-//! writing them through a `.tmp` file, the CSV dialect of the documents tables, and reading them
-//! back decompressed (spec `exports-and-operations.md` §1.2, §6; `entities stream`,
-//! `statements stream`, `archive download`).
+//! writing them so that they appear only when whole, the CSV dialect of the documents tables,
+//! and reading them back decompressed (spec `exports-and-operations.md` §1.2, §6; `entities
+//! stream`, `statements stream`, `archive download`).
+//!
+//! In a local folder an artifact is assembled at `<key>.tmp` (written behind, so that gigabytes
+//! of exports do not fill the page cache) and renamed into place; in an object store it is a
+//! multipart upload completed when the export publishes. Either way readers see the previous artifact until
+//! the export publishes.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 
+use object_store::path::Path;
+
 use crate::error::{Error, Result};
 use crate::repository::{Dataset, DatasetConfig};
+use crate::storage::Location;
+use crate::storage::object_io::ObjectReader;
+use crate::storage::upload::{Staged, Upload};
 use crate::storage::write_behind::WriteBehind;
 
 /// The entities export.
@@ -38,112 +48,214 @@ pub fn artifact_key(name: &str, codec: Option<&str>) -> String {
     }
 }
 
-/// Opens artifact `name` of `dataset`, decompressing it with the configured codec.
+/// Opens artifact `name` of `dataset`, decompressing it with the configured codec. The reader of
+/// an artifact in an object store fetches as it is read (see [`ObjectReader`]).
 ///
 /// # Errors
 /// [`Error::NotFound`] if it was never exported; [`Error::InvalidConfig`] for a codec this
-/// build cannot read (`bz2`, `xz`, `lz4`).
-pub fn open_artifact(dataset: &Dataset, config: &DatasetConfig, name: &str) -> Result<Box<dyn Read>> {
+/// build cannot read (`bz2`, `xz`, `lz4`); [`Error::Storage`].
+pub async fn open_artifact(dataset: &Dataset, config: &DatasetConfig, name: &str) -> Result<Box<dyn Read + Send>> {
     let codec = config.compression();
-    let path = dataset.location().path().join(artifact_key(name, codec));
-    let file = match File::open(&path) {
-        Ok(file) => BufReader::new(file),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::NotFound(format!("{} (run `make` or `export` first)", path.display())));
+    let key = artifact_key(name, codec);
+    let location = dataset.location();
+    let shown = format!("{}/{key}", location);
+    let missing = || Error::NotFound(format!("{shown} (run `make` or `export` first)"));
+    let raw: Box<dyn Read + Send> = match location.local_path() {
+        Some(folder) => match File::open(folder.join(&key)) {
+            Ok(file) => Box::new(BufReader::new(file)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+            Err(e) => return Err(Error::Io(shown, e)),
+        },
+        None => {
+            let store = dataset.object_store();
+            match ObjectReader::open(store.as_ref(), &Path::from(key.as_str()), &shown).await {
+                Ok(reader) => Box::new(BufReader::new(reader)),
+                Err(Error::NotFound(_)) => return Err(missing()),
+                Err(e) => return Err(e),
+            }
         }
-        Err(e) => return Err(Error::Io(path.display().to_string(), e)),
     };
     match codec {
-        None => Ok(Box::new(file)),
-        Some("gz") => Ok(Box::new(flate2::read::MultiGzDecoder::new(file))),
-        Some("zst") => {
-            Ok(Box::new(zstd::Decoder::with_buffer(file).map_err(|e| Error::Io(path.display().to_string(), e))?))
-        }
-        Some(other) => Err(Error::InvalidConfig(format!("compression `{other}` is not supported yet (use gz or zst)"))),
+        None => Ok(raw),
+        Some("gz") => Ok(Box::new(flate2::read::MultiGzDecoder::new(raw))),
+        Some("zst") => Ok(Box::new(zstd::Decoder::with_buffer(BufReader::new(raw)).map_err(|e| Error::Io(shown, e))?)),
+        Some(other) => Err(unsupported(other)),
     }
 }
 
-/// An output file being assembled at `<path>.tmp`, compressed with the dataset codec.
-/// A finished artifact still at its `.tmp` path: (tmp, final path, key).
-pub(crate) type Finished = (PathBuf, PathBuf, String);
+fn unsupported(codec: &str) -> Error {
+    Error::InvalidConfig(format!("compression `{codec}` is not supported yet (use gz or zst)"))
+}
 
+/// A finished artifact, not yet in place: publish it with [`publish`].
+pub(crate) struct Finished {
+    key: String,
+    place: FinishedPlace,
+}
+
+enum FinishedPlace {
+    /// Renamed from `tmp` to `path`.
+    Local { tmp: PathBuf, path: PathBuf },
+    /// Completed.
+    Remote(Staged),
+}
+
+/// An artifact being written, compressed with the dataset's codec.
 pub(crate) struct Artifact {
     key: String,
-    tmp: PathBuf,
-    path: PathBuf,
+    /// What messages name: the `.tmp` file, or the object.
+    shown: String,
     encoder: Encoder,
+    place: Place,
+}
+
+enum Place {
+    Local { tmp: PathBuf, path: PathBuf },
+    Remote(Upload),
+}
+
+/// Where the encoder's output goes: the local file, or memory drained into the upload after
+/// each write.
+enum Output {
+    File(BufWriter<WriteBehind>),
+    Memory(Vec<u8>),
+}
+
+impl Write for Output {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Output::File(w) => w.write(bytes),
+            Output::Memory(v) => v.write(bytes),
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Output::File(w) => w.write_all(bytes),
+            Output::Memory(v) => v.write_all(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Output::File(w) => w.flush(),
+            Output::Memory(_) => Ok(()),
+        }
+    }
 }
 
 enum Encoder {
-    Plain(BufWriter<WriteBehind>),
-    Gzip(flate2::write::GzEncoder<BufWriter<WriteBehind>>),
-    Zstd(zstd::Encoder<'static, BufWriter<WriteBehind>>),
+    Plain(Output),
+    Gzip(flate2::write::GzEncoder<Output>),
+    Zstd(zstd::Encoder<'static, Output>),
+}
+
+impl Encoder {
+    fn output(&mut self) -> &mut Output {
+        match self {
+            Encoder::Plain(w) => w,
+            Encoder::Gzip(w) => w.get_mut(),
+            Encoder::Zstd(w) => w.get_mut(),
+        }
+    }
 }
 
 impl Artifact {
-    /// Starts `name` (with the codec's suffix) under `root`, at `<path>.tmp`.
+    /// Starts `name` (with the codec's suffix) of the dataset at `root`: at `<key>.tmp` in a
+    /// local folder, as an upload in an object store.
     ///
     /// # Errors
     /// [`Error::Io`]; [`Error::InvalidConfig`] for a codec this build cannot write.
-    pub(crate) fn create(root: &std::path::Path, name: &str, codec: Option<&str>) -> Result<Artifact> {
+    pub(crate) fn create(root: &Location, name: &str, codec: Option<&str>) -> Result<Artifact> {
         let key = artifact_key(name, codec);
-        let path = root.join(&key);
-        let tmp = root.join(format!("{key}.tmp"));
-        let io = |e| Error::Io(tmp.display().to_string(), e);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::Io(parent.display().to_string(), e))?;
-        }
-        let file = BufWriter::with_capacity(1 << 16, WriteBehind::new(File::create(&tmp).map_err(io)?));
-        let encoder = match codec {
-            None => Encoder::Plain(file),
-            Some("gz") => Encoder::Gzip(flate2::write::GzEncoder::new(file, flate2::Compression::default())),
-            Some("zst") => Encoder::Zstd(zstd::Encoder::new(file, 3).map_err(io)?),
-            Some(other) => {
-                return Err(Error::InvalidConfig(format!(
-                    "compression `{other}` is not supported yet (use gz or zst)"
-                )));
+        let (output, place, shown) = match root.local_path() {
+            Some(folder) => {
+                let path = folder.join(&key);
+                let tmp = folder.join(format!("{key}.tmp"));
+                let shown = tmp.display().to_string();
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::Io(parent.display().to_string(), e))?;
+                }
+                let file = File::create(&tmp).map_err(|e| Error::Io(shown.clone(), e))?;
+                let output = Output::File(BufWriter::with_capacity(1 << 16, WriteBehind::new(file)));
+                (output, Place::Local { tmp, path }, shown)
+            }
+            None => {
+                let upload = Upload::new(root.object_store()?, Path::from(key.as_str()));
+                (Output::Memory(Vec::new()), Place::Remote(upload), format!("{root}/{key}"))
             }
         };
-        Ok(Artifact { key, tmp, path, encoder })
+        let encoder = match codec {
+            None => Encoder::Plain(output),
+            Some("gz") => Encoder::Gzip(flate2::write::GzEncoder::new(output, flate2::Compression::default())),
+            Some("zst") => Encoder::Zstd(zstd::Encoder::new(output, 3).map_err(|e| Error::Io(shown.clone(), e))?),
+            Some(other) => return Err(unsupported(other)),
+        };
+        Ok(Artifact { key, shown, encoder, place })
     }
 
-    /// Appends bytes (compressed on the way).
+    /// Appends bytes (compressed on the way). From a blocking thread, run it with
+    /// `Handle::block_on`.
     ///
     /// # Errors
-    /// [`Error::Io`] naming the file.
-    pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<()> {
+    /// [`Error::Io`] naming the file; [`Error::Storage`] sending a part.
+    pub(crate) async fn write(&mut self, bytes: &[u8]) -> Result<()> {
         let result = match &mut self.encoder {
             Encoder::Plain(w) => w.write_all(bytes),
             Encoder::Gzip(w) => w.write_all(bytes),
             Encoder::Zstd(w) => w.write_all(bytes),
         };
-        result.map_err(|e| Error::Io(self.tmp.display().to_string(), e))
+        result.map_err(|e| Error::Io(self.shown.clone(), e))?;
+        self.drain().await
     }
 
-    /// Completes the encoding; the file stays at `.tmp` until [`publish`] moves it: (tmp, path, key).
+    /// Moves the encoder's output into the upload, in an object store.
+    async fn drain(&mut self) -> Result<()> {
+        if let (Place::Remote(upload), Output::Memory(bytes)) = (&mut self.place, self.encoder.output()) {
+            upload.write(bytes).await?;
+            bytes.clear();
+        }
+        Ok(())
+    }
+
+    /// Completes the encoding and sends what is left; the artifact is not in place until
+    /// [`publish`].
     ///
     /// # Errors
-    /// [`Error::Io`] naming the file.
-    pub(crate) fn finish(self) -> Result<Finished> {
-        let io = |e| Error::Io(self.tmp.display().to_string(), e);
-        let mut file = match self.encoder {
+    /// [`Error::Io`] naming the file; [`Error::Storage`].
+    pub(crate) async fn finish(self) -> Result<Finished> {
+        let io = |e| Error::Io(self.shown.clone(), e);
+        let mut output = match self.encoder {
             Encoder::Plain(w) => w,
             Encoder::Gzip(w) => w.finish().map_err(io)?,
             Encoder::Zstd(w) => w.finish().map_err(io)?,
         };
-        file.flush().map_err(io)?;
-        Ok((self.tmp, self.path, self.key))
+        output.flush().map_err(io)?;
+        let place = match (self.place, output) {
+            (Place::Local { tmp, path }, _) => FinishedPlace::Local { tmp, path },
+            (Place::Remote(mut upload), Output::Memory(rest)) => {
+                upload.write(&rest).await?;
+                FinishedPlace::Remote(upload.finish().await?)
+            }
+            (Place::Remote(_), Output::File(_)) => unreachable!("an upload encodes into memory"),
+        };
+        Ok(Finished { key: self.key, place })
     }
 }
 
-/// Moves finished artifacts into place; returns their keys.
+/// Puts finished artifacts in place, one after the other; returns their keys.
 ///
 /// # Errors
-/// [`Error::Io`] naming the file.
-pub(crate) fn publish(files: Vec<Finished>) -> Result<Vec<String>> {
+/// [`Error::Io`] naming the file; [`Error::Storage`].
+pub(crate) async fn publish(files: Vec<Finished>) -> Result<Vec<String>> {
     let mut keys = Vec::new();
-    for (tmp, path, key) in files {
-        std::fs::rename(&tmp, &path).map_err(|e| Error::Io(path.display().to_string(), e))?;
+    for Finished { key, place } in files {
+        match place {
+            FinishedPlace::Local { tmp, path } => {
+                std::fs::rename(&tmp, &path).map_err(|e| Error::Io(path.display().to_string(), e))?;
+            }
+            FinishedPlace::Remote(staged) => staged.publish().await?,
+        }
         keys.push(key);
     }
     Ok(keys)

@@ -1,17 +1,27 @@
-//! `crawl`: archive every file of a local folder and write a Document entity per file, with its
+//! `crawl`: archive every file of a source and write a Document entity per file, with its
 //! Folder chain, through the journal with origin `crawl` (seed 002 "Crawl operation", spec
 //! `archive-and-crawl.md` §2).
 //!
-//! Files are visited in path order (the reference's walk order is unspecified). Hidden files
-//! count; symbolic links to files are followed, links to folders are not descended. The first
+//! A source is a local folder or file (a path or `file://` URL), a prefix or object in a bucket
+//! (`s3://`, `gs://`, `az://`, … as lake URIs take them), or one file over `http(s)://`. Files
+//! are visited in path order (the reference's walk order is unspecified). Hidden files count;
+//! symbolic links to files are followed, links to folders are not descended. A remote file is
+//! first fetched to a temporary local file, hashed and archived from there, as the reference
+//! does (spec §1.3), one file at a time. The first
 //! file that cannot be read stops the crawl with an error naming it; what was archived before it
 //! stays, and its entities are flushed. Unlike the reference, a source that does not exist is an
 //! error (the reference reports an empty, successful crawl).
 
 use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
 
+use futures::{StreamExt, TryStreamExt};
 use globset::{GlobBuilder, GlobMatcher};
+use object_store::http::HttpBuilder;
+use object_store::path::Path;
+use object_store::{ClientOptions, ObjectStore, ObjectStoreExt};
 use serde_json::Value;
+use tokio::io::AsyncWriteExt;
 
 use super::jobs::Job;
 use crate::error::{Error, Result};
@@ -65,7 +75,8 @@ impl std::str::FromStr for Existing {
 /// defaults (`skip-path`, no entities); the CLI turns entities on and overwrites.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrawlOptions {
-    /// The source folder (a path or `file://` URL), or a single file.
+    /// The source: a local folder or file (a path or `file://` URL), a bucket prefix or object,
+    /// or an `http(s)://` file.
     pub uri: String,
     /// Crawl only this sub-folder of the source (keys stay relative to the source).
     pub prefix: Option<String>,
@@ -114,13 +125,105 @@ pub struct CrawlMetrics {
     pub job: Value,
 }
 
-/// The source folder (or file) of a crawl URI: a local path or `file://` URL.
-fn source_path(uri: &str) -> Result<PathBuf> {
-    let path = Location::parse(uri)?.path().to_path_buf();
-    if !path.exists() {
-        return Err(Error::NotFound(format!("crawl source {uri}")));
+/// A crawl source.
+enum Source {
+    /// A local folder, or a file.
+    Local(PathBuf),
+    /// A prefix in a bucket (an object store rooted there).
+    Bucket(Arc<dyn ObjectStore>),
+    /// One object: its store (rooted at its parent) and its name, the file's key.
+    Object(Arc<dyn ObjectStore>, String),
+}
+
+/// Where a crawled file's bytes are.
+enum SourceFile {
+    Local(PathBuf),
+    Object(Arc<dyn ObjectStore>, Path),
+}
+
+/// Opens the source named by `uri`.
+async fn source(uri: &str) -> Result<Source> {
+    let missing = || Error::NotFound(format!("crawl source {uri}"));
+    if let Some((scheme, _)) = uri.split_once("://")
+        && matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https")
+    {
+        let invalid = |why: &str| Error::InvalidUri(uri.to_string(), why.to_string());
+        let (base, name) = uri.trim_end_matches('/').rsplit_once('/').ok_or_else(|| invalid("no file name"))?;
+        if name.is_empty() || base.ends_with(':') || base.ends_with('/') {
+            return Err(invalid("an http(s) source is one file: give its URL"));
+        }
+        let options = ClientOptions::new().with_allow_http(scheme.eq_ignore_ascii_case("http"));
+        let store = HttpBuilder::new().with_url(base).with_client_options(options).build();
+        let store = store.map_err(|e| invalid(&e.to_string()))?;
+        let store: Arc<dyn ObjectStore> = Arc::new(store);
+        match store.head(&Path::from(name)).await {
+            Ok(_) => {}
+            Err(object_store::Error::NotFound { .. }) => return Err(missing()),
+            Err(e) => return Err(e.into()),
+        }
+        let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy().into_owned();
+        return Ok(Source::Object(store, name));
     }
-    Ok(path)
+    let location = Location::parse(uri)?;
+    if let Some(path) = location.local_path() {
+        if !path.exists() {
+            return Err(missing());
+        }
+        return Ok(Source::Local(path.to_path_buf()));
+    }
+    let store = location.object_store()?;
+    if store.list(None).next().await.transpose()?.is_some() {
+        return Ok(Source::Bucket(store));
+    }
+    // Not a prefix with objects under it: maybe one object.
+    let url = location.url().as_str().trim_end_matches('/');
+    let (parent, name) = url.rsplit_once('/').ok_or_else(missing)?;
+    let parent = Location::parse(parent)?.object_store()?;
+    match parent.head(&Path::from(name)).await {
+        Ok(_) => Ok(Source::Object(parent, name.to_string())),
+        Err(object_store::Error::NotFound { .. }) => Err(missing()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Source {
+    /// The files to visit, from `start` (the prefix, if any) on, as (key, where), in key order.
+    async fn files(&self, prefix: Option<&str>) -> Result<Vec<Result<(String, SourceFile)>>> {
+        match self {
+            Source::Local(root) => {
+                let start = prefix.map_or_else(|| root.clone(), |p| root.join(p));
+                Ok(walk(root, &start).map(|f| f.map(|(key, path)| (key, SourceFile::Local(path)))).collect())
+            }
+            Source::Bucket(store) => {
+                let start = prefix.map(Path::from);
+                let mut keys: Vec<Path> = store.list(start.as_ref()).map_ok(|meta| meta.location).try_collect().await?;
+                keys.sort();
+                Ok(keys
+                    .into_iter()
+                    .map(|path| Ok((path.as_ref().to_string(), SourceFile::Object(store.clone(), path))))
+                    .collect())
+            }
+            Source::Object(store, name) => {
+                let path = Path::from(name.as_str());
+                Ok(vec![Ok((name.clone(), SourceFile::Object(store.clone(), path)))])
+            }
+        }
+    }
+}
+
+/// Fetches an object to a temporary local file; also returns its last change.
+async fn fetch(store: &dyn ObjectStore, path: &Path) -> Result<(tempfile::TempPath, chrono::DateTime<chrono::Utc>)> {
+    let temp = tempfile::NamedTempFile::new().map_err(|e| Error::Io("temporary file".into(), e))?.into_temp_path();
+    let io = |e| Error::Io(temp.display().to_string(), e);
+    let mut out = tokio::fs::File::create(&temp).await.map_err(io)?;
+    let got = store.get(path).await?;
+    let modified = got.meta.last_modified;
+    let mut chunks = got.into_stream();
+    while let Some(chunk) = chunks.next().await {
+        out.write_all(&chunk?).await.map_err(io)?;
+    }
+    out.flush().await.map_err(io)?;
+    Ok((temp, modified))
 }
 
 fn matcher(pattern: &str, literal_separator: bool) -> Result<GlobMatcher> {
@@ -236,14 +339,14 @@ impl Crawler<'_> {
     /// Archives the selected files, adding their entities to `writer`.
     async fn run(
         &mut self,
-        files: impl Iterator<Item = Result<(String, PathBuf)>>,
+        files: impl Iterator<Item = Result<(String, SourceFile)>>,
         writer: &mut Option<BulkWriter<'_>>,
         mut progress: impl FnMut(u64),
     ) -> Result<()> {
         let dataset = self.repo.dataset();
         let mut listed = 0u64;
         for file in files {
-            let (key, path) = file?;
+            let (key, file) = file?;
             if !self.selection.selects(&key) {
                 continue;
             }
@@ -253,6 +356,13 @@ impl Crawler<'_> {
             }
             listed += 1;
             self.job.pending += 1;
+            let (path, _fetched, updated_at) = match file {
+                SourceFile::Local(path) => (path, None, None),
+                SourceFile::Object(store, object) => {
+                    let (fetched, modified) = fetch(store.as_ref(), &object).await?;
+                    (fetched.to_path_buf(), Some(fetched), Some(modified))
+                }
+            };
             let checksum = checksum_file(&path).await?;
             if self.skips(&checksum, &key).await? {
                 self.metrics.skipped += 1;
@@ -263,6 +373,7 @@ impl Crawler<'_> {
                     checksum: Some(checksum),
                     skip_metadata: !self.options.store_metadata,
                     skip_tag: true,
+                    updated_at,
                     ..StoreOptions::default()
                 };
                 let file = self.archive.store_path(&path, stored).await?;
@@ -285,13 +396,13 @@ impl Crawler<'_> {
 /// Crawls `options.uri` into the dataset of `repo`, calling `progress` with the files visited.
 ///
 /// # Errors
-/// [`Error::NotFound`] for a missing source; [`Error::InvalidUri`] for a remote one;
+/// [`Error::NotFound`] for a missing source; [`Error::InvalidUri`] for an unusable one;
 /// [`Error::InvalidPattern`]; [`Error::Io`] naming the first file that cannot be read; journal
 /// and storage errors. The `CrawlJob` record then holds the message.
 pub async fn crawl(repo: &EntityRepository, options: &CrawlOptions, progress: impl FnMut(u64)) -> Result<CrawlMetrics> {
-    let root = source_path(&options.uri)?;
+    let source = source(&options.uri).await?;
     let selection = Selection::new(options)?;
-    let start = selection.prefix.as_ref().map_or_else(|| root.clone(), |p| root.join(p));
+    let files = source.files(selection.prefix.as_deref()).await?;
     let dataset = repo.dataset();
     let mut job = Job::start("CrawlJob", dataset);
     let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::String);
@@ -311,7 +422,7 @@ pub async fn crawl(repo: &EntityRepository, options: &CrawlOptions, progress: im
     let archive = ArchiveRepository::new(dataset);
     let mut crawler = Crawler { repo, archive, options, selection, job, metrics: CrawlMetrics::default() };
     let mut writer = if options.make_entities { Some(repo.writer(WriteOptions::origin(CRAWL_ORIGIN))?) } else { None };
-    let mut crawled = crawler.run(walk(&root, &start), &mut writer, progress).await;
+    let mut crawled = crawler.run(files.into_iter(), &mut writer, progress).await;
     // What was archived keeps its entities, even when a later file failed.
     if let Some(writer) = writer {
         crawled = crawled.and(writer.close().await.map(|_| ()));

@@ -1,5 +1,5 @@
 //! `archive download`: write the archived files back under their original paths into a local
-//! folder (spec `archive-and-crawl.md` §3).
+//! folder or a bucket prefix (spec `archive-and-crawl.md` §3).
 //!
 //! The file list is the exported `exports/documents.csv` (one row per document and parent
 //! folder): the target path is the row's `path` then its `name`. A target file that exists is
@@ -7,11 +7,15 @@
 //! new. Deliberate differences from the reference: every run runs (the reference skips a run
 //! into *another* folder when the tag says it already ran, spec §3.4); a missing export is an
 //! error, not an empty run; each file is written to a staging name and renamed, so a failure
-//! never leaves a partial file; a row whose path would leave the target folder is refused.
+//! never leaves a partial file (in a bucket, each is one upload, visible when complete); a row
+//! whose path would leave the target folder is refused.
 
-use std::path::{Path as FsPath, PathBuf};
+use std::path::Path as FsPath;
+use std::sync::Arc;
 
 use futures::StreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
@@ -20,8 +24,10 @@ use super::jobs::Job;
 use crate::error::{Error, Result};
 use crate::model::file::validate_relative_path;
 use crate::repository::EntityRepository;
+use crate::storage::Location;
 use crate::storage::archive::ArchiveStore;
 use crate::storage::tags::keys::DOWNLOAD_LAST_RUN;
+use crate::storage::upload::Upload;
 
 /// What a download did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -41,6 +47,41 @@ struct Row {
     checksum: String,
     name: String,
     path: String,
+}
+
+/// Where files are downloaded to.
+enum Target {
+    Folder(std::path::PathBuf),
+    Bucket(Arc<dyn ObjectStore>),
+}
+
+impl Target {
+    /// Whether `relative` is there already.
+    async fn exists(&self, relative: &str) -> Result<bool> {
+        match self {
+            Target::Folder(folder) => Ok(tokio::fs::try_exists(folder.join(relative)).await.unwrap_or(false)),
+            Target::Bucket(store) => match store.head(&Path::from(relative)).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(e) => Err(e.into()),
+            },
+        }
+    }
+
+    /// Writes the blob of `checksum` at `relative`.
+    async fn copy(&self, archive: &ArchiveStore, checksum: &str, relative: &str) -> Result<()> {
+        match self {
+            Target::Folder(folder) => copy_blob(archive, checksum, &folder.join(relative)).await,
+            Target::Bucket(store) => {
+                let mut blob = archive.stream(checksum).await?;
+                let mut upload = Upload::new(store.clone(), Path::from(relative));
+                while let Some(chunk) = blob.next().await {
+                    upload.write(&chunk?).await?;
+                }
+                upload.finish().await?.publish().await
+            }
+        }
+    }
 }
 
 /// Copies the blob of `checksum` to `dest` through a staging file in the same folder.
@@ -69,8 +110,8 @@ async fn copy_blob(archive: &ArchiveStore, checksum: &str, dest: &FsPath) -> Res
     copied
 }
 
-/// Writes every exported document of `repo`'s dataset under `target`, calling `progress` with the
-/// rows handled.
+/// Writes every exported document of `repo`'s dataset under `target` (a local folder or a
+/// bucket prefix), calling `progress` with the rows handled.
 ///
 /// # Errors
 /// [`Error::NotFound`] if the documents were never exported or a blob is missing;
@@ -78,21 +119,35 @@ async fn copy_blob(archive: &ArchiveStore, checksum: &str, dest: &FsPath) -> Res
 /// [`Error::Io`] naming the target file; storage errors. The job record holds the message.
 pub async fn download_archive(
     repo: &EntityRepository,
-    target: &FsPath,
+    target: &Location,
     mut progress: impl FnMut(u64),
 ) -> Result<DownloadMetrics> {
     let dataset = repo.dataset();
     let archive = ArchiveStore::new(dataset.object_store());
     let mut job = Job::start("DownloadArchiveJob", dataset);
-    job.fields.insert("target".into(), target.display().to_string().into());
+    job.fields.insert("target".into(), target.to_string().into());
     job.fields.insert("skipped".into(), 0.into());
     job.begin(dataset).await?;
     let mut metrics = DownloadMetrics::default();
     let result: Result<()> = async {
-        let reader = open_artifact(dataset, repo.config(), DOCUMENTS)?;
-        let mut rows = csv::Reader::from_reader(reader);
-        for (n, row) in rows.deserialize::<Row>().enumerate() {
-            let row = row.map_err(|e| Error::Corrupt(format!("{DOCUMENTS} row {}: {e}", n + 1)))?;
+        let reader = open_artifact(dataset, repo.config(), DOCUMENTS).await?;
+        let sink = match target.local_path() {
+            Some(folder) => Target::Folder(folder.to_path_buf()),
+            None => Target::Bucket(target.object_store()?),
+        };
+        // The rows are parsed on a blocking thread (a remote export is read as it is fetched).
+        let (sender, mut rows) = tokio::sync::mpsc::channel::<Result<Row>>(64);
+        let parser = tokio::task::spawn_blocking(move || {
+            for (n, row) in csv::Reader::from_reader(reader).deserialize::<Row>().enumerate() {
+                let row = row.map_err(|e| Error::Corrupt(format!("{DOCUMENTS} row {}: {e}", n + 1)));
+                if sender.blocking_send(row).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut n = 0u64;
+        while let Some(row) = rows.recv().await {
+            let row = row?;
             let relative = if row.path.is_empty() { row.name.clone() } else { format!("{}/{}", row.path, row.name) };
             validate_relative_path("download path", &relative).map_err(|e| match e {
                 Error::InvalidName { kind, name, reason } => {
@@ -100,15 +155,16 @@ pub async fn download_archive(
                 }
                 other => other,
             })?;
-            let dest: PathBuf = target.join(&relative);
-            if tokio::fs::try_exists(&dest).await.unwrap_or(false) {
+            if sink.exists(&relative).await? {
                 metrics.skipped += 1;
             } else {
-                copy_blob(&archive, &row.checksum, &dest).await?;
+                sink.copy(&archive, &row.checksum, &relative).await?;
                 metrics.done += 1;
             }
-            progress(n as u64 + 1);
+            n += 1;
+            progress(n);
         }
+        parser.await.map_err(Error::task("documents.csv"))?;
         Ok(())
     }
     .await;

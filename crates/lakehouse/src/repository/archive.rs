@@ -33,6 +33,9 @@ pub struct StoreOptions {
     pub skip_tag: bool,
     /// Further metadata, kept in the record's `extra`.
     pub extra: Map<String, Value>,
+    /// The source's last change, when the local file is a copy (of an object in a bucket)
+    /// [default: the local file's].
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// The archive of one dataset.
@@ -82,7 +85,10 @@ impl ArchiveRepository {
         if !meta.is_file() {
             return Err(Error::Io(source.display().to_string(), std::io::Error::other("not a regular file")));
         }
-        let name = source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = match &options.key {
+            Some(key) => key.rsplit('/').next().unwrap_or(key).to_string(),
+            None => source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        };
         let key = options.key.unwrap_or_else(|| name.clone());
         validate_relative_path("file key", &key)?;
         let checksum = match options.checksum {
@@ -93,8 +99,8 @@ impl ArchiveRepository {
         let created = DateTime::from_timestamp(meta.ctime(), meta.ctime_nsec() as u32);
         let file = File {
             mimetype: guess_mimetype(&name),
-            created_at: created.or_else(|| system_time(meta.modified())),
-            updated_at: system_time(meta.modified()).or(created),
+            created_at: options.updated_at.or(created).or_else(|| system_time(meta.modified())),
+            updated_at: options.updated_at.or_else(|| system_time(meta.modified())).or(created),
             size: meta.len(),
             id: file_id(&key, &checksum),
             dataset: self.name.clone(),

@@ -50,7 +50,7 @@ impl Catalog {
     /// # Errors
     /// [`Error::NotFound`] if the root does not exist; [`Error::Storage`].
     pub async fn datasets(&self) -> Result<Vec<DatasetName>> {
-        if !self.root.path().is_dir() {
+        if self.root.local_path().is_some_and(|folder| !folder.is_dir()) {
             return Err(Error::NotFound(format!("lakehouse root {}", self.root)));
         }
         let store = self.root.object_store()?;
@@ -150,9 +150,14 @@ impl Dataset {
     ///
     /// # Errors
     /// As [`Dataset::read_config`]; [`ZfsError::NoPool`] when `LAKEHOUSE_ON_ZFS` is on without
-    /// `LAKEHOUSE_ZFS_POOL`, and the errors of [`Zfs::ensure`].
+    /// `LAKEHOUSE_ZFS_POOL`, [`Error::InvalidUri`] when it is on for a dataset in an object
+    /// store, and the errors of [`Zfs::ensure`].
     pub async fn ensure(&self) -> Result<DatasetConfig> {
         if self.settings.on_zfs {
+            if !self.location.is_local() {
+                let why = "LAKEHOUSE_ON_ZFS is set, but ZFS datasets back local lakes only";
+                return Err(Error::InvalidUri(self.location.to_string(), why.into()));
+            }
             let pool = self.settings.zfs_pool.as_deref().ok_or(ZfsError::NoPool)?;
             Zfs::from_settings(&self.settings).ensure(pool, &self.name).await?;
         }

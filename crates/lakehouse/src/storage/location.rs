@@ -1,90 +1,197 @@
-//! Where a dataset lives: its root URL and an object store rooted there.
+//! Where a lake, a dataset or a table lives: a local folder, or a prefix in an object store
+//! (spec `storage-format.md` §1; `interfaces.md` §1.2, §4: `LAKEHOUSE_URI`, `--uri` and
+//! `--dataset-uri` take any of these).
 //!
-//! Local folders only for now (`/path`, `./path` or `file:///path`); S3, GCS and Azure come with
-//! the remote storage work. Keys below the root are POSIX paths (spec `storage-format.md` §1).
+//! * a local path (`/srv/lake`, `./data`) or a `file://` URL: a folder, made absolute against
+//!   the working directory, created when a store is first opened in it;
+//! * `s3://bucket/prefix`, `gs://…`, `az://container/prefix`, `abfs[s]://…`, `memory://name/…`:
+//!   a prefix in the bucket's store ([`backends`](super::backends)), which needs no folder.
+//!
+//! Keys below a location are `/`-separated object paths either way, so every store of the
+//! storage layer works on both through [`Location::object_store`]. What only a local folder can
+//! do (hand a file to the kernel's page cache, read a file in place) asks for
+//! [`Location::local_path`].
 
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
 use url::Url;
 
+use super::backends::{REMOTE_SCHEMES, bucket_store, register_with_delta};
 use crate::error::{Error, Result};
 
-/// The root of one dataset (or of the catalog).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A lake, dataset or table root.
+#[derive(Debug, Clone)]
 pub struct Location {
-    path: PathBuf,
+    url: Url,
+    place: Place,
 }
 
+#[derive(Debug, Clone)]
+enum Place {
+    /// An absolute local folder.
+    Local(PathBuf),
+    /// A prefix (no leading or trailing `/`, empty at the bucket's root) in a bucket's store.
+    Remote { bucket: Arc<dyn ObjectStore>, prefix: Path },
+}
+
+impl PartialEq for Location {
+    fn eq(&self, other: &Location) -> bool {
+        self.url == other.url
+    }
+}
+
+impl Eq for Location {}
+
 impl Location {
-    /// Parses a local path or `file://` URL; relative paths are made absolute against the
-    /// working directory. The folder need not exist yet.
+    /// Parses a local path, a `file://` URL or an object store URL (see the module docs). Local
+    /// folders need not exist yet; no remote store is contacted.
     ///
     /// # Errors
-    /// [`Error::InvalidUri`] for another scheme or an unusable path.
+    /// [`Error::InvalidUri`] for an unknown scheme, an `http(s)://` lake (the API client is not
+    /// built yet), an unusable path, or a URL its store refuses.
     pub fn parse(uri: &str) -> Result<Location> {
-        let path = if let Some(rest) = uri.strip_prefix("file://") {
-            Url::parse(&format!("file://{rest}"))
+        let invalid = |why: &str| Error::InvalidUri(uri.to_string(), why.to_string());
+        if let Some(rest) = uri.strip_prefix("file://") {
+            let path = Url::parse(&format!("file://{rest}"))
                 .ok()
                 .and_then(|u| u.to_file_path().ok())
-                .ok_or_else(|| Error::InvalidUri(uri.to_string(), "not a valid file:// URL"))?
-        } else if uri.contains("://") {
-            return Err(Error::InvalidUri(uri.to_string(), "only local paths and file:// URLs are supported yet"));
-        } else {
-            std::path::absolute(uri).map_err(|_| Error::InvalidUri(uri.to_string(), "not a usable path"))?
+                .ok_or_else(|| invalid("not a valid file:// URL"))?;
+            return Location::folder(path);
+        }
+        let Some((scheme, _)) = uri.split_once("://") else {
+            return Location::folder(std::path::absolute(uri).map_err(|_| invalid("not a usable path"))?);
         };
-        Ok(Location { path })
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme == "http" || scheme == "https" {
+            return Err(invalid("a lakehouse served over HTTP (api mode) is not supported yet"));
+        }
+        if !REMOTE_SCHEMES.contains(&scheme.as_str()) {
+            return Err(invalid(&format!(
+                "unknown scheme `{scheme}://`: use a local path, file://, s3://, gs://, az://, abfs[s]:// or memory://"
+            )));
+        }
+        let mut url = Url::parse(uri).map_err(|e| invalid(&format!("not a URL: {e}")))?;
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(invalid("no bucket (or container) after the scheme"));
+        }
+        if !url.path().ends_with('/') {
+            url.set_path(&format!("{}/", url.path()));
+        }
+        register_with_delta();
+        let (bucket, prefix) = bucket_store(&url)?;
+        Ok(Location { url, place: Place::Remote { bucket, prefix } })
+    }
+
+    fn folder(path: PathBuf) -> Result<Location> {
+        let url = Url::from_directory_path(&path)
+            .map_err(|()| Error::InvalidUri(path.display().to_string(), "not an absolute path".into()))?;
+        Ok(Location { url, place: Place::Local(path) })
     }
 
     /// A location at a local folder.
-    pub fn local(path: impl AsRef<FsPath>) -> Result<Location> {
-        Location::parse(&path.as_ref().to_string_lossy())
-    }
-
-    /// The child location `name` (a dataset of a catalog, the table of a dataset).
-    pub fn child(&self, name: &str) -> Location {
-        Location { path: self.path.join(name) }
-    }
-
-    /// The local folder.
-    pub fn path(&self) -> &FsPath {
-        &self.path
-    }
-
-    /// The `file://` URL of the folder, with a trailing slash.
-    pub fn url(&self) -> Url {
-        Url::from_directory_path(&self.path).expect("absolute path")
-    }
-
-    /// An object store rooted at this location (the folder is created if missing).
     ///
     /// # Errors
-    /// [`Error::Storage`] if the folder cannot be created.
+    /// [`Error::InvalidUri`] for an unusable path.
+    pub fn local(path: impl AsRef<FsPath>) -> Result<Location> {
+        Location::folder(
+            std::path::absolute(path.as_ref())
+                .map_err(|_| Error::InvalidUri(path.as_ref().display().to_string(), "not a usable path".into()))?,
+        )
+    }
+
+    /// The child location `name` (a dataset of a catalog, the table of a dataset); `name` is one
+    /// or more `/`-separated segments.
+    pub fn child(&self, name: &str) -> Location {
+        let url = self.url.join(&format!("{name}/")).expect("a relative path joins");
+        let place = match &self.place {
+            Place::Local(path) => Place::Local(path.join(name)),
+            Place::Remote { bucket, prefix } => {
+                let prefix = name.split('/').fold(prefix.clone(), |p, segment| p.join(segment));
+                Place::Remote { bucket: bucket.clone(), prefix }
+            }
+        };
+        Location { url, place }
+    }
+
+    /// The local folder, `None` for an object store.
+    pub fn local_path(&self) -> Option<&FsPath> {
+        match &self.place {
+            Place::Local(path) => Some(path),
+            Place::Remote { .. } => None,
+        }
+    }
+
+    /// Whether this is a local folder.
+    pub fn is_local(&self) -> bool {
+        matches!(self.place, Place::Local(_))
+    }
+
+    /// The URL, with a trailing slash (`file:///srv/lake/`, `s3://bucket/lake/`).
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// An object store rooted here. A local folder is created if missing; a remote one is a
+    /// view of its bucket's client.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the folder cannot be created; [`Error::Storage`].
     pub fn object_store(&self) -> Result<Arc<dyn ObjectStore>> {
-        std::fs::create_dir_all(&self.path).map_err(|e| Error::Io(self.path.display().to_string(), e))?;
-        Ok(Arc::new(LocalFileSystem::new_with_prefix(&self.path)?))
+        match &self.place {
+            Place::Local(path) => {
+                std::fs::create_dir_all(path).map_err(|e| Error::Io(path.display().to_string(), e))?;
+                Ok(Arc::new(LocalFileSystem::new_with_prefix(path)?))
+            }
+            Place::Remote { bucket, prefix } if prefix.as_ref().is_empty() => Ok(bucket.clone()),
+            Place::Remote { bucket, prefix } => Ok(Arc::new(PrefixStore::new(bucket.clone(), prefix.clone()))),
+        }
     }
 }
 
 impl std::fmt::Display for Location {
+    /// A local folder as its path, anything else as its URL.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.path.display())
+        match &self.place {
+            Place::Local(path) => write!(f, "{}", path.display()),
+            Place::Remote { .. } => write!(f, "{}", self.url.as_str().trim_end_matches('/')),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use object_store::{ObjectStoreExt, PutPayload};
 
     #[test]
     fn parse_forms() {
         let abs = Location::parse("/tmp/lake").unwrap();
-        assert_eq!(abs.path(), FsPath::new("/tmp/lake"));
+        assert_eq!(abs.local_path(), Some(FsPath::new("/tmp/lake")));
         assert_eq!(Location::parse("file:///tmp/lake").unwrap(), abs);
         assert_eq!(abs.child("ds").url().as_str(), "file:///tmp/lake/ds/");
-        assert!(Location::parse("data").unwrap().path().is_absolute());
-        assert!(Location::parse("s3://bucket/lake").is_err());
+        assert!(Location::parse("data").unwrap().local_path().unwrap().is_absolute());
+        let s3 = Location::parse("s3://bucket/lake").unwrap();
+        assert_eq!(s3.child("ds").child("statements").url().as_str(), "s3://bucket/lake/ds/statements/");
+        assert_eq!(s3.to_string(), "s3://bucket/lake");
+        assert!(!s3.is_local() && s3.local_path().is_none());
+        for bad in ["ftp://host/x", "https://host/lake", "s3:///no-bucket"] {
+            let err = Location::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(bad), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn children_share_the_bucket() {
+        let lake = Location::parse("memory://location-test/lake").unwrap();
+        let ds = lake.child("ds");
+        ds.object_store().unwrap().put(&Path::from("config.yml"), PutPayload::from_static(b"x")).await.unwrap();
+        let bucket = Location::parse("memory://location-test").unwrap().object_store().unwrap();
+        let bytes = bucket.get(&Path::from("lake/ds/config.yml")).await.unwrap().bytes().await.unwrap();
+        assert_eq!(bytes.as_ref(), b"x");
     }
 }

@@ -9,19 +9,25 @@
 //! * [`zfs`]: the ZFS datasets of a dataset on a ZFS-backed lakehouse, created here or by an agent.
 //!
 //! What more than one of them uses:
-//! * [`location`]: where a dataset lives (a local folder today; object stores later);
+//! * [`location`]: where a lake or dataset lives, a local folder or a prefix in a bucket;
+//!   [`backends`]: the object store client of each bucket, also handed to delta-rs;
 //! * [`table_schema`]: the statement table's Arrow schema; [`rows`]: statements in its
 //!   columns, packed, and read back (the journal and the table share both);
-//! * [`write_behind`]: large local files (exports) written without filling the page cache.
+//! * [`write_behind`]: large local files (exports) written without filling the page cache;
+//!   [`upload`]: large objects written in parts, published when whole; [`object_io`]: one
+//!   object read or written by synchronous code (`-i`, `-o`, artifacts read back).
 
 pub mod archive;
+pub mod backends;
 pub mod fence;
 pub mod journal;
 pub mod location;
+pub mod object_io;
 pub mod rows;
 pub mod statements;
 pub mod table_schema;
 pub mod tags;
+pub mod upload;
 pub mod versions;
 pub mod write_behind;
 pub mod zfs;

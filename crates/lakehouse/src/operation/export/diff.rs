@@ -17,7 +17,6 @@
 //! export records the new state of every series, so the first export is the baseline.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use ftm::EntityRecord;
 use ftm::time::Timestamp;
@@ -29,9 +28,9 @@ use crate::operation::artifacts::{
     Artifact, CRAWL_DOCUMENTS, CsvTable, DOCUMENT_COLUMNS, DOCUMENTS, ENTITIES, Finished,
 };
 use crate::repository::EntityRepository;
-use crate::storage::TagStore;
 use crate::storage::tags::keys;
 use crate::storage::versions::TS_FORMAT;
+use crate::storage::{Location, TagStore};
 
 /// A diff entry's operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +135,7 @@ pub(crate) struct Diffs {
     ts: String,
     /// The Delta version the export read.
     version: u64,
-    root: PathBuf,
+    root: Location,
     codec: Option<String>,
     windows: [Option<Window>; 3],
     /// The documents rows being formatted.
@@ -185,7 +184,7 @@ impl Diffs {
                 }
             }
         }
-        let root = repo.dataset().location().path().to_path_buf();
+        let root = repo.dataset().location().clone();
         let codec = repo.config().compression().map(str::to_string);
         let rows = CsvTable::new("diff");
         Ok(Diffs { ts: started.format(TS_FORMAT).to_string(), version, root, codec, windows, rows })
@@ -210,17 +209,17 @@ impl Diffs {
         Some(op)
     }
 
-    fn write(&mut self, series: Series, bytes: &[u8]) -> Result<()> {
+    async fn write(&mut self, series: Series, bytes: &[u8]) -> Result<()> {
         let Some(window) = self.windows[series as usize].as_mut() else { return Ok(()) };
         if window.out.is_none() {
             let mut out = Artifact::create(&self.root, &series.file_name(&self.ts), self.codec.as_deref())?;
             if series != Series::Entities {
                 self.rows.row(std::iter::once("op").chain(DOCUMENT_COLUMNS))?;
-                out.write(&self.rows.take()?)?;
+                out.write(&self.rows.take()?).await?;
             }
             window.out = Some(out);
         }
-        window.out.as_mut().expect("created above").write(bytes)
+        window.out.as_mut().expect("created above").write(bytes).await
     }
 
     /// Writes an entities entry around `json`, the entity's `entities.ftm.json` line without its
@@ -228,31 +227,31 @@ impl Diffs {
     ///
     /// # Errors
     /// [`Error::Io`](crate::error::Error::Io).
-    pub(crate) fn entity(&mut self, op: Op, json: &[u8]) -> Result<()> {
+    pub(crate) async fn entity(&mut self, op: Op, json: &[u8]) -> Result<()> {
         let mut line = Vec::with_capacity(json.len() + 24);
         line.extend_from_slice(b"{\"op\":\"");
         line.extend_from_slice(op.as_str().as_bytes());
         line.extend_from_slice(b"\",\"entity\":");
         line.extend_from_slice(json);
         line.extend_from_slice(b"}\n");
-        self.write(Series::Entities, &line)
+        self.write(Series::Entities, &line).await
     }
 
     /// Writes a documents row, prefixed with the op.
     ///
     /// # Errors
     /// [`Error::Io`](crate::error::Error::Io).
-    pub(crate) fn document(&mut self, series: Series, op: Op, row: &[&str]) -> Result<()> {
+    pub(crate) async fn document(&mut self, series: Series, op: Op, row: &[&str]) -> Result<()> {
         self.rows.row(std::iter::once(op.as_str()).chain(row.iter().copied()))?;
         let line = self.rows.take()?;
-        self.write(series, &line)
+        self.write(series, &line).await
     }
 
     /// Writes the `DEL` entries and completes the files (still at `.tmp`).
     ///
     /// # Errors
     /// [`Error::Io`](crate::error::Error::Io).
-    pub(crate) fn finish(mut self) -> Result<DiffOutcome> {
+    pub(crate) async fn finish(mut self) -> Result<DiffOutcome> {
         let mut files = Vec::new();
         let mut counts = [(0, 0, 0); 3];
         for series in SERIES {
@@ -265,14 +264,14 @@ impl Diffs {
                         let mut line = serde_json::to_vec(&serde_json::json!({"op": "DEL", "entity": {"id": id}}))
                             .expect("JSON values serialise");
                         line.push(b'\n');
-                        self.write(series, &line)?;
+                        self.write(series, &line).await?;
                     }
                     _ => {
                         let mut row = vec!["DEL", id.as_str()];
                         row.extend(std::iter::repeat_n("", DOCUMENT_COLUMNS.len() - 1));
                         self.rows.row(row)?;
                         let line = self.rows.take()?;
-                        self.write(series, &line)?;
+                        self.write(series, &line).await?;
                     }
                 }
             }
@@ -280,7 +279,7 @@ impl Diffs {
             let [add, modified, del] = window.counts;
             counts[series as usize] = (add, modified, del);
             if let Some(out) = window.out {
-                files.push(out.finish()?);
+                files.push(out.finish().await?);
             }
         }
         Ok(DiffOutcome { files, counts, state: format!("{}:{}", self.ts, self.version) })

@@ -142,7 +142,7 @@ impl Documents {
     ///
     /// # Errors
     /// [`Error::Io`](crate::error::Error::Io) writing a row.
-    pub(super) fn finish(self, prefix: Option<&str>, mut diffs: Option<&mut Diffs>) -> Result<Tables> {
+    pub(super) async fn finish(self, prefix: Option<&str>, mut diffs: Option<&mut Diffs>) -> Result<Tables> {
         let mut parents = CsvTable::new(PARENTS);
         parents.row(["id", "name", "path"])?;
         for id in &self.folder_order {
@@ -169,7 +169,7 @@ impl Documents {
                 if let Some(diffs) = diffs.as_deref_mut() {
                     for (series, op) in [Series::Documents, Series::CrawlDocuments].into_iter().zip(doc.ops) {
                         if let Some(op) = op {
-                            diffs.document(series, op, &row)?;
+                            diffs.document(series, op, &row).await?;
                         }
                     }
                 }

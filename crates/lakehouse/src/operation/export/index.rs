@@ -2,9 +2,10 @@
 //! `exports-and-operations.md` §7.3). Written by every export, versioned.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 
-use chrono::Utc;
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -49,14 +50,17 @@ const INDEX_ORDER: [&str; 29] = [
     "compression",
 ];
 
-/// A resource entry for an artifact that exists.
-fn resource(root: &std::path::Path, key: &str, prefix: &str) -> Option<Value> {
-    let path = root.join(key);
-    let meta = std::fs::metadata(&path).ok()?;
+/// A resource entry for an artifact that exists in `store` (the dataset's), `None` when it
+/// does not or cannot be read.
+async fn resource(store: &dyn ObjectStore, key: &str, prefix: &str) -> Option<Value> {
+    let got = store.get(&Path::from(key)).await.ok()?;
+    let (size, modified) = (got.meta.size, got.meta.last_modified);
     // Hash the stored bytes as a stream: exports can be far larger than memory.
     let mut hasher = Sha256::new();
-    std::io::copy(&mut File::open(&path).ok()?, &mut hasher).ok()?;
-    let created: chrono::DateTime<Utc> = meta.modified().ok()?.into();
+    let mut chunks = got.into_stream();
+    while let Some(chunk) = chunks.next().await {
+        hasher.update(chunk.ok()?);
+    }
     let (mime, label) = if key.contains(".csv") {
         ("text/csv", "Comma-separated table")
     } else if key.starts_with(ENTITIES) {
@@ -68,9 +72,9 @@ fn resource(root: &std::path::Path, key: &str, prefix: &str) -> Option<Value> {
         "name": key.rsplit('/').next().unwrap_or(key),
         "url": format!("{prefix}/{key}"),
         "checksum": format!("{:x}", hasher.finalize()),
-        "timestamp": created.format("%Y-%m-%dT%H:%M:%S").to_string(),
+        "timestamp": modified.format("%Y-%m-%dT%H:%M:%S").to_string(),
         "mime_type": mime,
-        "size": meta.len(),
+        "size": size,
         "mime_type_label": label,
     }))
 }
@@ -82,17 +86,16 @@ pub(super) async fn write_index(repo: &EntityRepository) -> Result<()> {
     let config: &DatasetConfig = repo.config();
     let mut fields: BTreeMap<String, Value> = config.as_map().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     fields.insert("uri".into(), Value::String(dataset.location().url().as_str().trim_end_matches('/').to_string()));
-    let root = dataset.location().path();
+    let store = dataset.object_store();
     let codec = config.compression();
-    let resources: Vec<Value> = match public_prefix(repo) {
-        Some(prefix) => [STATEMENTS, ENTITIES, PARENTS, DOCUMENTS, CRAWL_DOCUMENTS]
-            .iter()
-            .map(|name| artifact_key(name, codec))
-            .chain([STATISTICS.to_string()])
-            .filter_map(|key| resource(root, &key, &prefix))
-            .collect(),
-        None => Vec::new(),
-    };
+    let mut resources: Vec<Value> = Vec::new();
+    if let Some(prefix) = public_prefix(repo) {
+        let keys =
+            [STATEMENTS, ENTITIES, PARENTS, DOCUMENTS, CRAWL_DOCUMENTS].iter().map(|name| artifact_key(name, codec));
+        for key in keys.chain([STATISTICS.to_string()]) {
+            resources.extend(resource(store.as_ref(), &key, &prefix).await);
+        }
+    }
     fields.insert("resources".into(), Value::Array(resources));
     if let Some(bytes) = dataset.versions().read(STATISTICS).await? {
         let stats: Value = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt(format!("{STATISTICS}: {e}")))?;

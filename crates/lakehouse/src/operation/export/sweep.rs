@@ -82,7 +82,7 @@ struct Sweep {
 impl Sweep {
     /// Starts the statements.csv task and `entities.ftm.json`.
     fn open(repo: &EntityRepository, diffs: Option<Diffs>) -> Result<Sweep> {
-        let root = repo.dataset().location().path();
+        let root = repo.dataset().location();
         let codec = repo.config().compression();
         let (csv, csv_task) = statements_writer(Artifact::create(root, STATEMENTS, codec)?);
         Ok(Sweep {
@@ -109,7 +109,7 @@ impl Sweep {
             self.metrics.statements += rows.len() as u64;
             self.metrics.entities += 1;
             match ftm::aggregate(ftm::model(), rows.rows()) {
-                Ok(Some(entity)) => self.entity(&entity)?,
+                Ok(Some(entity)) => self.entity(&entity).await?,
                 Ok(None) | Err(ftm::FtmError::SchemaConflict(..)) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -119,19 +119,19 @@ impl Sweep {
 
     /// Feeds one aggregated entity to `entities.ftm.json` (and its diff), the statistics and
     /// the documents tables.
-    fn entity(&mut self, entity: &EntityRecord<'_>) -> Result<()> {
+    async fn entity(&mut self, entity: &EntityRecord<'_>) -> Result<()> {
         let start = self.lines.len();
         entity.write_json(&mut self.lines, &mut self.times);
         if let Some(diffs) = self.diffs.as_mut()
             && let Some(op) = diffs.op(Series::Entities, entity)
         {
-            diffs.entity(op, &self.lines[start..])?;
+            diffs.entity(op, &self.lines[start..]).await?;
         }
         self.lines.push(b'\n');
         self.stats.add(entity);
         self.documents.add(entity, self.diffs.as_mut());
         if self.lines.len() >= ENTITY_LINES_BYTES {
-            self.entities.write(&self.lines)?;
+            self.entities.write(&self.lines).await?;
             self.lines.clear();
         }
         Ok(())
@@ -156,19 +156,19 @@ impl Sweep {
                 diffs.read_version(version);
             }
         }
-        self.entities.write(&self.lines)?;
-        let mut files = vec![statements, self.entities.finish()?];
+        self.entities.write(&self.lines).await?;
+        let mut files = vec![statements, self.entities.finish().await?];
         let mut metrics = self.metrics;
 
-        let root = repo.dataset().location().path();
+        let root = repo.dataset().location();
         let codec = repo.config().compression();
-        let tables = self.documents.finish(public_prefix(repo).as_deref(), self.diffs.as_mut())?;
+        let tables = self.documents.finish(public_prefix(repo).as_deref(), self.diffs.as_mut()).await?;
         (metrics.parents, metrics.documents, metrics.crawl_documents) =
             (tables.parents, tables.documents, tables.crawl_documents);
         for (name, bytes) in tables.files {
             let mut artifact = Artifact::create(root, name, codec)?;
-            artifact.write(&bytes)?;
-            files.push(artifact.finish()?);
+            artifact.write(&bytes).await?;
+            files.push(artifact.finish().await?);
         }
 
         let stats = self.stats.finish();
@@ -178,14 +178,14 @@ impl Sweep {
         repo.dataset().versions().write(STATISTICS, bytes).await?;
         let state = match self.diffs {
             Some(diffs) => {
-                let outcome = diffs.finish()?;
+                let outcome = diffs.finish().await?;
                 files.extend(outcome.files);
                 metrics.diffs = outcome.counts;
                 Some(outcome.state)
             }
             None => None,
         };
-        publish(files)?;
+        publish(files).await?;
         let tags = repo.dataset().tags();
         if let Some(state) = state {
             record_state(&tags, &state).await?;
@@ -203,14 +203,15 @@ impl Sweep {
 fn statements_writer(mut artifact: Artifact) -> (mpsc::Sender<Arc<EntityBatch>>, JoinHandle<Result<Finished>>) {
     let (sender, mut batches) = mpsc::channel::<Arc<EntityBatch>>(CSV_BATCHES_QUEUED);
     let task = tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Handle::current();
         let mut buffer = Vec::with_capacity(1 << 20);
         let mut csv = CsvRows::default();
         while let Some(batch) = batches.blocking_recv() {
             csv.write_batch(&mut buffer, &batch);
-            artifact.write(&buffer)?;
+            runtime.block_on(artifact.write(&buffer))?;
             buffer.clear();
         }
-        artifact.finish()
+        runtime.block_on(artifact.finish())
     });
     (sender, task)
 }

@@ -247,7 +247,7 @@ impl JournalStore {
         if scheme.split('+').next().is_some_and(|s| s == "postgresql" || s == "postgres") {
             return Ok(JournalStore::Postgres(postgres::PostgresJournal::open(uri, table).await?));
         }
-        Err(Error::InvalidUri(uri.to_string(), "journal URIs are sqlite:///… or postgresql://…"))
+        Err(Error::InvalidUri(uri.to_string(), "journal URIs are sqlite:///… or postgresql://…".into()))
     }
 
     /// Whether the journal lives in process memory (gone when the process exits).

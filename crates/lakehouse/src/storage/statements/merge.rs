@@ -21,7 +21,6 @@ use deltalake::kernel::{Action, Add};
 use deltalake::protocol::DeltaOperation;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
-use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use super::columns::file_columns;
@@ -29,7 +28,7 @@ use super::datafile::DataFile;
 use super::dedupe::Tombstones;
 use super::profiles::merge_writer_properties;
 use super::read_ahead::ReadAhead;
-use super::sorted_merge::{SortedMerge, is_sorted};
+use super::sorted_merge::{SortedMerge, TableFiles, is_sorted};
 use super::{EntityStream, Filter, MERGED_PREFIX, Partition, StatementStore};
 use crate::error::{Error, Result};
 use crate::model::Bucket;
@@ -143,7 +142,7 @@ impl StatementStore {
             if selected.is_empty() || selected.len() > self.merge_partitions {
                 return Ok(None);
             }
-            let mut scan = SortedMerge::files(self.table_location().path(), &clean, Tombstones::Drop)?;
+            let mut scan = SortedMerge::files(&self.table_files()?, &clean, Tombstones::Drop).await?;
             if clean.iter().all(|p| p.files.len() == 1) {
                 scan = scan.deduped();
             }
@@ -192,7 +191,7 @@ impl StatementStore {
         let ctx = self.session(&table).await?;
         let store = self.table_store()?;
         let mut metrics = MergeMetrics::default();
-        let root = self.table_location().path().to_path_buf();
+        let root = self.table_files()?;
         let mut tees = tees.into_iter();
         for chunk in selected.chunks(PARTITIONS_PER_COMMIT) {
             let mut actions = Vec::new();
@@ -256,10 +255,15 @@ impl StatementStore {
 /// `cutoff`, UTC microseconds, kept) to a new merged file. Files that are each sorted already
 /// (this implementation's appends and merges) are merged k-way, up to [`MAX_MERGED_FILES`] of
 /// them; otherwise DataFusion sorts them.
-async fn merge_partition(ctx: &SessionContext, table: &FsPath, part: &Partition, cutoff: i64) -> Result<SortedMerge> {
+async fn merge_partition(
+    ctx: &SessionContext,
+    table: &TableFiles,
+    part: &Partition,
+    cutoff: i64,
+) -> Result<SortedMerge> {
     let tombstones = Tombstones::KeepAfter(cutoff);
-    if part.files.len() <= MAX_MERGED_FILES && is_sorted(table, part)? {
-        return SortedMerge::files(table, std::slice::from_ref(part), tombstones);
+    if part.files.len() <= MAX_MERGED_FILES && is_sorted(table, part).await? {
+        return SortedMerge::files(table, std::slice::from_ref(part), tombstones).await;
     }
     let df = ctx
         .table("statements")

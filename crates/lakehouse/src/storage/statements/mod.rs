@@ -25,6 +25,7 @@ mod dedupe;
 mod filter;
 mod gather;
 mod merge;
+mod object_reader;
 mod profiles;
 mod read_ahead;
 mod scan;
@@ -51,6 +52,8 @@ pub use read_ahead::ReadAhead;
 pub use scan::EntityStream;
 pub use stats::{CountryCount, DatasetStats, SchemaCount, StatsBuilder, StatsGroup};
 pub use vacuum::VacuumMetrics;
+
+use sorted_merge::TableFiles;
 
 use crate::error::{Error, Result};
 use crate::model::DatasetName;
@@ -186,7 +189,7 @@ impl StatementStore {
         if !self.exists().await? {
             return Ok(None);
         }
-        Ok(Some(deltalake::open_table(self.table_location().url()).await?))
+        Ok(Some(deltalake::open_table(self.table_location().url().clone()).await?))
     }
 
     /// The current table version, `None` without a table.
@@ -262,10 +265,12 @@ impl StatementStore {
             return Ok(table);
         }
         let location = self.table_location();
-        std::fs::create_dir_all(location.path()).map_err(|e| Error::Io(location.to_string(), e))?;
+        if let Some(folder) = location.local_path() {
+            std::fs::create_dir_all(folder).map_err(|e| Error::Io(location.to_string(), e))?;
+        }
         let schema = StructType::try_from_arrow(crate::storage::table_schema::table_schema().as_ref())
             .map_err(|e| DeltaTableError::Generic(e.to_string()))?;
-        let table = DeltaTable::try_from_url(location.url())
+        let table = DeltaTable::try_from_url(location.url().clone())
             .await?
             .create()
             .with_columns(schema.fields().cloned())
@@ -314,6 +319,12 @@ impl StatementStore {
     /// An object store rooted at the table folder.
     fn table_store(&self) -> Result<Arc<dyn ObjectStore>> {
         self.table_location().object_store()
+    }
+
+    /// The table's data files, for reading.
+    fn table_files(&self) -> Result<TableFiles> {
+        let location = self.table_location();
+        Ok(TableFiles::new(location.object_store()?, location.local_path().map(|p| p.to_path_buf())))
     }
 }
 

@@ -163,7 +163,7 @@ impl StatementStore {
             .collect();
         let whole = filter.entity_ids.is_empty() && filter.entity_predicates()?.is_empty() && semi.is_none();
         if whole && SortedMerge::applies(&selected) {
-            let merge = SortedMerge::files(self.table_location().path(), &selected, tombstones)?.deduped();
+            let merge = SortedMerge::files(&self.table_files()?, &selected, tombstones).await?.deduped();
             return Ok(EntityStream::new(merge, filter.clone()));
         }
         let ctx = self.session(&table).await?;

@@ -10,22 +10,27 @@
 //! their folded `first_seen`. Memory: the current batch of each source plus the output batch
 //! being gathered.
 //!
-//! Files are read from the local table folder with parquet's streaming reader; remote stores
-//! will need an async reader here.
+//! Files in a local table folder are read in place with parquet's reader, which decodes a page
+//! at a time; files in an object store with its async reader, which fetches a row group's
+//! column chunks with ranged reads.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::future::Future;
 use std::ops::Range;
-use std::path::Path as FsPath;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use deltalake::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, TimestampMicrosecondArray};
 use deltalake::datafusion::execution::SendableRecordBatchStream;
 use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
-use futures::StreamExt;
+use deltalake::parquet::arrow::async_reader::{ParquetRecordBatchStream, ParquetRecordBatchStreamBuilder};
+use deltalake::parquet::file::metadata::ParquetMetaData;
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStore;
+use object_store::path::Path;
 use tokio::sync::mpsc;
 
 use super::Partition;
@@ -34,6 +39,7 @@ use super::columns::{ColumnRow, Columns, normalize, row_schema};
 use super::datafile::SORTED_BY;
 use super::dedupe::{Survivor, Tombstones, dedupe_entity};
 use super::gather::{Runs, gather_column};
+use super::object_reader::ObjectFile;
 use super::read_ahead::Batches;
 use crate::error::{Error, Result};
 
@@ -49,8 +55,10 @@ const OUTPUT_BATCH_ROWS: usize = 8192;
 
 /// Where a source's batches come from.
 enum Input {
-    /// A data file of the partition `(bucket, origin)`.
+    /// A local data file of the partition `(bucket, origin)`.
     File { reader: ParquetRecordBatchReader, bucket: String, origin: String },
+    /// A data file in an object store, of the partition `(bucket, origin)`.
+    Object { reader: ParquetRecordBatchStream<ObjectFile>, bucket: String, origin: String },
     /// A query over the table, partition columns included.
     Query(SendableRecordBatchStream),
     /// Batches of the row schema handed over by another task (a merge being written).
@@ -62,6 +70,10 @@ impl Input {
     async fn next(&mut self) -> Result<Option<RecordBatch>> {
         let batch = match self {
             Input::File { reader, bucket, origin } => match reader.next() {
+                Some(batch) => normalize(&batch?, Some((bucket, origin)))?,
+                None => return Ok(None),
+            },
+            Input::Object { reader, bucket, origin } => match reader.next().await {
                 Some(batch) => normalize(&batch?, Some((bucket, origin)))?,
                 None => return Ok(None),
             },
@@ -86,31 +98,90 @@ struct Source {
     row: usize,
 }
 
-fn open_file(table: &FsPath, file: &str) -> Result<ParquetRecordBatchReaderBuilder<File>> {
-    let path = table.join(file);
-    let handle = File::open(&path).map_err(|e| Error::Io(path.display().to_string(), e))?;
-    Ok(ParquetRecordBatchReaderBuilder::try_new(handle)?)
+/// The data files of a statement table: in a local folder, read in place, or in an object
+/// store. File names are relative to the table root, as the log spells them.
+#[derive(Debug, Clone)]
+pub(super) struct TableFiles {
+    store: Arc<dyn ObjectStore>,
+    local: Option<PathBuf>,
 }
 
-/// Whether every file of `part` below the table folder `table` is sorted by entity id: our own
-/// files say so in their footer ([`SORTED_BY`]); of the others only the `entity_id` column is
-/// read.
+/// A data file opened for reading, before its reader is built.
+enum Opened {
+    File(ParquetRecordBatchReaderBuilder<File>),
+    Object(ParquetRecordBatchStreamBuilder<ObjectFile>),
+}
+
+impl Opened {
+    fn metadata(&self) -> &Arc<ParquetMetaData> {
+        match self {
+            Opened::File(builder) => builder.metadata(),
+            Opened::Object(builder) => builder.metadata(),
+        }
+    }
+}
+
+impl TableFiles {
+    /// The files of the table whose root `store` is; `local` is its folder when it has one.
+    pub(super) fn new(store: Arc<dyn ObjectStore>, local: Option<PathBuf>) -> TableFiles {
+        TableFiles { store, local }
+    }
+
+    async fn open(&self, file: &str) -> Result<Opened> {
+        if let Some(table) = &self.local {
+            let path = table.join(file);
+            let handle = File::open(&path).map_err(|e| Error::Io(path.display().to_string(), e))?;
+            return Ok(Opened::File(ParquetRecordBatchReaderBuilder::try_new(handle)?));
+        }
+        let path = Path::parse(file).map_err(|e| Error::Corrupt(format!("data file path {file:?}: {e}")))?;
+        let reader = ObjectFile::new(self.store.clone(), path);
+        Ok(Opened::Object(ParquetRecordBatchStreamBuilder::new(reader).await?))
+    }
+
+    /// `file` as a merge source of rows of the partition `(bucket, origin)`, read in batches of
+    /// `rows`.
+    async fn input(&self, file: &str, rows: usize, bucket: &str, origin: &str) -> Result<Input> {
+        let (bucket, origin) = (bucket.to_string(), origin.to_string());
+        Ok(match self.open(file).await? {
+            Opened::File(builder) => Input::File { reader: builder.with_batch_size(rows).build()?, bucket, origin },
+            Opened::Object(builder) => Input::Object { reader: builder.with_batch_size(rows).build()?, bucket, origin },
+        })
+    }
+
+    /// The `entity_id` column of `file`, batch by batch.
+    async fn entity_ids(&self, file: &str) -> Result<Vec<RecordBatch>> {
+        let opened = self.open(file).await?;
+        let index = |schema: &deltalake::arrow::datatypes::Schema| {
+            schema.index_of("entity_id").map_err(|_| Error::Corrupt(format!("{file}: no entity_id")))
+        };
+        Ok(match opened {
+            Opened::File(builder) => {
+                let mask = ProjectionMask::roots(builder.parquet_schema(), [index(builder.schema())?]);
+                builder.with_projection(mask).with_batch_size(65_536).build()?.collect::<Result<_, _>>()?
+            }
+            Opened::Object(builder) => {
+                let mask = ProjectionMask::roots(builder.parquet_schema(), [index(builder.schema())?]);
+                builder.with_projection(mask).with_batch_size(65_536).build()?.try_collect().await?
+            }
+        })
+    }
+}
+
+/// Whether every file of `part` is sorted by entity id: our own files say so in their footer
+/// ([`SORTED_BY`]); of the others only the `entity_id` column is read.
 ///
 /// # Errors
 /// [`Error::Io`], [`Error::Parquet`] reading a file; [`Error::Corrupt`] without `entity_id`.
-pub(super) fn is_sorted(table: &FsPath, part: &Partition) -> Result<bool> {
+pub(super) async fn is_sorted(table: &TableFiles, part: &Partition) -> Result<bool> {
     for file in &part.files {
-        let builder = open_file(table, file)?;
-        let footer = builder.metadata().file_metadata().key_value_metadata();
+        let opened = table.open(file).await?;
+        let footer = opened.metadata().file_metadata().key_value_metadata();
         if footer.is_some_and(|kv| kv.iter().any(|e| e.key == SORTED_BY && e.value.as_deref() == Some("entity_id"))) {
             continue;
         }
-        let column =
-            builder.schema().index_of("entity_id").map_err(|_| Error::Corrupt(format!("{file}: no entity_id")))?;
-        let mask = ProjectionMask::roots(builder.parquet_schema(), [column]);
+        drop(opened);
         let mut last: Option<String> = None;
-        for batch in builder.with_projection(mask).with_batch_size(65_536).build()? {
-            let batch = batch?;
+        for batch in table.entity_ids(file).await? {
             let ids =
                 batch.column(0).as_string_opt::<i32>().ok_or_else(|| Error::Corrupt(format!("{file}: entity_id")))?;
             let first = (!ids.is_empty()).then(|| ids.value(0));
@@ -189,19 +260,21 @@ impl SortedMerge {
         partitions.iter().all(|p| p.files.len() == 1 && p.is_clean())
     }
 
-    /// Merges every file of `partitions` below the table folder `table`; each file must be
-    /// sorted by entity id.
+    /// Merges every file of `partitions` of `table`; each file must be sorted by entity id.
     ///
     /// # Errors
     /// [`Error::Io`], [`Error::Parquet`] opening a file.
-    pub(super) fn files(table: &FsPath, partitions: &[Partition], tombstones: Tombstones) -> Result<SortedMerge> {
+    pub(super) async fn files(
+        table: &TableFiles,
+        partitions: &[Partition],
+        tombstones: Tombstones,
+    ) -> Result<SortedMerge> {
         let mut sources = Vec::new();
         let files: usize = partitions.iter().map(|p| p.files.len()).sum();
         let rows = (READ_BUDGET_ROWS / files.max(1)).clamp(MIN_READ_BATCH_ROWS, MAX_READ_BATCH_ROWS);
         for part in partitions {
             for file in &part.files {
-                let reader = open_file(table, file)?.with_batch_size(rows).build()?;
-                sources.push(Input::File { reader, bucket: part.bucket.clone(), origin: part.origin.clone() });
+                sources.push(table.input(file, rows, &part.bucket, &part.origin).await?);
             }
         }
         Ok(SortedMerge::new(sources, tombstones))

@@ -376,7 +376,7 @@ async fn merge_sorts_unsorted_files_and_merges_sorted_ones_in_order() {
         .unwrap();
     let table_dir = dir.path().join("statements");
     let part = store.partitions().await.unwrap().remove(0);
-    assert!(sorted_merge::is_sorted(&table_dir, &part).unwrap(), "our appends are sorted");
+    assert!(sorted_merge::is_sorted(&store.table_files().unwrap(), &part).await.unwrap(), "our appends are sorted");
     assert_eq!(footers_say_sorted(&table_dir, &part), [true], "and say so");
     let mut unsorted = vec![
         stmt("p9", "Person", "name", "Z", "2024-02-01"),
@@ -386,7 +386,10 @@ async fn merge_sorts_unsorted_files_and_merges_sorted_ones_in_order() {
     crate::storage::rows::pack(&mut unsorted, chrono::Utc::now()).unwrap();
     append_unsorted(&store, &unsorted).await;
     let part = store.partitions().await.unwrap().remove(0);
-    assert!(!sorted_merge::is_sorted(&table_dir, &part).unwrap(), "the second file is not sorted");
+    assert!(
+        !sorted_merge::is_sorted(&store.table_files().unwrap(), &part).await.unwrap(),
+        "the second file is not sorted"
+    );
     let mut footers = footers_say_sorted(&table_dir, &part);
     footers.sort();
     assert_eq!(footers, [false, true], "an unsorted file does not claim it");
@@ -398,7 +401,7 @@ async fn merge_sorts_unsorted_files_and_merges_sorted_ones_in_order() {
     assert_eq!(ids, ["p1", "p2", "p5", "p9"]);
     assert_eq!((rows[1].first_seen, rows[1].last_seen), (ts("2024-01-01"), ts("2024-03-01")), "folded duplicate");
     let part = store.partitions().await.unwrap().remove(0);
-    assert!(part.is_clean() && sorted_merge::is_sorted(&table_dir, &part).unwrap());
+    assert!(part.is_clean() && sorted_merge::is_sorted(&store.table_files().unwrap(), &part).await.unwrap());
     assert_eq!(footers_say_sorted(&table_dir, &part), [true], "merged files say so too");
 
     // A sorted merged file plus a sorted append merge k-way to the same result as a sort.
