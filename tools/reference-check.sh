@@ -3,7 +3,11 @@
 #   1. our CLI imports the donations sample; the reference reads that lake (statements and
 #      entities, through its DuckDB delta reader) and runs its own `make` on it; on a copy, our
 #      `make` merges the lake and the reference reads our merged files;
-#   2. the reference imports the same sample and runs `make`; our CLI reads that lake.
+#   2. the reference imports the same sample and runs `make`; our CLI reads that lake;
+#   3. each reads the other's archive (crawl of ../shared/fixtures/files);
+#   4. the same on S3 (moto on 127.0.0.1, started by .ci/object-stores.sh): the reference (its
+#      s3fs, DuckDB's httpfs) makes a lake we wrote in the bucket, we make a lake it wrote, and
+#      both exports equal the input.
 # Every read must give the sample's 2857 statements and 474 entities.
 #
 #   bash tools/reference-check.sh            # venv in /tmp/ref (created on first run)
@@ -17,7 +21,12 @@ duck="${REF_DUCKDB:-/tmp/duck}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-python312=$(command -v python3.12 || ls /root/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | head -n 1)
+# A pyenv shim may answer to python3.12 without one being selected: take one that runs.
+python312=""
+for candidate in python3.12 $(ls "$HOME"/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null); do
+  if "$candidate" --version >/dev/null 2>&1; then python312="$candidate"; break; fi
+done
+[ -n "$python312" ] || { echo "needs Python 3.12" >&2; exit 1; }
 if [ ! -x "$venv/bin/ftm-lakehouse" ]; then
   "$python312" -m venv "$venv"
   "$venv/bin/pip" install -q ftm-lakehouse==0.9.0
@@ -26,6 +35,13 @@ if [ ! -f "$duck/ext/v1.5.5/linux_amd64/delta.duckdb_extension" ]; then
   "$venv/bin/pip" install -q --no-deps --target "$duck/site" duckdb==1.5.5 duckdb-extension-delta==1.5.5
   mkdir -p "$duck/ext/v1.5.5/linux_amd64"
   cp "$(find "$duck/site" -name delta.duckdb_extension | head -n 1)" "$duck/ext/v1.5.5/linux_amd64/"
+fi
+if [ ! -f "$duck/ext/v1.5.5/linux_amd64/httpfs.duckdb_extension" ]; then
+  "$venv/bin/pip" install -q s3fs
+  "$venv/bin/pip" install -q --no-deps --target "$duck/site2" duckdb-extension-httpfs==1.5.5 duckdb-extension-aws==1.5.5
+  for e in httpfs aws; do
+    cp "$(find "$duck/site2" -name "$e.duckdb_extension" | head -n 1)" "$duck/ext/v1.5.5/linux_amd64/"
+  done
 fi
 ref() { PYTHONPATH="$duck/site" LAKEHOUSE_DUCKDB_EXTENSION_DIRECTORY="$duck/ext" "$venv/bin/ftm-lakehouse" "$@" 2>/dev/null; }
 
@@ -101,4 +117,37 @@ cmp -s "$work/3-ref-get.pdf" "$files/example.pdf" || { echo "  archive get diffe
 diff -r "$work/3-ref-download" "$files" >/dev/null || { echo "  reference download of our archive differs" >&2; exit 1; }
 diff -r "$work/3-our-download" "$files" >/dev/null || { echo "  our download of the reference archive differs" >&2; exit 1; }
 echo "  keys, blob bytes and downloads match both ways"
+
+echo "4. the same on S3: each makes the lake the other wrote in a bucket"
+eval "$(bash .ci/object-stores.sh)"
+lake="s3://$FTM_TEST_BUCKET/reference-check-$(date +%s)-$$"
+"$ours" --uri "$lake/ours" -d donations entities import -i "$sample" 2>/dev/null
+ref --uri "$lake/ours" -d donations make
+ref --uri "$lake/ours" -d donations entities stream -o "$work/4-ref-make.json"
+ref --uri "$lake/theirs" -d donations entities import -i "$sample"
+ref --uri "$lake/theirs" -d donations make
+ref --uri "$lake/theirs" -d donations entities stream -o "$work/4-ref-own.json"
+"$ours" --uri "$lake/theirs" -d donations export --force 2>/dev/null
+"$ours" --uri "$lake/theirs" -d donations entities stream -o "$work/4-our-make.json"
+"$ours" --uri "$lake/theirs" -d donations statements iterate -o "$work/4-our-statements.csv"
+python3 - "$sample" "$work" <<'PY'
+import csv, json, sys
+sample, work = sys.argv[1], sys.argv[2]
+def entities(path):
+    return {e["id"]: (e["schema"], {k: sorted(v) for k, v in e["properties"].items()})
+            for e in map(json.loads, open(path))}
+want = entities(sample)
+ok = True
+for label, path in [("reference make of our S3 lake", "4-ref-make.json"),
+                    ("reference make of its own S3 lake", "4-ref-own.json"),
+                    ("our export of the reference's S3 lake", "4-our-make.json")]:
+    same = entities(f"{work}/{path}") == want
+    ok &= same
+    print(f"  {label}: {'474 entities, same as the input' if same else 'DIFFERENT'}")
+with open(f"{work}/4-our-statements.csv", newline="") as f:
+    n = sum(1 for _ in csv.DictReader(f))
+ok &= n == 2857
+print(f"  our read of the reference's S3 lake: {n} statements")
+sys.exit(0 if ok else 1)
+PY
 echo "reference check passed"
