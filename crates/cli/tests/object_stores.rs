@@ -315,8 +315,10 @@ fn two_writers_on_one_s3_lake() {
     let blocked = run_env(&lake, &["-d", "ds", "entities", "import", "-i", inputs[0].to_str().unwrap()], &fast);
     let message = failed(&blocked);
     assert!(message.contains("`.LOCK`") && message.contains("maintenance unlock"), "{message}");
+    assert!(fetch(&lake, "ds/.LOCK").is_some() && fetch(&lake, "ds/.LOCK-APPENDS/in-flight").is_some());
     ok(run(&lake, &["-d", "ds", "maintenance", "unlock"]));
-    assert!(fetch(&lake, "ds/.LOCK").is_none() && fetch(&marker, "").is_none());
+    assert!(fetch(&lake, "ds/.LOCK").is_none(), "unlock removes the lock");
+    assert!(fetch(&lake, "ds/.LOCK-APPENDS/in-flight").is_none(), "unlock removes stale append markers");
     ok(run(&lake, &["-d", "ds", "make"]));
     assert_eq!(text(&lake, "ds/entities.ftm.json").lines().count(), 600);
 }
@@ -343,4 +345,25 @@ fn bad_lake_uris_are_named() {
     );
     let message = failed(&out);
     assert!(message.to_lowercase().contains("auth") || message.contains("403"), "{message}");
+}
+
+#[test]
+fn inputs_and_outputs_in_a_bucket() {
+    let work = tempfile::tempdir().unwrap();
+    let local = work.path().join("lake").to_string_lossy().into_owned();
+    let bucket = remote_lake("s3");
+    let sample = std::fs::read(testkit::fixtures().join("donations.ftm.json")).unwrap();
+    put(&format!("{bucket}/in/donations.ftm.json"), &sample);
+    put(&format!("{bucket}/in/config.yml"), b"title: Donations from a bucket\n");
+    ok(run(&local, &["-d", "ds", "configure", "-c", &format!("{bucket}/in/config.yml")]));
+    ok(run(&local, &["-d", "ds", "entities", "import", "-i", &format!("{bucket}/in/donations.ftm.json")]));
+    ok(run(&local, &["-d", "ds", "make"]));
+    let out = format!("{bucket}/out/entities.json");
+    ok(run(&local, &["-d", "ds", "entities", "iterate", "-o", &out]));
+    let written = text(&bucket, "out/entities.json");
+    assert_eq!(written.lines().count(), 474);
+    let config = text(&format!("{local}/ds"), "config.yml");
+    assert!(config.contains("Donations from a bucket"), "{config}");
+    let missing = run(&local, &["-d", "ds", "entities", "import", "-i", &format!("{bucket}/in/nope.json")]);
+    assert!(failed(&missing).contains("nope.json"));
 }

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# `entities import` and `make` of the same generated workload on local disk and in a bucket of
+# the local S3 server (moto, started by .ci/object-stores.sh), in one run: wall time and peak RSS
+# of each, and the bucket's time as a multiple of the disk's.
+#
+#   bash tools/bench-object-store.sh [ENTITIES] [RUNS]     # default 100000 entities, 3 runs
+#
+# The workload comes from ../shared/bench/gen_ftm.py (--seed 1), cached in $BENCH_DIR
+# (/tmp/ftm-bench). Each run imports into a fresh lake on each side, the sides alternating, then
+# runs `make` there; the table gives the median time and the largest peak RSS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ftm-lakehouse-target}"
+entities="${1:-100000}"
+runs="${2:-3}"
+bench="${BENCH_DIR:-/tmp/ftm-bench}"
+mkdir -p "$bench"
+command -v /usr/bin/time >/dev/null || { echo "needs GNU time: apt-get install time" >&2; exit 1; }
+input="$bench/bench-$entities.ftm.json"
+[ -f "$input" ] || python3 ../shared/bench/gen_ftm.py --entities "$entities" --seed 1 -o "$input"
+eval "$(bash .ci/object-stores.sh)"
+cargo build -q --release --locked -p ftm-lakehouse
+bin="$CARGO_TARGET_DIR/release/ftm-lakehouse"
+unset LAKEHOUSE_JOURNAL_URI LAKEHOUSE_URI
+stamp="$(date +%s)-$$"
+
+measure() { # measure LABEL LAKE ARGS...: "seconds peak_kib" appended to $bench/LABEL.m
+  local label=$1 lake=$2; shift 2
+  sync
+  /usr/bin/time -f "%e %M" -a -o "$bench/$label.m" "$bin" --uri "$lake" -d bench "$@" >/dev/null 2>"$bench/$label.log" ||
+    { echo "$label failed, see $bench/$label.log" >&2; exit 1; }
+}
+for side in disk s3; do rm -f "$bench/$side-import.m" "$bench/$side-make.m"; done
+for run in $(seq "$runs"); do
+  for side in disk s3; do
+    if [ "$side" = disk ]; then lake="$bench/os-lake-$run"; rm -rf "$lake"; else lake="s3://$FTM_TEST_BUCKET/bench-$stamp-$run"; fi
+    measure "$side-import" "$lake" entities import -i "$input"
+    measure "$side-make" "$lake" make
+  done
+  rm -rf "$bench/os-lake-$run"
+done
+median() { sort -n "$bench/$1.m" | awk '{t[NR]=$1; if ($2>m) m=$2} END {printf "%s %d", t[int((NR+1)/2)], m/1024}'; }
+printf '%-8s %10s %10s %8s %14s\n' step disk s3 ratio "peak MiB d/s3"
+for step in import make; do
+  read -r dt dm <<<"$(median "disk-$step")"
+  read -r st sm <<<"$(median "s3-$step")"
+  printf '%-8s %9ss %9ss %7.2fx %8s / %s\n' "$step" "$dt" "$st" "$(echo "$st / $dt" | bc -l)" "$dm" "$sm"
+done
