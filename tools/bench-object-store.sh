@@ -7,7 +7,8 @@
 #
 # The workload comes from ../shared/bench/gen_ftm.py (--seed 1), cached in $BENCH_DIR
 # (/tmp/ftm-bench). Each run imports into a fresh lake on each side, the sides alternating, then
-# runs `make` there; the table gives the median time and the largest peak RSS.
+# runs `make` there; the table gives the median time and the largest peak RSS. Set
+# FTM_LAKEHOUSE_BIN to time a binary built elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ftm-lakehouse-target}"
@@ -19,8 +20,10 @@ command -v /usr/bin/time >/dev/null || { echo "needs GNU time: apt-get install t
 input="$bench/bench-$entities.ftm.json"
 [ -f "$input" ] || python3 ../shared/bench/gen_ftm.py --entities "$entities" --seed 1 -o "$input"
 eval "$(bash .ci/object-stores.sh)"
-cargo build -q --release --locked -p ftm-lakehouse
-bin="$CARGO_TARGET_DIR/release/ftm-lakehouse"
+if [ -z "${FTM_LAKEHOUSE_BIN:-}" ]; then
+  cargo build -q --release --locked -p ftm-lakehouse
+fi
+bin="${FTM_LAKEHOUSE_BIN:-$CARGO_TARGET_DIR/release/ftm-lakehouse}"
 unset LAKEHOUSE_JOURNAL_URI LAKEHOUSE_URI
 stamp="$(date +%s)-$$"
 

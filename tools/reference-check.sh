@@ -45,6 +45,37 @@ if [ ! -f "$duck/ext/v1.5.5/linux_amd64/httpfs.duckdb_extension" ]; then
 fi
 ref() { PYTHONPATH="$duck/site" LAKEHOUSE_DUCKDB_EXTENSION_DIRECTORY="$duck/ext" "$venv/bin/ftm-lakehouse" "$@" 2>/dev/null; }
 
+# The checks, on files in $work: each argument is `entities:LABEL:FILE` (the entities of FILE
+# are the sample's), `statements:LABEL:A:B` (the statements of A and B are the sample's 2857,
+# the same in both) or `count:LABEL:FILE` (FILE holds the sample's 2857 statements).
+cat > "$work/check.py" <<'PY'
+import csv, json, sys
+sample, work, checks = sys.argv[1], sys.argv[2], sys.argv[3:]
+def entities(path):
+    return {e["id"]: (e["schema"], {k: sorted(v) for k, v in e["properties"].items()})
+            for e in map(json.loads, open(path))}
+def statements(path):
+    with open(f"{work}/{path}", newline="") as f:
+        return {(r["id"], r["entity_id"], r["prop"], r["value"]) for r in csv.DictReader(f)}
+want, ok = entities(sample), True
+for check in checks:
+    kind, label, *files = check.split(":")
+    if kind == "entities":
+        same = entities(f"{work}/{files[0]}") == want
+        print(f"  {label}: {'474 entities, same as the input' if same else 'DIFFERENT'}")
+    elif kind == "statements":
+        a, b = statements(files[0]), statements(files[1])
+        same = len(a) == len(b) == 2857 and a == b
+        print(f"  {label}: {len(a)} / {len(b)}, {'identical ids and values' if same else 'DIFFERENT'}")
+    else:
+        n = len(statements(files[0]))
+        same = n == 2857
+        print(f"  {label}: {n} statements")
+    ok &= same
+sys.exit(0 if ok else 1)
+PY
+check() { python3 "$work/check.py" "$sample" "$work" "$@"; }
+
 cargo build -q --locked -p ftm-lakehouse
 ours="$CARGO_TARGET_DIR/debug/ftm-lakehouse"
 sample="examples/donations.ftm.json"
@@ -65,39 +96,11 @@ ref --uri "$work/theirs" -d donations make
 "$ours" --uri "$work/theirs" -d donations statements iterate -o "$work/2-statements.csv"
 "$ours" --uri "$work/theirs" -d donations entities iterate -o "$work/2-entities.json"
 
-python3 - "$sample" "$work" <<'PY'
-import csv, json, sys
-sample, work = sys.argv[1], sys.argv[2]
-want = {}
-for line in open(sample):
-    e = json.loads(line)
-    want[e["id"]] = (e["schema"], {k: sorted(v) for k, v in e["properties"].items()})
-def entities(path):
-    got = {}
-    for line in open(path):
-        e = json.loads(line)
-        got[e["id"]] = (e["schema"], {k: sorted(v) for k, v in e["properties"].items()})
-    return got
-def statements(path):
-    with open(path, newline="") as f:
-        return {(r["id"], r["entity_id"], r["prop"], r["value"]) for r in csv.DictReader(f)}
-ok = True
-for label, path in [("reference iterate of our lake", "1-entities.json"),
-                    ("reference make of our lake", "1-make-entities.json"),
-                    ("our iterate of the reference lake", "2-entities.json")]:
-    same = entities(f"{work}/{path}") == want
-    ok &= same
-    print(f"  {label}: {'474 entities, same as the input' if same else 'DIFFERENT'}")
-a, b = statements(f"{work}/1-statements.csv"), statements(f"{work}/2-statements.csv")
-same = len(a) == len(b) == 2857 and a == b
-ok &= same
-print(f"  statements read across: {len(a)} / {len(b)}, {'identical ids and values' if same else 'DIFFERENT'}")
-merged = statements(f"{work}/1-merged-statements.csv")
-same = merged == a
-ok &= same
-print(f"  reference read of our merged files: {len(merged)}, {'the same statements' if same else 'DIFFERENT'}")
-sys.exit(0 if ok else 1)
-PY
+check "entities:reference iterate of our lake:1-entities.json" \
+  "entities:reference make of our lake:1-make-entities.json" \
+  "entities:our iterate of the reference lake:2-entities.json" \
+  "statements:statements read across:1-statements.csv:2-statements.csv" \
+  "statements:reference read of our merged files:1-merged-statements.csv:1-statements.csv"
 echo "3. the archive: each reads the other's crawl of ../shared/fixtures/files"
 files="$(cd ../shared/fixtures/files && pwd)"
 "$ours" --uri "$work/ours" -d files crawl "$files" 2>/dev/null
@@ -130,24 +133,8 @@ ref --uri "$lake/theirs" -d donations entities stream -o "$work/4-ref-own.json"
 "$ours" --uri "$lake/theirs" -d donations export --force 2>/dev/null
 "$ours" --uri "$lake/theirs" -d donations entities stream -o "$work/4-our-make.json"
 "$ours" --uri "$lake/theirs" -d donations statements iterate -o "$work/4-our-statements.csv"
-python3 - "$sample" "$work" <<'PY'
-import csv, json, sys
-sample, work = sys.argv[1], sys.argv[2]
-def entities(path):
-    return {e["id"]: (e["schema"], {k: sorted(v) for k, v in e["properties"].items()})
-            for e in map(json.loads, open(path))}
-want = entities(sample)
-ok = True
-for label, path in [("reference make of our S3 lake", "4-ref-make.json"),
-                    ("reference make of its own S3 lake", "4-ref-own.json"),
-                    ("our export of the reference's S3 lake", "4-our-make.json")]:
-    same = entities(f"{work}/{path}") == want
-    ok &= same
-    print(f"  {label}: {'474 entities, same as the input' if same else 'DIFFERENT'}")
-with open(f"{work}/4-our-statements.csv", newline="") as f:
-    n = sum(1 for _ in csv.DictReader(f))
-ok &= n == 2857
-print(f"  our read of the reference's S3 lake: {n} statements")
-sys.exit(0 if ok else 1)
-PY
+check "entities:reference make of our S3 lake:4-ref-make.json" \
+  "entities:reference make of its own S3 lake:4-ref-own.json" \
+  "entities:our export of the reference's S3 lake:4-our-make.json" \
+  "count:our read of the reference's S3 lake:4-our-statements.csv"
 echo "reference check passed"
