@@ -131,10 +131,14 @@ ref --uri "$lake/theirs" -d donations entities import -i "$sample"
 ref --uri "$lake/theirs" -d donations make
 ref --uri "$lake/theirs" -d donations entities stream -o "$work/4-ref-own.json"
 "$ours" --uri "$lake/theirs" -d donations export --force 2>/dev/null
-"$ours" --uri "$lake/theirs" -d donations entities stream -o "$work/4-our-make.json"
+"$ours" --uri "$lake/theirs" -d donations entities stream -o "$work/4-our-export.json"
+ref --uri "$lake/raw" -d donations entities import -i "$sample"
+"$ours" --uri "$lake/raw" -d donations make 2>/dev/null
+"$ours" --uri "$lake/raw" -d donations entities stream -o "$work/4-our-make.json"
 "$ours" --uri "$lake/theirs" -d donations statements iterate -o "$work/4-our-statements.csv"
 check "entities:reference make of our S3 lake:4-ref-make.json" \
   "entities:reference make of its own S3 lake:4-ref-own.json" \
-  "entities:our export of the reference's S3 lake:4-our-make.json" \
+  "entities:our export of the reference's made S3 lake:4-our-export.json" \
+  "entities:our make of the reference's imported S3 lake:4-our-make.json" \
   "count:our read of the reference's S3 lake:4-our-statements.csv"
 echo "reference check passed"

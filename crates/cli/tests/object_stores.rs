@@ -131,6 +131,9 @@ fn walk(root: &Path) -> Vec<std::path::PathBuf> {
 fn main_job(lake: &str, work: &Path) -> Vec<Value> {
     let files = testkit::fixtures().join("files");
     let sample = testkit::fixtures().join("donations.ftm.json");
+    let config = work.join("public.yml");
+    std::fs::write(&config, "public_url_prefix: https://data.example.org/donations\n").unwrap();
+    ok(run(lake, &["-d", "donations", "configure", "-c", config.to_str().unwrap()]));
     ok(run(lake, &["-d", "donations", "crawl", files.to_str().unwrap()]));
     ok(run(lake, &["-d", "donations", "entities", "import", "-i", sample.to_str().unwrap()]));
     ok(run(lake, &["-d", "donations", "make"]));
@@ -170,6 +173,19 @@ fn same_as_local(store: &str) {
     assert_eq!(text(&r, "exports/statistics.json"), text(&l, "exports/statistics.json"));
     let index: Value = serde_json::from_str(&text(&r, "index.json")).unwrap();
     assert_eq!(index["uri"], format!("{remote}/donations"));
+    // The index lists every artifact with the checksum and size of the stored bytes.
+    for lake in [&l, &r] {
+        let index: Value = serde_json::from_str(&text(lake, "index.json")).unwrap();
+        let resources = index["resources"].as_array().unwrap();
+        assert_eq!(resources.len(), 6, "{store}: {resources:?}");
+        for resource in resources {
+            let key = resource["url"].as_str().unwrap().strip_prefix("https://data.example.org/donations/").unwrap();
+            let bytes = fetch(lake, key).unwrap();
+            assert_eq!(resource["size"], bytes.len(), "{lake}/{key}");
+            let checksum = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&bytes));
+            assert_eq!(resource["checksum"], checksum, "{lake}/{key}");
+        }
+    }
 
     // Archive: get and download give the files back.
     let documents = csv_rows(&r, "exports/documents.csv", &[]);
@@ -238,6 +254,14 @@ fn crawls_of_bucket_and_http_sources() {
     assert_eq!(documents("from-bucket"), documents("from-folder"));
     assert_eq!(documents("from-bucket").len(), 3);
 
+    // One object, its name with a space and a non-ASCII letter, given as the URI.
+    let odd = format!("{}-odd", remote_lake("s3"));
+    put(&format!("{odd}/Ü b.txt"), b"odd name\n");
+    ok(run(&lake("from-object"), &["-d", "ds", "crawl", &format!("{odd}/Ü b.txt")]));
+    ok(run(&lake("from-object"), &["-d", "ds", "export"]));
+    let object = documents("from-object");
+    assert_eq!((object.len(), object[0][2].as_str()), (1, "Ü b.txt"));
+
     // One file over HTTP, from Python's file server.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut server = Command::new("python3")
@@ -276,7 +300,7 @@ fn two_writers_on_one_s3_lake() {
     let inputs: Vec<_> = (0..2)
         .map(|n| {
             let path = work.path().join(format!("part{n}.json"));
-            let lines: Vec<String> = (0..300)
+            let lines: Vec<String> = (0..3000)
                 .map(|i| {
                     format!(
                         "{{\"id\": \"p{n}-{i}\", \"schema\": \"Person\", \"properties\": {{\"name\": [\"N {i}\"]}}}}"
@@ -287,20 +311,25 @@ fn two_writers_on_one_s3_lake() {
             path
         })
         .collect();
+    // Both start before either ends: the table is created by one, and each commit lands.
     let children: Vec<_> = inputs
         .iter()
         .map(|input| {
             Command::new(env!("CARGO_BIN_EXE_ftm-lakehouse"))
-                .args(["--uri", &lake, "-d", "ds", "entities", "import", "-i", input.to_str().unwrap()])
+                .args(["--uri", &lake, "-d", "ds", "entities", "import", "--bulk-size", "2000"])
+                .args(["-i", input.to_str().unwrap()])
                 .env("LAKEHOUSE_JOURNAL_URI", "sqlite:///:memory:")
-                .output()
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
         })
         .collect();
     for child in children {
-        ok(child.unwrap());
+        ok(child.wait_with_output().unwrap());
     }
     let out = ok(run(&lake, &["-d", "ds", "entities", "iterate"]));
-    assert_eq!(out.lines().count(), 600, "both imports landed");
+    assert_eq!(out.lines().count(), 6000, "both imports landed");
     let first = text(&lake, "ds/statements/_delta_log/00000000000000000000.json");
     assert_eq!(first.matches("\"metaData\"").count(), 1, "the table was created once");
 
@@ -320,7 +349,7 @@ fn two_writers_on_one_s3_lake() {
     assert!(fetch(&lake, "ds/.LOCK").is_none(), "unlock removes the lock");
     assert!(fetch(&lake, "ds/.LOCK-APPENDS/in-flight").is_none(), "unlock removes stale append markers");
     ok(run(&lake, &["-d", "ds", "make"]));
-    assert_eq!(text(&lake, "ds/entities.ftm.json").lines().count(), 600);
+    assert_eq!(text(&lake, "ds/entities.ftm.json").lines().count(), 6000);
 }
 
 #[test]

@@ -1,7 +1,7 @@
-//! A lake in an object store, in process: the donations sample imported twice from two origins,
-//! one entity deleted, then `make`, in a `memory://` store and in a local folder. The merge reads
-//! the appended files with ranged requests there and in place here; the exports, read back
-//! through `open_artifact`, are the same.
+//! A lake in an object store, in process: the donations sample imported from three origins (one
+//! escaped in its partition folder), one entity deleted, then `make`, in a `memory://` store and
+//! in a local folder. The merge reads the appended files with ranged requests there and in place
+//! here; the exports, read back through `open_artifact`, are the same.
 
 use std::io::Read;
 
@@ -22,7 +22,8 @@ async fn made(root: Location) -> Vec<(String, Vec<String>)> {
     dataset.configure(serde_json::json!({ "shards": 4 }).as_object().unwrap()).await.unwrap();
     let repo = EntityRepository::open(&dataset).await.unwrap();
     let text = std::fs::read_to_string(testkit::fixtures().join("donations.ftm.json")).unwrap();
-    for origin in ["bulk", "crawl"] {
+    // An origin whose partition folder is escaped (`origin=mapping%3Aab%20c`).
+    for origin in ["bulk", "crawl", "mapping:ab c"] {
         let options = ImportOptions::new(WriteOptions::origin(origin));
         import_entities(&repo, text.as_bytes(), "donations.ftm.json", &options, |_| {}).await.unwrap();
     }

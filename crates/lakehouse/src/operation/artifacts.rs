@@ -12,7 +12,9 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 
+use chrono::{DateTime, Utc};
 use object_store::path::Path;
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::repository::{Dataset, DatasetConfig};
@@ -90,6 +92,8 @@ fn unsupported(codec: &str) -> Error {
 /// A finished artifact, not yet in place: publish it with [`publish`].
 pub(crate) struct Finished {
     key: String,
+    checksum: String,
+    size: u64,
     place: FinishedPlace,
 }
 
@@ -116,30 +120,62 @@ enum Place {
 
 /// Where the encoder's output goes: the local file, or memory drained into the upload after
 /// each write.
-enum Output {
+enum Sink {
     File(BufWriter<WriteBehind>),
     Memory(Vec<u8>),
 }
 
+/// The encoder's output, hashed and counted on its way to the sink: the checksum and size of
+/// the stored artifact, which `index.json` lists (so it need not read the artifact back).
+struct Output {
+    sink: Sink,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl Output {
+    fn new(sink: Sink) -> Output {
+        Output { sink, hasher: Sha256::new(), size: 0 }
+    }
+}
+
 impl Write for Output {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Output::File(w) => w.write(bytes),
-            Output::Memory(v) => v.write(bytes),
-        }
-    }
-
-    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        match self {
-            Output::File(w) => w.write_all(bytes),
-            Output::Memory(v) => v.write_all(bytes),
-        }
+        let n = match &mut self.sink {
+            Sink::File(w) => w.write(bytes)?,
+            Sink::Memory(v) => v.write(bytes)?,
+        };
+        self.hasher.update(&bytes[..n]);
+        self.size += n as u64;
+        Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Output::File(w) => w.flush(),
-            Output::Memory(_) => Ok(()),
+        match &mut self.sink {
+            Sink::File(w) => w.flush(),
+            Sink::Memory(_) => Ok(()),
+        }
+    }
+}
+
+/// A published artifact: its key, the SHA-256 (lowercase hex) and size in bytes of what was
+/// stored, and when it was published.
+#[derive(Debug, Clone)]
+pub(crate) struct Published {
+    pub key: String,
+    pub checksum: String,
+    pub size: u64,
+    pub at: DateTime<Utc>,
+}
+
+impl Published {
+    /// The record of `bytes` stored at `key` now.
+    pub(crate) fn of(key: &str, bytes: &[u8]) -> Published {
+        Published {
+            key: key.to_string(),
+            checksum: format!("{:x}", Sha256::digest(bytes)),
+            size: bytes.len() as u64,
+            at: Utc::now(),
         }
     }
 }
@@ -177,12 +213,12 @@ impl Artifact {
                     std::fs::create_dir_all(parent).map_err(|e| Error::Io(parent.display().to_string(), e))?;
                 }
                 let file = File::create(&tmp).map_err(|e| Error::Io(shown.clone(), e))?;
-                let output = Output::File(BufWriter::with_capacity(1 << 16, WriteBehind::new(file)));
+                let output = Output::new(Sink::File(BufWriter::with_capacity(1 << 16, WriteBehind::new(file))));
                 (output, Place::Local { tmp, path }, shown)
             }
             None => {
                 let upload = Upload::new(root.object_store()?, Path::from(key.as_str()));
-                (Output::Memory(Vec::new()), Place::Remote(upload), format!("{root}/{key}"))
+                (Output::new(Sink::Memory(Vec::new())), Place::Remote(upload), format!("{root}/{key}"))
             }
         };
         let encoder = match codec {
@@ -211,7 +247,7 @@ impl Artifact {
 
     /// Moves the encoder's output into the upload, in an object store.
     async fn drain(&mut self) -> Result<()> {
-        if let (Place::Remote(upload), Output::Memory(bytes)) = (&mut self.place, self.encoder.output()) {
+        if let (Place::Remote(upload), Sink::Memory(bytes)) = (&mut self.place, &mut self.encoder.output().sink) {
             upload.write(bytes).await?;
             bytes.clear();
         }
@@ -231,34 +267,36 @@ impl Artifact {
             Encoder::Zstd(w) => w.finish().map_err(io)?,
         };
         output.flush().map_err(io)?;
-        let place = match (self.place, output) {
+        let (checksum, size) = (format!("{:x}", output.hasher.finalize()), output.size);
+        let place = match (self.place, output.sink) {
             (Place::Local { tmp, path }, _) => FinishedPlace::Local { tmp, path },
-            (Place::Remote(mut upload), Output::Memory(rest)) => {
+            (Place::Remote(mut upload), Sink::Memory(rest)) => {
                 upload.write(&rest).await?;
                 FinishedPlace::Remote(upload.finish().await?)
             }
-            (Place::Remote(_), Output::File(_)) => unreachable!("an upload encodes into memory"),
+            (Place::Remote(_), Sink::File(_)) => unreachable!("an upload encodes into memory"),
         };
-        Ok(Finished { key: self.key, place })
+        Ok(Finished { key: self.key, checksum, size, place })
     }
 }
 
-/// Puts finished artifacts in place, one after the other; returns their keys.
+/// Puts finished artifacts in place, one after the other. After a failure the rest are
+/// dropped (uploads aborted, `.tmp` files left for the next export to replace).
 ///
 /// # Errors
 /// [`Error::Io`] naming the file; [`Error::Storage`].
-pub(crate) async fn publish(files: Vec<Finished>) -> Result<Vec<String>> {
-    let mut keys = Vec::new();
-    for Finished { key, place } in files {
+pub(crate) async fn publish(files: Vec<Finished>) -> Result<Vec<Published>> {
+    let mut published = Vec::new();
+    for Finished { key, checksum, size, place } in files {
         match place {
             FinishedPlace::Local { tmp, path } => {
                 std::fs::rename(&tmp, &path).map_err(|e| Error::Io(path.display().to_string(), e))?;
             }
             FinishedPlace::Remote(staged) => staged.publish().await?,
         }
-        keys.push(key);
+        published.push(Published { key, checksum, size, at: Utc::now() });
     }
-    Ok(keys)
+    Ok(published)
 }
 
 /// Rows of a table in the dialect of the documents and parents CSVs and their diffs (Python's

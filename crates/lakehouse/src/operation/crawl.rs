@@ -17,9 +17,8 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use globset::{GlobBuilder, GlobMatcher};
-use object_store::http::HttpBuilder;
 use object_store::path::Path;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt};
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
@@ -31,6 +30,8 @@ use crate::repository::archive::{ArchiveRepository, StoreOptions};
 use crate::repository::{BulkWriter, EntityRepository, WriteOptions};
 use crate::storage::Location;
 use crate::storage::archive::checksum_file;
+use crate::storage::backends::http_file;
+use crate::storage::object_io::exists;
 use crate::storage::tags::keys::CRAWL_LAST_RUN;
 
 /// Keys between two progress saves of the job record and the archive tag (spec §2.4).
@@ -131,8 +132,8 @@ enum Source {
     Local(PathBuf),
     /// A prefix in a bucket (an object store rooted there).
     Bucket(Arc<dyn ObjectStore>),
-    /// One object: its store (rooted at its parent) and its name, the file's key.
-    Object(Arc<dyn ObjectStore>, String),
+    /// One object: its store, its path there and its name, the file's key.
+    Object(Arc<dyn ObjectStore>, Path, String),
 }
 
 /// Where a crawled file's bytes are.
@@ -144,46 +145,31 @@ enum SourceFile {
 /// Opens the source named by `uri`.
 async fn source(uri: &str) -> Result<Source> {
     let missing = || Error::NotFound(format!("crawl source {uri}"));
-    if let Some((scheme, _)) = uri.split_once("://")
-        && matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https")
-    {
-        let invalid = |why: &str| Error::InvalidUri(uri.to_string(), why.to_string());
-        let (base, name) = uri.trim_end_matches('/').rsplit_once('/').ok_or_else(|| invalid("no file name"))?;
-        if name.is_empty() || base.ends_with(':') || base.ends_with('/') {
-            return Err(invalid("an http(s) source is one file: give its URL"));
-        }
-        let options = ClientOptions::new().with_allow_http(scheme.eq_ignore_ascii_case("http"));
-        let store = HttpBuilder::new().with_url(base).with_client_options(options).build();
-        let store = store.map_err(|e| invalid(&e.to_string()))?;
-        let store: Arc<dyn ObjectStore> = Arc::new(store);
-        match store.head(&Path::from(name)).await {
-            Ok(_) => {}
-            Err(object_store::Error::NotFound { .. }) => return Err(missing()),
-            Err(e) => return Err(e.into()),
-        }
-        let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy().into_owned();
-        return Ok(Source::Object(store, name));
-    }
-    let location = Location::parse(uri)?;
-    if let Some(path) = location.local_path() {
+    let is_http =
+        uri.split_once("://").is_some_and(|(s, _)| matches!(s.to_ascii_lowercase().as_str(), "http" | "https"));
+    let location = if is_http { None } else { Some(Location::parse(uri)?) };
+    if let Some(path) = location.as_ref().and_then(Location::local_path) {
         if !path.exists() {
             return Err(missing());
         }
         return Ok(Source::Local(path.to_path_buf()));
     }
-    let store = location.object_store()?;
-    if store.list(None).next().await.transpose()?.is_some() {
-        return Ok(Source::Bucket(store));
+    let object = match &location {
+        None => Some(http_file(uri)?),
+        Some(location) => {
+            let store = location.object_store()?;
+            if store.list(None).next().await.transpose()?.is_some() {
+                return Ok(Source::Bucket(store));
+            }
+            // Not a prefix with objects under it: maybe one object.
+            location.as_object()
+        }
+    };
+    let (store, path, name) = object.ok_or_else(missing)?;
+    if !exists(store.as_ref(), &path).await? {
+        return Err(missing());
     }
-    // Not a prefix with objects under it: maybe one object.
-    let url = location.url().as_str().trim_end_matches('/');
-    let (parent, name) = url.rsplit_once('/').ok_or_else(missing)?;
-    let parent = Location::parse(parent)?.object_store()?;
-    match parent.head(&Path::from(name)).await {
-        Ok(_) => Ok(Source::Object(parent, name.to_string())),
-        Err(object_store::Error::NotFound { .. }) => Err(missing()),
-        Err(e) => Err(e.into()),
-    }
+    Ok(Source::Object(store, path, name))
 }
 
 impl Source {
@@ -195,7 +181,11 @@ impl Source {
                 Ok(walk(root, &start).map(|f| f.map(|(key, path)| (key, SourceFile::Local(path)))).collect())
             }
             Source::Bucket(store) => {
-                let start = prefix.map(Path::from);
+                let start = prefix.map(Path::parse).transpose().map_err(|e| Error::InvalidName {
+                    kind: "crawl prefix",
+                    name: e.to_string(),
+                    reason: "not an object path",
+                })?;
                 let mut keys: Vec<Path> = store.list(start.as_ref()).map_ok(|meta| meta.location).try_collect().await?;
                 keys.sort();
                 Ok(keys
@@ -203,9 +193,8 @@ impl Source {
                     .map(|path| Ok((path.as_ref().to_string(), SourceFile::Object(store.clone(), path))))
                     .collect())
             }
-            Source::Object(store, name) => {
-                let path = Path::from(name.as_str());
-                Ok(vec![Ok((name.clone(), SourceFile::Object(store.clone(), path)))])
+            Source::Object(store, path, name) => {
+                Ok(vec![Ok((name.clone(), SourceFile::Object(store.clone(), path.clone())))])
             }
         }
     }

@@ -14,8 +14,8 @@ use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use object_store::ObjectStore;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
@@ -26,6 +26,7 @@ use crate::model::file::validate_relative_path;
 use crate::repository::EntityRepository;
 use crate::storage::Location;
 use crate::storage::archive::ArchiveStore;
+use crate::storage::object_io::exists;
 use crate::storage::tags::keys::DOWNLOAD_LAST_RUN;
 use crate::storage::upload::Upload;
 
@@ -49,6 +50,15 @@ struct Row {
     path: String,
 }
 
+/// The object path of a (validated) relative file path, its characters kept as they are.
+fn object_path(relative: &str) -> Result<Path> {
+    Path::parse(relative).map_err(|e| Error::InvalidName {
+        kind: "download path",
+        name: format!("{relative} ({e})"),
+        reason: "not an object path",
+    })
+}
+
 /// Where files are downloaded to.
 enum Target {
     Folder(std::path::PathBuf),
@@ -60,11 +70,7 @@ impl Target {
     async fn exists(&self, relative: &str) -> Result<bool> {
         match self {
             Target::Folder(folder) => Ok(tokio::fs::try_exists(folder.join(relative)).await.unwrap_or(false)),
-            Target::Bucket(store) => match store.head(&Path::from(relative)).await {
-                Ok(_) => Ok(true),
-                Err(object_store::Error::NotFound { .. }) => Ok(false),
-                Err(e) => Err(e.into()),
-            },
+            Target::Bucket(store) => exists(store.as_ref(), &object_path(relative)?).await,
         }
     }
 
@@ -74,7 +80,7 @@ impl Target {
             Target::Folder(folder) => copy_blob(archive, checksum, &folder.join(relative)).await,
             Target::Bucket(store) => {
                 let mut blob = archive.stream(checksum).await?;
-                let mut upload = Upload::new(store.clone(), Path::from(relative));
+                let mut upload = Upload::new(store.clone(), object_path(relative)?);
                 while let Some(chunk) = blob.next().await {
                     upload.write(&chunk?).await?;
                 }

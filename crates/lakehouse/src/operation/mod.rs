@@ -2,8 +2,9 @@
 //! an options struct and returns a metrics struct that the CLI prints and the API serialises.
 //!
 //! * [`artifacts`]: the published export files and reading them back;
-//! * [`crawl`]: a local folder into the archive, with a Document entity per file;
-//! * [`download`]: the archived files back under their paths, into a folder;
+//! * [`crawl`]: a local folder, a bucket prefix or an http(s) file into the archive, with a
+//!   Document entity per file;
+//! * [`download`]: the archived files back under their paths, into a folder or a bucket;
 //! * [`export`]: the published artifacts of a dataset, and their diffs, in one sweep;
 //! * [`jobs`]: the run record of every job, written as it starts and when it ends;
 //! * [`import`]: entities (FtM JSON lines) and statements (CSV) into the journal;

@@ -28,12 +28,13 @@ use deltalake::logstore::{
     LogStore, LogStoreFactory, ObjectStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories,
     object_store_factories,
 };
-use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::http::HttpBuilder;
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use object_store::{ClientOptions, ObjectStore};
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -75,6 +76,28 @@ pub fn bucket_store(url: &Url) -> Result<(Arc<dyn ObjectStore>, Path)> {
     };
     stores.insert(key, store.clone());
     Ok((store, path))
+}
+
+/// The file an `http(s)://` URL names: a store of the folder it is in, the file's path in that
+/// store and its name (decoded). The URL's query, if any, is not kept.
+///
+/// # Errors
+/// [`Error::InvalidUri`] for a URL without a file name, or one the HTTP client refuses.
+pub fn http_file(uri: &str) -> Result<(Arc<dyn ObjectStore>, Path, String)> {
+    let invalid = |why: &str| Error::InvalidUri(uri.to_string(), why.to_string());
+    let url = Url::parse(uri).map_err(|e| invalid(&format!("not a URL: {e}")))?;
+    let name = url.path_segments().and_then(|mut s| s.next_back()).filter(|n| !n.is_empty());
+    let name = name.ok_or_else(|| invalid("an http(s) source is one file: give its URL"))?.to_string();
+    let mut folder = url.clone();
+    folder.set_query(None);
+    folder.set_fragment(None);
+    folder.path_segments_mut().map_err(|()| invalid("not a file URL"))?.pop().push("");
+    let options = ClientOptions::new().with_allow_http(url.scheme() == "http");
+    let store = HttpBuilder::new().with_url(folder.as_str()).with_client_options(options).build();
+    let store: Arc<dyn ObjectStore> = Arc::new(store.map_err(|e| invalid(&e.to_string()))?);
+    let path = Path::from_url_path(&name).map_err(|e| invalid(&e.to_string()))?;
+    let name = percent_encoding::percent_decode_str(&name).decode_utf8_lossy().into_owned();
+    Ok((store, path, name))
 }
 
 /// Hands delta-rs the clients of [`bucket_store`] for the remote schemes, with its default log

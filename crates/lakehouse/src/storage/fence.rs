@@ -24,6 +24,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::error::{Error, Result};
+use crate::storage::object_io::exists;
 
 /// The maintenance lock file.
 pub const LOCK: &str = ".LOCK";
@@ -91,11 +92,7 @@ impl Fence {
     }
 
     async fn exists(&self, path: &Path) -> Result<bool> {
-        match self.store.head(path).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        exists(self.store.as_ref(), path).await
     }
 
     /// Creates `name` if absent; `false` if it exists.

@@ -131,6 +131,18 @@ impl Location {
         matches!(self.place, Place::Local(_))
     }
 
+    /// This location read as one object of a bucket: the bucket's store, the object's path in
+    /// it and its name (the last segment, decoded); `None` for a local folder or a bucket's
+    /// root.
+    pub fn as_object(&self) -> Option<(Arc<dyn ObjectStore>, Path, String)> {
+        let Place::Remote { bucket, prefix } = &self.place else {
+            return None;
+        };
+        let name = prefix.filename()?;
+        let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy().into_owned();
+        Some((bucket.clone(), prefix.clone(), name))
+    }
+
     /// The URL, with a trailing slash (`file:///srv/lake/`, `s3://bucket/lake/`).
     pub fn url(&self) -> &Url {
         &self.url

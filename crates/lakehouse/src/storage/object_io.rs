@@ -6,7 +6,8 @@
 //! Reads fetch the object as a stream, a chunk at a time; writes go out as an [`Upload`],
 //! published by [`ObjectWriter::finish`]. Both block the calling thread while they wait for the
 //! store, so they must run on a multi-threaded Tokio runtime (or on a thread of its blocking
-//! pool), where waiting is handed to [`tokio::task::block_in_place`].
+//! pool), where waiting is handed to [`tokio::task::block_in_place`]; elsewhere they fail with
+//! an error saying so.
 
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use tokio::runtime::Handle;
+use tokio::runtime::{Handle, RuntimeFlavor};
 use url::Url;
 
 use super::backends::{REMOTE_SCHEMES, bucket_store, register_with_delta};
@@ -42,9 +43,24 @@ pub fn object(uri: &str) -> Result<(Arc<dyn ObjectStore>, Path)> {
     Ok((store, path))
 }
 
-/// Waits for `future` on the calling thread.
-fn wait<F: std::future::Future>(future: F) -> F::Output {
-    tokio::task::block_in_place(|| Handle::current().block_on(future))
+/// Whether the object `path` exists in `store`.
+///
+/// # Errors
+/// [`Error::Storage`] for any failure but "not found".
+pub async fn exists(store: &dyn ObjectStore, path: &Path) -> Result<bool> {
+    match store.head(path).await {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Waits for `future` on the calling thread, which must belong to a multi-threaded Tokio
+/// runtime.
+fn wait<F: std::future::Future>(future: F) -> std::io::Result<F::Output> {
+    let runtime = Handle::try_current().ok().filter(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    let runtime = runtime.ok_or_else(|| std::io::Error::other("object I/O needs a multi-threaded Tokio runtime"))?;
+    Ok(tokio::task::block_in_place(|| runtime.block_on(future)))
 }
 
 /// An object's bytes, as a [`Read`].
@@ -73,14 +89,14 @@ impl ObjectReader {
     /// As [`object`] and [`ObjectReader::open`].
     pub fn open_url(uri: &str) -> Result<ObjectReader> {
         let (store, path) = object(uri)?;
-        wait(ObjectReader::open(store.as_ref(), &path, uri))
+        wait(ObjectReader::open(store.as_ref(), &path, uri)).map_err(|e| Error::Io(uri.to_string(), e))?
     }
 }
 
 impl Read for ObjectReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.chunk.is_empty() {
-            match wait(self.chunks.next()) {
+            match wait(self.chunks.next())? {
                 None => return Ok(0),
                 Some(chunk) => self.chunk = chunk.map_err(std::io::Error::other)?,
             }
@@ -114,10 +130,12 @@ impl ObjectWriter {
     /// [`Error::Storage`].
     pub fn finish(mut self) -> Result<()> {
         let bytes = std::mem::take(&mut self.buffer);
+        let shown = self.upload.path().to_string();
         wait(async move {
             self.upload.write(&bytes).await?;
             self.upload.finish().await?.publish().await
         })
+        .map_err(|e| Error::Io(shown, e))?
     }
 }
 
@@ -126,7 +144,7 @@ impl Write for ObjectWriter {
         self.buffer.extend_from_slice(bytes);
         if self.buffer.len() >= PART_BYTES {
             let full = std::mem::take(&mut self.buffer);
-            wait(self.upload.write(&full)).map_err(std::io::Error::other)?;
+            wait(self.upload.write(&full))?.map_err(std::io::Error::other)?;
         }
         Ok(bytes.len())
     }

@@ -14,6 +14,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::error::{Error, Result};
+use crate::storage::object_io::exists;
 
 /// The lakehouse's own tenant.
 pub const LAKEHOUSE_TENANT: &str = "lakehouse";
@@ -133,11 +134,7 @@ impl TagStore {
     /// # Errors
     /// [`Error::InvalidKey`]; [`Error::Storage`].
     pub async fn exists(&self, key: &str) -> Result<bool> {
-        match self.store.head(&self.path(key)?).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        exists(self.store.as_ref(), &self.path(key)?).await
     }
 
     /// Whether `key` is newer than every dependency that is set (seed 001 `is_latest`). An

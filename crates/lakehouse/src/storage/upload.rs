@@ -6,7 +6,8 @@
 //! object's size. [`Upload::finish`] sends the last part and waits for the others; the object
 //! appears only at [`Staged::publish`], when the upload is completed (an object smaller than one
 //! part is written with a single `PUT` then). Until then readers see the previous object, if
-//! any. An upload dropped unpublished leaves parts the store discards (S3 and GCS with a
+//! any. An upload that fails, or is dropped unpublished, is aborted so that the store frees its
+//! parts (on a Tokio runtime; where the abort cannot be sent, S3 and GCS free them only with a
 //! lifecycle rule for incomplete uploads, Azure after a week).
 
 use std::sync::Arc;
@@ -34,11 +35,12 @@ pub struct Upload {
     sending: JoinSet<object_store::Result<()>>,
 }
 
-/// A finished [`Upload`], not visible yet.
+/// A finished [`Upload`], not visible yet; dropped unpublished, it is aborted.
 pub struct Staged {
     store: Arc<dyn ObjectStore>,
     path: Path,
-    state: StagedState,
+    /// `None` once published or aborted.
+    state: Option<StagedState>,
 }
 
 enum StagedState {
@@ -121,7 +123,32 @@ impl Upload {
             Some(parts) => StagedState::Parts(parts),
             None => StagedState::Small(std::mem::take(&mut self.buffer)),
         };
-        Ok(Staged { store: self.store, path: self.path, state })
+        Ok(Staged { store: self.store.clone(), path: self.path.clone(), state: Some(state) })
+    }
+}
+
+/// Sends the abort of a multipart upload that will not be completed, if a runtime is there to
+/// send it.
+fn abort_in_background(mut parts: Box<dyn MultipartUpload>) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move { parts.abort().await.ok() });
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        self.sending.abort_all();
+        if let Some(parts) = self.parts.take() {
+            abort_in_background(parts);
+        }
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(StagedState::Parts(parts)) = self.state.take() {
+            abort_in_background(parts);
+        }
     }
 }
 
@@ -130,23 +157,20 @@ impl Staged {
     ///
     /// # Errors
     /// [`Error::Storage`].
-    pub async fn publish(self) -> Result<()> {
-        match self.state {
-            StagedState::Small(bytes) => {
+    pub async fn publish(mut self) -> Result<()> {
+        match self.state.take() {
+            Some(StagedState::Small(bytes)) => {
                 self.store.put(&self.path, PutPayload::from(bytes)).await?;
             }
-            StagedState::Parts(mut parts) => {
-                parts.complete().await?;
+            Some(StagedState::Parts(mut parts)) => {
+                if let Err(e) = parts.complete().await {
+                    parts.abort().await.ok();
+                    return Err(e.into());
+                }
             }
+            None => {}
         }
         Ok(())
-    }
-
-    /// Drops the upload; the object stays as it was.
-    pub async fn abort(self) {
-        if let StagedState::Parts(mut parts) = self.state {
-            parts.abort().await.ok();
-        }
     }
 
     /// The object's path.

@@ -247,7 +247,7 @@ impl Diffs {
         self.write(series, &line).await
     }
 
-    /// Writes the `DEL` entries and completes the files (still at `.tmp`).
+    /// Writes the `DEL` entries and completes the files (not yet in place).
     ///
     /// # Errors
     /// [`Error::Io`](crate::error::Error::Io).

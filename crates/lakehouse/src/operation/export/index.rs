@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::public_prefix;
 use crate::error::{Error, Result};
 use crate::operation::artifacts::{
-    CRAWL_DOCUMENTS, DOCUMENTS, ENTITIES, INDEX, PARENTS, STATEMENTS, STATISTICS, artifact_key,
+    CRAWL_DOCUMENTS, DOCUMENTS, ENTITIES, INDEX, PARENTS, Published, STATEMENTS, STATISTICS, artifact_key,
 };
 use crate::repository::config::clean_dump;
 use crate::repository::{DatasetConfig, EntityRepository};
@@ -50,17 +50,30 @@ const INDEX_ORDER: [&str; 29] = [
     "compression",
 ];
 
-/// A resource entry for an artifact that exists in `store` (the dataset's), `None` when it
-/// does not or cannot be read.
-async fn resource(store: &dyn ObjectStore, key: &str, prefix: &str) -> Option<Value> {
-    let got = store.get(&Path::from(key)).await.ok()?;
-    let (size, modified) = (got.meta.size, got.meta.last_modified);
-    // Hash the stored bytes as a stream: exports can be far larger than memory.
-    let mut hasher = Sha256::new();
-    let mut chunks = got.into_stream();
-    while let Some(chunk) = chunks.next().await {
-        hasher.update(chunk.ok()?);
-    }
+/// A resource entry for an artifact: from what this export published, else read back from
+/// `store` (the dataset's); `None` when it does not exist.
+///
+/// # Errors
+/// [`Error::Storage`] reading it back.
+async fn resource(store: &dyn ObjectStore, published: &[Published], key: &str, prefix: &str) -> Result<Option<Value>> {
+    let known = match published.iter().find(|p| p.key == key) {
+        Some(p) => p.clone(),
+        None => {
+            let got = match store.get(&Path::from(key)).await {
+                Ok(got) => got,
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let (size, at) = (got.meta.size, got.meta.last_modified);
+            // Hash the stored bytes as a stream: exports can be far larger than memory.
+            let mut hasher = Sha256::new();
+            let mut chunks = got.into_stream();
+            while let Some(chunk) = chunks.next().await {
+                hasher.update(chunk?);
+            }
+            Published { key: key.to_string(), checksum: format!("{:x}", hasher.finalize()), size, at }
+        }
+    };
     let (mime, label) = if key.contains(".csv") {
         ("text/csv", "Comma-separated table")
     } else if key.starts_with(ENTITIES) {
@@ -68,20 +81,21 @@ async fn resource(store: &dyn ObjectStore, key: &str, prefix: &str) -> Option<Va
     } else {
         ("application/json", "JavaScript Object Notation")
     };
-    Some(json!({
+    Ok(Some(json!({
         "name": key.rsplit('/').next().unwrap_or(key),
         "url": format!("{prefix}/{key}"),
-        "checksum": format!("{:x}", hasher.finalize()),
-        "timestamp": modified.format("%Y-%m-%dT%H:%M:%S").to_string(),
+        "checksum": known.checksum,
+        "timestamp": known.at.format("%Y-%m-%dT%H:%M:%S").to_string(),
         "mime_type": mime,
-        "size": size,
+        "size": known.size,
         "mime_type_label": label,
-    }))
+    })))
 }
 
 /// Writes `index.json`: the config in model field order, statistics applied, resources listed
-/// when a public URL prefix is known (spec §7.3). Versioned.
-pub(super) async fn write_index(repo: &EntityRepository) -> Result<()> {
+/// when a public URL prefix is known (spec §7.3), with the checksums and sizes of what the
+/// export just `published`. Versioned.
+pub(super) async fn write_index(repo: &EntityRepository, published: &[Published]) -> Result<()> {
     let dataset = repo.dataset();
     let config: &DatasetConfig = repo.config();
     let mut fields: BTreeMap<String, Value> = config.as_map().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -93,7 +107,7 @@ pub(super) async fn write_index(repo: &EntityRepository) -> Result<()> {
         let keys =
             [STATEMENTS, ENTITIES, PARENTS, DOCUMENTS, CRAWL_DOCUMENTS].iter().map(|name| artifact_key(name, codec));
         for key in keys.chain([STATISTICS.to_string()]) {
-            resources.extend(resource(store.as_ref(), &key, &prefix).await);
+            resources.extend(resource(store.as_ref(), published, &key, &prefix).await?);
         }
     }
     fields.insert("resources".into(), Value::Array(resources));

@@ -14,7 +14,8 @@
 //!
 //! The scan is of the store, or, in [`make`](super::make), of the merge its optimize is
 //! writing. Files are compressed with the dataset's codec (`gz` or `zst`; statistics and index
-//! never), assembled at `<file>.tmp` and renamed into place only when the whole sweep succeeded.
+//! never) and appear only when the whole sweep succeeded: assembled at `<file>.tmp` and renamed
+//! in a local folder, uploaded in parts and completed in a bucket.
 //! The export flushes the journal first and is skipped when `operations/export/last_run` is
 //! newer than `statements/last_updated` and `journal/last_updated`, unless forced. Artifact
 //! tags get the export's start time; an `ExportJob` record is written.
@@ -136,7 +137,8 @@ pub(crate) async fn export_from(
     job.begin(dataset).await?;
     let result = sweep::sweep(repo, job.started(), !options.skip_diff, merging).await;
     let result = match result {
-        Ok(metrics) => index::write_index(repo).await.map(|()| metrics),
+        Ok(Some((metrics, published))) => index::write_index(repo, &published).await.map(|()| Some(metrics)),
+        Ok(None) => index::write_index(repo, &[]).await.map(|()| None),
         Err(e) => Err(e),
     };
     job.done = 1;

@@ -5,8 +5,8 @@
 //! of its own while this loop aggregates the same entities), then each entity is aggregated once
 //! and handed to `entities.ftm.json`, the statistics, the documents tables and the diffs. What
 //! needs every entity first — parents and documents, statistics, the diffs' `DEL` entries — is
-//! written after the last batch. Files are assembled at `<file>.tmp` and moved into place only
-//! when everything succeeded; then the artifact tags get the export's start time.
+//! written after the last batch. Files appear only when everything succeeded (`.tmp` files
+//! renamed, or uploads completed); then the artifact tags get the export's start time.
 
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use super::documents::Documents;
 use super::{ExportMetrics, public_prefix};
 use crate::error::{Error, Result};
 use crate::operation::artifacts::{
-    Artifact, CRAWL_DOCUMENTS, DOCUMENTS, ENTITIES, Finished, PARENTS, STATEMENTS, STATISTICS, publish,
+    Artifact, CRAWL_DOCUMENTS, DOCUMENTS, ENTITIES, Finished, PARENTS, Published, STATEMENTS, STATISTICS, publish,
 };
 use crate::operation::optimize::OptimizeScan;
 use crate::repository::EntityRepository;
@@ -34,7 +34,7 @@ const ENTITY_LINES_BYTES: usize = 1 << 16;
 
 /// Runs the sweep over a scan of the store, or over `merging` (the merge `make`'s optimize is
 /// writing, which it waits for before anything is published); `None` when there is no statement
-/// table (then nothing is written).
+/// table (then nothing is written). Also returns what was published, for `index.json`.
 ///
 /// # Errors
 /// Scan and merge errors; [`Error::Io`] writing files (the previous artifacts then stay).
@@ -43,7 +43,7 @@ pub(super) async fn sweep(
     started: Timestamp,
     make_diff: bool,
     merging: Option<(EntityStream, &mut OptimizeScan)>,
-) -> Result<Option<ExportMetrics>> {
+) -> Result<Option<(ExportMetrics, Vec<Published>)>> {
     let Some(version) = repo.statements().version().await? else {
         return Ok(None);
     };
@@ -59,8 +59,7 @@ pub(super) async fn sweep(
             break; // The statements.csv task failed: `finish` reports its error.
         }
     }
-    let metrics = sweep.finish(repo, started, merge).await?;
-    Ok(Some(metrics))
+    Ok(Some(sweep.finish(repo, started, merge).await?))
 }
 
 /// The artifacts of one sweep being written.
@@ -145,7 +144,7 @@ impl Sweep {
         repo: &EntityRepository,
         started: Timestamp,
         merge: Option<&mut OptimizeScan>,
-    ) -> Result<ExportMetrics> {
+    ) -> Result<(ExportMetrics, Vec<Published>)> {
         drop(self.csv);
         let statements = self.csv_task.await.map_err(Error::task("statements.csv"))??;
         if let Some(optimizing) = merge {
@@ -175,6 +174,7 @@ impl Sweep {
         metrics.statistics = stats.entity_count;
         let mut bytes = serde_json::to_vec(&stats).expect("stats serialise");
         bytes.push(b'\n');
+        let statistics = Published::of(STATISTICS, &bytes);
         repo.dataset().versions().write(STATISTICS, bytes).await?;
         let state = match self.diffs {
             Some(diffs) => {
@@ -185,7 +185,8 @@ impl Sweep {
             }
             None => None,
         };
-        publish(files).await?;
+        let mut published = publish(files).await?;
+        published.push(statistics);
         let tags = repo.dataset().tags();
         if let Some(state) = state {
             record_state(&tags, &state).await?;
@@ -193,7 +194,7 @@ impl Sweep {
         for key in [STATEMENTS, ENTITIES, PARENTS, DOCUMENTS, CRAWL_DOCUMENTS, STATISTICS] {
             tags.set(key, started).await?;
         }
-        Ok(metrics)
+        Ok((metrics, published))
     }
 }
 

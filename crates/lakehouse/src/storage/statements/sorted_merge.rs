@@ -45,8 +45,10 @@ use crate::error::{Error, Result};
 
 /// Rows read ahead from all the files of one merge together: each file reads batches of its
 /// share, between [`MIN_READ_BATCH_ROWS`] and [`MAX_READ_BATCH_ROWS`]. Memory goes with the rows
-/// buffered, so a shared budget keeps a merge within it however many files it reads (up to the
-/// 64 merged k-way, at the smallest batches); smaller batches cost no time that shows.
+/// buffered, so a shared budget keeps a merge of local files within it however many files it
+/// reads (up to the 64 merged k-way, at the smallest batches); smaller batches cost no time that
+/// shows. A file in an object store also holds the compressed column chunks of its current row
+/// group, fetched whole by the async reader.
 const READ_BUDGET_ROWS: usize = 65_536;
 const MIN_READ_BATCH_ROWS: usize = 1024;
 const MAX_READ_BATCH_ROWS: usize = 8192;
