@@ -46,12 +46,12 @@ pub enum Command {
     /// The file archive: get, head, ls, download.
     #[command(subcommand)]
     Archive(ArchiveCommand),
-    /// Read and write entities.
+    /// Read, query and write entities.
     #[command(subcommand)]
-    Entities(RecordCommand),
-    /// Read and write statements.
+    Entities(EntitiesCommand),
+    /// Read, query and write statements.
     #[command(subcommand)]
-    Statements(RecordCommand),
+    Statements(StatementsCommand),
     /// Flush, optimize and export the dataset: the main job.
     Make(MakeArgs),
     /// Export every artifact (statements.csv, entities.ftm.json, documents, statistics, index).
@@ -199,21 +199,84 @@ pub struct ImportArgs {
     pub lenient: bool,
 }
 
-/// `entities …` and `statements …`: the same verbs on two kinds of record.
+/// `-q` or `--rql`: which entities a read returns (spec `interfaces.md` §2).
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Query string (`filter:schema=Person&sort=properties.name&limit=10`).
+    #[arg(short = 'q', long = "query", value_name = "QUERY", conflicts_with = "rql")]
+    pub query: Option<String>,
+    /// RQL query (`and(eq(schema,Person),ne(properties.country,de))`).
+    #[arg(long, value_name = "RQL")]
+    pub rql: Option<String>,
+}
+
+/// `entities …`.
 #[derive(Debug, Subcommand)]
-pub enum RecordCommand {
-    /// Import records: FtM entities as JSON lines, or statements as CSV with a header.
+pub enum EntitiesCommand {
+    /// Import FtM entities (JSON lines).
     Import(ImportArgs),
-    /// Stream live records from the statement store (entities as JSON lines, statements as CSV).
+    /// Stream live entities from the statement store as JSON lines.
     Iterate {
         #[command(flatten)]
         output: Output,
-        /// Query string (`filter:schema=Person&limit=10`).
-        #[arg(short = 'q', value_name = "QUERY")]
-        query: Option<String>,
+        #[command(flatten)]
+        query: QueryArgs,
     },
-    /// Copy the exported file (entities.ftm.json or exports/statements.csv), decompressed.
+    /// Print one entity as JSON (exit 1 when it has no statements).
+    Get {
+        /// The entity id.
+        id: String,
+        /// Only the entity's statements of this origin.
+        #[arg(long)]
+        origin: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Drop every statement of one origin (other origins of the same entities stay).
+    DeleteOrigin {
+        /// The origin.
+        origin: String,
+    },
+    /// Copy the exported entities.ftm.json, decompressed.
     Stream(Output),
+}
+
+/// Output formats of `statements sql`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqlFormat {
+    /// An aligned text table and a row count.
+    Table,
+    /// CSV with a header.
+    Csv,
+    /// One JSON object per row.
+    Json,
+}
+
+/// `statements …`.
+#[derive(Debug, Subcommand)]
+pub enum StatementsCommand {
+    /// Import statements (CSV with a header).
+    Import(ImportArgs),
+    /// Stream the live statement rows of the selected entities as CSV.
+    Iterate {
+        #[command(flatten)]
+        output: Output,
+        #[command(flatten)]
+        query: QueryArgs,
+    },
+    /// Copy the exported exports/statements.csv, decompressed.
+    Stream(Output),
+    /// Run SQL over the views `statement` (live rows, with `canonical_id`) and `statement_raw`
+    /// (every stored row).
+    Sql {
+        /// The SQL query.
+        query: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: SqlFormat,
+        #[command(flatten)]
+        output: Output,
+    },
 }
 
 /// `maintenance …`.

@@ -19,7 +19,7 @@ use lakehouse::Settings;
 use lakehouse::model::DatasetName;
 use lakehouse::operation::artifacts::{ENTITIES, STATEMENTS};
 
-use crate::cli::{Cli, Command, MaintenanceCommand, RecordCommand};
+use crate::cli::{Cli, Command, EntitiesCommand, MaintenanceCommand, StatementsCommand};
 use crate::commands::{Records, archive, catalog, entities, import, maintenance, make, statements, stream, zfs};
 use crate::context::Context;
 
@@ -102,16 +102,23 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Configure { config } => catalog::configure(&ctx, &config).await?,
         Command::Crawl(args) => archive::crawl(&ctx, &args).await?,
         Command::Archive(command) => archive::archive(&ctx, command).await?,
-        Command::Entities(RecordCommand::Import(args)) => import(&ctx, &args, Records::Entities).await?,
-        Command::Statements(RecordCommand::Import(args)) => import(&ctx, &args, Records::Statements).await?,
-        Command::Entities(RecordCommand::Iterate { output, query }) => {
-            entities::iterate(&ctx, &output.output, query.as_deref()).await?;
+        Command::Entities(EntitiesCommand::Import(args)) => import(&ctx, &args, Records::Entities).await?,
+        Command::Statements(StatementsCommand::Import(args)) => import(&ctx, &args, Records::Statements).await?,
+        Command::Entities(EntitiesCommand::Iterate { output, query }) => {
+            entities::iterate(&ctx, &output.output, &query).await?;
         }
-        Command::Statements(RecordCommand::Iterate { output, query }) => {
-            statements::iterate(&ctx, &output.output, query.as_deref()).await?;
+        Command::Entities(EntitiesCommand::Get { id, origin, output }) => {
+            return entities::get(&ctx, &output.output, &id, origin.as_deref()).await;
         }
-        Command::Entities(RecordCommand::Stream(o)) => stream(&ctx, &o.output, ENTITIES).await?,
-        Command::Statements(RecordCommand::Stream(o)) => stream(&ctx, &o.output, STATEMENTS).await?,
+        Command::Entities(EntitiesCommand::DeleteOrigin { origin }) => entities::delete_origin(&ctx, &origin).await?,
+        Command::Statements(StatementsCommand::Iterate { output, query }) => {
+            statements::iterate(&ctx, &output.output, &query).await?;
+        }
+        Command::Statements(StatementsCommand::Sql { query, format, output }) => {
+            statements::sql(&ctx, &output.output, &query, format).await?;
+        }
+        Command::Entities(EntitiesCommand::Stream(o)) => stream(&ctx, &o.output, ENTITIES).await?,
+        Command::Statements(StatementsCommand::Stream(o)) => stream(&ctx, &o.output, STATEMENTS).await?,
         Command::Make(args) => make::make(&ctx, &args).await?,
         Command::Export { force } => make::export(&ctx, force).await?,
         Command::Maintenance(MaintenanceCommand::Flush { all }) => {

@@ -19,5 +19,6 @@ pub mod repository;
 pub mod settings;
 pub mod storage;
 
+pub use deltalake::arrow;
 pub use error::{Error, Result};
 pub use settings::Settings;

@@ -9,13 +9,13 @@ use std::path::Path;
 
 use lakehouse::Settings;
 use lakehouse::model::DatasetName;
+use lakehouse::model::query::Query;
 use lakehouse::operation::crawl::{CrawlOptions, Existing, crawl};
 use lakehouse::operation::download::download_archive;
 use lakehouse::operation::export::{ExportOptions, export};
 use lakehouse::repository::{ArchiveRepository, Catalog, EntityRepository};
 use lakehouse::storage::Location;
 use lakehouse::storage::archive::ArchiveStore;
-use lakehouse::storage::statements::Filter;
 use serde_json::Value;
 
 const PDF: &str = "32ca2800160763fbbcf42c0a4617e666c156583da1eb00b91b09afb3c654f055";
@@ -125,7 +125,7 @@ async fn crawl_stores_blobs_once_with_records_and_entities() {
     assert_eq!(test.parent().unwrap(), "folder-b9bfea4d65332432714c910f1726e90c3b602668dfa63be826c4b2862cb1d1ec");
 
     // Entities: 5 documents and 3 folders, origin crawl, bucket document.
-    let mut stream = repo.query(&Filter::default(), true).await.unwrap();
+    let mut stream = repo.query(&Query::default(), true).await.unwrap();
     let mut entities = BTreeMap::new();
     while let Some(e) = stream.next_entity().await.unwrap() {
         assert_eq!(e.origin.iter().collect::<Vec<_>>(), ["crawl"]);
@@ -313,7 +313,7 @@ async fn a_dangling_link_stops_the_crawl_and_keeps_what_came_before() {
     assert!(err.contains("b.txt"), "{err}");
     let archive = ArchiveRepository::new(repo.dataset());
     assert_eq!(archive.iterate_files().await.unwrap().len(), 1, "a.txt stays archived");
-    assert!(repo.get(&archive.iterate_files().await.unwrap()[0].id, true).await.unwrap().is_some(), "with its entity");
+    assert!(repo.get(&archive.iterate_files().await.unwrap()[0].id, None).await.unwrap().is_some(), "with its entity");
     let run = walkdir(&dir.path().join("lake/test/jobs/runs/CrawlJob")).pop().unwrap();
     let record: Value = serde_json::from_slice(&std::fs::read(run).unwrap()).unwrap();
     assert!(record["exc"].as_str().unwrap().contains("b.txt"), "{record}");

@@ -2,6 +2,7 @@
 
 use lakehouse::Settings;
 use lakehouse::model::DatasetName;
+use lakehouse::model::query::Query;
 use lakehouse::operation::import::{ImportOptions, import_entities};
 use lakehouse::operation::optimize::{OptimizeOptions, optimize};
 use lakehouse::repository::{Catalog, EntityRepository, WriteOptions};
@@ -20,7 +21,7 @@ async fn repo_with_journal(dir: &std::path::Path, journal_uri: &str) -> EntityRe
 }
 
 async fn ids(repo: &EntityRepository) -> Vec<String> {
-    let mut stream = repo.query(&Filter::default(), true).await.unwrap();
+    let mut stream = repo.query(&Query::default(), true).await.unwrap();
     let mut out = Vec::new();
     while let Some(e) = stream.next_entity().await.unwrap() {
         out.push(e.id.into_owned());
@@ -41,13 +42,13 @@ async fn delete_hides_then_optimize_past_grace_reaps() {
     assert_eq!((metrics.items, metrics.statements, metrics.stored), (474, 2857, false));
     assert_eq!(repo.journal().count().await.unwrap(), 2857);
     // Reads flush first.
-    let person = repo.get(PERSON, true).await.unwrap().unwrap();
+    let person = repo.get(PERSON, None).await.unwrap().unwrap();
     assert_eq!(person.caption, "Frau Lina Dachner");
     assert_eq!(repo.journal().count().await.unwrap(), 0);
     assert_eq!(ids(&repo).await.len(), 474);
 
     assert_eq!(repo.delete_entity(PERSON, None).await.unwrap(), 4, "three properties and the checksum");
-    assert!(repo.get(PERSON, true).await.unwrap().is_none());
+    assert!(repo.get(PERSON, None).await.unwrap().is_none());
     assert!(!ids(&repo).await.contains(&PERSON.to_string()));
     let mut csv = Vec::new();
     repo.statements().export_csv(&Filter::default(), &mut csv).await.unwrap();
@@ -65,7 +66,7 @@ async fn delete_hides_then_optimize_past_grace_reaps() {
     assert_eq!(reaped.merge.rows_written, 2853);
     let physical: u64 = repo.statements().partitions().await.unwrap().iter().map(|p| p.rows).sum();
     assert_eq!(physical, 2853);
-    assert!(repo.get(PERSON, true).await.unwrap().is_none());
+    assert!(repo.get(PERSON, None).await.unwrap().is_none());
 }
 
 #[tokio::test]

@@ -1,32 +1,58 @@
-//! `entities iterate`.
+//! `entities iterate`, `entities get` and `entities delete-origin`.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use anyhow::Result;
+use lakehouse::model::query::Query;
 use lakehouse::repository::EntityRepository;
-use lakehouse::repository::query::parse_query;
 
+use crate::cli::QueryArgs;
 use crate::context::{Context, output};
 
-/// `entities iterate`: live entities as JSON lines.
-pub async fn iterate(ctx: &Context, out: &str, query: Option<&str>) -> Result<()> {
-    let query = parse_query(query.unwrap_or_default())?;
+/// The query of `-q` or `--rql` (clap refuses both); no flag: every entity.
+pub fn parse(args: &QueryArgs) -> Result<Query> {
+    Ok(match (&args.query, &args.rql) {
+        (_, Some(rql)) => Query::from_rql(rql)?,
+        (Some(q), None) => Query::from_flat(q)?,
+        (None, None) => Query::default(),
+    })
+}
+
+/// `entities iterate`: the live entities the query selects, as JSON lines.
+pub async fn iterate(ctx: &Context, out: &str, args: &QueryArgs) -> Result<()> {
+    let query = parse(args)?;
     let repo = EntityRepository::open(&ctx.dataset()?).await?;
-    let mut stream = repo.query(&query.filter, true).await?;
+    let mut results = repo.query(&query, true).await?;
     let mut out = output(out)?;
-    let (mut skipped, mut written) = (0, 0);
-    while let Some(entity) = stream.next_entity().await? {
-        if skipped < query.offset {
-            skipped += 1;
-            continue;
-        }
-        if query.limit.is_some_and(|limit| written >= limit) {
-            break;
-        }
+    while let Some(entity) = results.next_entity().await? {
         serde_json::to_writer(&mut out, &entity.to_json())?;
         out.write_all(b"\n")?;
-        written += 1;
     }
     out.finish()?;
+    Ok(())
+}
+
+/// `entities get ID [--origin O]`: one entity as a JSON line; exit 1 (with a message) when the
+/// entity has no live statements (of that origin).
+pub async fn get(ctx: &Context, out: &str, id: &str, origin: Option<&str>) -> Result<ExitCode> {
+    let repo = EntityRepository::open(&ctx.dataset()?).await?;
+    let Some(entity) = repo.get(id, origin).await? else {
+        let of = origin.map(|o| format!(" of origin `{o}`")).unwrap_or_default();
+        eprintln!("error: no entity `{id}`{of} in dataset `{}`", repo.dataset().name());
+        return Ok(ExitCode::from(1));
+    };
+    let mut out = output(out)?;
+    serde_json::to_writer(&mut out, &entity.to_json())?;
+    out.write_all(b"\n")?;
+    out.finish()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `entities delete-origin ORIGIN`.
+pub async fn delete_origin(ctx: &Context, origin: &str) -> Result<()> {
+    let repo = EntityRepository::open(&ctx.dataset()?).await?;
+    let rows = repo.delete_origin(origin).await?;
+    eprintln!("Deleted {rows} statements of origin `{origin}`.");
     Ok(())
 }

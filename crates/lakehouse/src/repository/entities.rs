@@ -12,7 +12,8 @@
 //!   `journal/last_flushed` (always) and `statements/last_updated` (when rows moved).
 //! * [`EntityRepository::delete_entity`] writes a tombstone for each live statement of the
 //!   entity, from the store and the journal.
-//! * Reads ([`get`](EntityRepository::get), [`query`](EntityRepository::query)) flush first when
+//! * Reads ([`get`](EntityRepository::get), [`query`](EntityRepository::query), in
+//!   [`query`](super::query)) flush first when
 //!   the journal holds unflushed writes (`journal/last_flushed` older than
 //!   `journal/last_updated`), unless told not to.
 
@@ -21,7 +22,7 @@ use std::sync::Arc;
 
 use ftm::explode::Exploded;
 use ftm::time::Timestamp;
-use ftm::{Entity, EntityRecord, Statement};
+use ftm::{Entity, Statement};
 
 use super::catalog::Dataset;
 use super::config::DatasetConfig;
@@ -29,7 +30,6 @@ use crate::error::{Error, Result};
 use crate::model::validate_origin;
 use crate::storage::rows::pack;
 use crate::storage::rows::{RowRef, StatementRows};
-use crate::storage::statements::{EntityStream, Filter};
 use crate::storage::tags::keys::{JOURNAL_FLUSHED, JOURNAL_UPDATED, STATEMENTS_UPDATED};
 use crate::storage::{JournalStore, StatementStore, TagStore};
 
@@ -369,7 +369,7 @@ impl EntityRepository {
         &self.journal
     }
 
-    fn tags(&self) -> TagStore {
+    pub(super) fn tags(&self) -> TagStore {
         self.dataset.tags()
     }
 
@@ -478,28 +478,6 @@ impl EntityRepository {
             self.tags().set(JOURNAL_UPDATED, now).await?;
         }
         Ok(n)
-    }
-
-    /// One entity from the store (flushing first when `flush`).
-    ///
-    /// # Errors
-    /// As [`EntityRepository::flush`] and [`StatementStore::get`].
-    pub async fn get(&self, entity_id: &str, flush: bool) -> Result<Option<EntityRecord<'static>>> {
-        if flush {
-            self.ensure_flush().await?;
-        }
-        self.store.get(entity_id).await
-    }
-
-    /// The entities `filter` selects, by id (flushing first when `flush`).
-    ///
-    /// # Errors
-    /// As [`EntityRepository::flush`] and [`StatementStore::scan`].
-    pub async fn query(&self, filter: &Filter, flush: bool) -> Result<EntityStream> {
-        if flush {
-            self.ensure_flush().await?;
-        }
-        self.store.scan(filter).await
     }
 }
 

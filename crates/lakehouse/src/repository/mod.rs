@@ -4,7 +4,7 @@
 //! * [`catalog`]: the lakehouse root, its datasets and their `config.yml`;
 //! * [`config`]: the dataset configuration model;
 //! * [`entities`]: writing entities through the journal and reading them back;
-//! * [`query`]: the `-q` query string.
+//! * [`query`]: queries on a dataset's entities, one-entity lookups, dropping an origin.
 
 pub mod archive;
 pub mod catalog;
@@ -16,3 +16,4 @@ pub use archive::ArchiveRepository;
 pub use catalog::{Catalog, Dataset};
 pub use config::DatasetConfig;
 pub use entities::{BulkWriter, EntityRepository, FlushMetrics, WriteOptions};
+pub use query::QueryStream;

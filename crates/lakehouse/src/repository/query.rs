@@ -1,132 +1,178 @@
-//! The `-q` query string (Aleph-style, spec `interfaces.md` §2.3), the subset the store filters
-//! support today: `filter:schema`, `filter:schemata`, `filter:id` (`_id`, `entity_id`),
-//! `filter:context.origin`, `filter:properties.<prop>` (repeated keys: any of the values),
-//! `limit` and `offset`. Other `filter:`, `exclude:`, `empty:` and `sort` keys are refused with
-//! a clear error rather than silently ignored; keys the grammar does not know are ignored, as
-//! the reference does.
+//! Queries on a dataset's entities (spec `interfaces.md` §2.2): the whole entities a
+//! [`Query`] selects, sorted, sliced and projected, as statement rows or aggregated entities.
+//!
+//! Without a sort the entities stream in entity id order and the slice stops the read early.
+//! With a sort every selected entity is read; when the query has a limit only the best
+//! `offset + limit` are held at a time, else all of them are.
 
-use crate::error::{Error, Result};
-use crate::storage::statements::{Filter, PropertyFilter};
+use std::cmp::Ordering;
+use std::collections::VecDeque;
 
-/// A parsed query: which entities, and which slice of them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Query {
-    /// The entities and statements the `filter:` keys select.
-    pub filter: Filter,
-    /// At most this many entities.
-    pub limit: Option<usize>,
-    /// Skip this many entities first.
-    pub offset: usize,
+use deltalake::arrow::array::RecordBatch;
+use ftm::{EntityRecord, Statement};
+
+use super::entities::EntityRepository;
+use crate::error::Result;
+use crate::model::query::{Query, SortKey};
+use crate::model::validate_origin;
+use crate::storage::statements::{EntityStream, Filter, entity_of};
+use crate::storage::tags::keys::STATEMENTS_UPDATED;
+
+/// The entities of a query, one at a time.
+pub struct QueryStream {
+    query: Query,
+    source: Source,
+    /// Entities still to skip.
+    skip: usize,
+    /// Entities still to return; `None`: all.
+    left: Option<usize>,
 }
 
-/// Decodes `%XX` escapes (`+` stays `+`).
-fn percent_decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
+/// Where the entities come from.
+enum Source {
+    /// Straight from the store, in entity id order.
+    Stream(Box<EntityStream>),
+    /// Read and sorted in advance.
+    Sorted(VecDeque<Vec<Statement>>),
+    /// Nothing (`limit=0`).
+    Empty,
+}
+
+/// Sorts `held` by the query's order and keeps the first `keep` (all for `None`).
+fn sort_and_keep(query: &Query, held: &mut Vec<(SortKey, Vec<Statement>)>, keep: Option<usize>) {
+    let order = |a: &(SortKey, Vec<Statement>), b: &(SortKey, Vec<Statement>)| -> Ordering {
+        SortKey::order(query, (&a.0, &a.1[0].entity_id), (&b.0, &b.1[0].entity_id))
+    };
+    held.sort_by(order);
+    if let Some(keep) = keep {
+        held.truncate(keep);
+    }
+}
+
+impl QueryStream {
+    async fn open(query: Query, mut stream: EntityStream) -> Result<QueryStream> {
+        let (skip, left) = (query.offset, query.limit);
+        if query.limit == Some(0) {
+            return Ok(QueryStream { query, source: Source::Empty, skip, left });
+        }
+        if query.sort.is_none() {
+            return Ok(QueryStream { query, source: Source::Stream(Box::new(stream)), skip, left });
+        }
+        let keep = query.limit.map(|limit| limit + query.offset);
+        let mut held: Vec<(SortKey, Vec<Statement>)> = Vec::new();
+        while let Some(rows) = stream.next().await? {
+            let key = SortKey::of(&query, rows.iter().map(|s| (s.prop.as_str(), s.value.as_str())));
+            held.push((key, rows));
+            if keep.is_some_and(|keep| held.len() >= 2 * keep.max(512)) {
+                sort_and_keep(&query, &mut held, keep);
             }
         }
+        sort_and_keep(&query, &mut held, keep);
+        let sorted = held.into_iter().map(|(_, rows)| rows).collect();
+        Ok(QueryStream { query, source: Source::Sorted(sorted), skip, left })
     }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
-fn query_error(message: String) -> Error {
-    Error::InvalidQuery(message)
-}
-
-fn single(key: &str, values: &[String]) -> Result<usize> {
-    match values {
-        [value] => value.parse().map_err(|_| query_error(format!("`{key}` must be an integer, got {value:?}"))),
-        _ => Err(query_error(format!("`{key}` takes a single value"))),
-    }
-}
-
-/// Parses a `-q` string.
-///
-/// # Errors
-/// [`Error::InvalidQuery`] naming an unknown schema or property, an unsupported key, or a bad
-/// `limit`/`offset`.
-pub fn parse_query(q: &str) -> Result<Query> {
-    let model = ftm::model();
-    let mut keys: Vec<(String, Vec<String>)> = Vec::new();
-    for part in q.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = part.split_once('=').unwrap_or((part, ""));
-        let value = percent_decode(value);
-        match keys.iter_mut().find(|(k, _)| k == key) {
-            Some((_, values)) => values.push(value),
-            None => keys.push((key.to_string(), vec![value])),
+    async fn next_whole(&mut self) -> Result<Option<Vec<Statement>>> {
+        match &mut self.source {
+            Source::Stream(stream) => stream.next().await,
+            Source::Sorted(sorted) => Ok(sorted.pop_front()),
+            Source::Empty => Ok(None),
         }
     }
-    let mut query = Query::default();
-    for (key, values) in keys {
-        match key.as_str() {
-            "limit" => query.limit = Some(single(&key, &values)?),
-            "offset" => query.offset = single(&key, &values)?,
-            "filter:schema" | "filter:schemata" => {
-                for v in &values {
-                    if model.get(v).is_none() {
-                        return Err(query_error(format!("Invalid schema: `{v}`")));
-                    }
-                }
-                let target = if key == "filter:schema" { &mut query.filter.schema } else { &mut query.filter.schemata };
-                target.extend(values);
-            }
-            "filter:id" | "filter:_id" | "filter:entity_id" => query.filter.entity_ids.extend(values),
-            "filter:context.origin" => query.filter.origins.extend(values),
-            k if k.starts_with("filter:properties.") => {
-                let prop = &k["filter:properties.".len()..];
-                if !model.qnames().values().any(|p| p.name == prop) {
-                    return Err(query_error(format!("Invalid prop: `{prop}`")));
-                }
-                query.filter.properties.push(PropertyFilter { prop: prop.to_string(), values });
-            }
-            k if k.starts_with("filter:") || k.starts_with("exclude:") || k.starts_with("empty:") || k == "sort" => {
-                return Err(query_error(format!(
-                    "`{k}` is not supported yet; supported: filter:schema, filter:schemata, filter:id, filter:context.origin, filter:properties.<prop>, limit, offset"
-                )));
-            }
-            _ => {}
+
+    /// The next entity's live statements, projected by the query's `select` (the checksum row
+    /// stays), or `None` after the slice.
+    ///
+    /// # Errors
+    /// As [`EntityStream::next`].
+    pub async fn next_statements(&mut self) -> Result<Option<Vec<Statement>>> {
+        if self.left == Some(0) {
+            return Ok(None);
         }
+        while self.skip > 0 {
+            if self.next_whole().await?.is_none() {
+                return Ok(None);
+            }
+            self.skip -= 1;
+        }
+        let Some(mut rows) = self.next_whole().await? else {
+            return Ok(None);
+        };
+        if let Some(left) = &mut self.left {
+            *left -= 1;
+        }
+        if !self.query.select.is_empty() {
+            rows.retain(|s| self.query.keeps(&s.prop, &s.prop_type));
+        }
+        Ok(Some(rows))
     }
-    Ok(query)
+
+    /// The next entity, aggregated from [`QueryStream::next_statements`]. Entities whose
+    /// schemata conflict are skipped, as the export skips them.
+    ///
+    /// # Errors
+    /// As [`QueryStream::next_statements`]; [`Error::Ftm`](crate::error::Error::Ftm).
+    pub async fn next_entity(&mut self) -> Result<Option<EntityRecord<'static>>> {
+        while let Some(rows) = self.next_statements().await? {
+            if let Some(record) = entity_of(&rows)? {
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_the_supported_keys() {
-        let q = parse_query("filter:schema=Person&filter:schema=Organization&filter:properties.name=Frau%20Lina&limit=2&offset=1&other=x").unwrap();
-        assert_eq!(q.filter.schema, ["Person", "Organization"]);
-        assert_eq!(q.filter.properties, [PropertyFilter { prop: "name".into(), values: vec!["Frau Lina".into()] }]);
-        assert_eq!((q.limit, q.offset), (Some(2), 1));
-        let q = parse_query("filter:schemata=LegalEntity&filter:context.origin=bulk&filter:id=a").unwrap();
-        assert_eq!((q.filter.schemata.len(), q.filter.origins.len(), q.filter.entity_ids.len()), (1, 1, 1));
-        assert_eq!(parse_query("").unwrap(), Query::default());
+impl EntityRepository {
+    /// The entities `query` selects (flushing first when `flush`).
+    ///
+    /// # Errors
+    /// As [`EntityRepository::ensure_flush`] and the store's scans.
+    pub async fn query(&self, query: &Query, flush: bool) -> Result<QueryStream> {
+        if flush {
+            self.ensure_flush().await?;
+        }
+        let stream = self.statements().scan(&Filter::query(query.node.clone())).await?;
+        QueryStream::open(query.clone(), stream).await
     }
 
-    #[test]
-    fn refuses_clearly() {
-        assert_eq!(parse_query("filter:schema=Foo").unwrap_err().to_string(), "Invalid query: Invalid schema: `Foo`");
-        assert!(
-            parse_query("filter:properties.colour=red").unwrap_err().to_string().contains("Invalid prop: `colour`")
-        );
-        assert!(parse_query("limit=x").is_err());
-        assert!(parse_query("limit=1&limit=2").is_err());
-        assert!(parse_query("sort=properties.name").unwrap_err().to_string().contains("not supported yet"));
+    /// One entity, from its statements of `origin` only when given (flushing first when the
+    /// journal holds writes); `None` when it has none.
+    ///
+    /// # Errors
+    /// As [`EntityRepository::query`]; [`Error::Ftm`](crate::error::Error::Ftm) if its
+    /// schemata conflict.
+    pub async fn get(&self, entity_id: &str, origin: Option<&str>) -> Result<Option<EntityRecord<'static>>> {
+        self.ensure_flush().await?;
+        let filter = Filter { origins: origin.into_iter().map(String::from).collect(), ..Filter::entity(entity_id) };
+        let rows = self.statements().scan(&filter).await?.next().await?.unwrap_or_default();
+        Ok(ftm::aggregate(ftm::model(), &rows)?.map(EntityRecord::into_owned))
+    }
+
+    /// Runs `sql` over the views `statement` (live rows) and `statement_raw` (every stored row)
+    /// after flushing the journal; returns the result's batches.
+    ///
+    /// # Errors
+    /// As [`StatementStore::sql`](crate::storage::StatementStore::sql), and
+    /// [`Error::Query`](crate::error::Error::Query) when the query fails while it runs.
+    pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.ensure_flush().await?;
+        Ok(self.statements().sql(sql).await?.collect().await?)
+    }
+
+    /// Drops every statement of `origin` (after flushing the journal, so none of its pending
+    /// writes survive); statements of other origins stay. Sets `statements/last_updated` when
+    /// rows went. Returns the rows removed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOrigin`](crate::error::Error::InvalidOrigin); as
+    /// [`EntityRepository::flush`] and the store's `delete_origin`.
+    pub async fn delete_origin(&self, origin: &str) -> Result<u64> {
+        validate_origin(origin)?;
+        self.flush().await?;
+        let rows = self.statements().delete_origin(origin).await?;
+        if rows > 0 {
+            self.tags().set(STATEMENTS_UPDATED, chrono::Utc::now()).await?;
+        }
+        Ok(rows)
     }
 }

@@ -2,7 +2,8 @@
 
 use std::ops::Range;
 
-use deltalake::arrow::array::RecordBatch;
+use deltalake::arrow::array::{RecordBatch, UInt32Array};
+use deltalake::arrow::compute::take_record_batch;
 use ftm::Statement;
 
 use super::columns::{ColumnRow, Columns};
@@ -53,21 +54,36 @@ impl EntityBatch {
         self.entities.iter().map(|(part, range)| EntityRows { columns: &self.parts[*part].1, range: range.clone() })
     }
 
-    /// The rows of each entity as statements.
+    /// Per part, the rows of its entities, in entity order: the part itself when they are all
+    /// of its rows, else a copy of those rows. Parts without entities give empty batches.
+    ///
+    /// # Errors
+    /// [`Error::Arrow`](crate::error::Error::Arrow) if a copy fails.
+    pub(super) fn selected(&self) -> Result<Vec<RecordBatch>> {
+        let mut out = Vec::with_capacity(self.parts.len());
+        for (index, (batch, _)) in self.parts.iter().enumerate() {
+            let rows: Vec<u32> = self
+                .entities
+                .iter()
+                .filter(|(part, _)| *part == index)
+                .flat_map(|(_, range)| range.clone().map(|row| row as u32))
+                .collect();
+            let whole = rows.len() == batch.num_rows() && rows.windows(2).all(|w| w[0] < w[1]);
+            out.push(if whole { batch.clone() } else { take_record_batch(batch, &UInt32Array::from(rows))? });
+        }
+        Ok(out)
+    }
+
+    /// The rows of each entity as statements (only the entities' rows are converted).
     ///
     /// # Errors
     /// [`Error::Corrupt`](crate::error::Error::Corrupt) if a batch does not read as statements.
     pub fn statements(&self) -> Result<Vec<Vec<Statement>>> {
-        let mut parts: Vec<Vec<Option<Statement>>> = Vec::with_capacity(self.parts.len());
-        for (batch, _) in &self.parts {
-            parts.push(from_batch(batch)?.into_iter().map(Some).collect());
+        let mut parts = Vec::with_capacity(self.parts.len());
+        for batch in self.selected()? {
+            parts.push(from_batch(&batch)?.into_iter());
         }
-        let take = |part: &mut Vec<Option<Statement>>, row: usize| part[row].take().expect("each row once");
-        Ok(self
-            .entities
-            .iter()
-            .map(|(part, range)| range.clone().map(|row| take(&mut parts[*part], row)).collect())
-            .collect())
+        Ok(self.entities.iter().map(|(part, range)| parts[*part].by_ref().take(range.len()).collect()).collect())
     }
 
     /// Keeps the entities whose rows satisfy `keep`.

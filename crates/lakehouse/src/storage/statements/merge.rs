@@ -29,7 +29,7 @@ use super::dedupe::Tombstones;
 use super::profiles::merge_writer_properties;
 use super::read_ahead::ReadAhead;
 use super::sorted_merge::{SortedMerge, TableFiles, is_sorted};
-use super::{EntityStream, Filter, MERGED_PREFIX, Partition, StatementStore};
+use super::{EntityStream, MERGED_PREFIX, Partition, StatementStore};
 use crate::error::{Error, Result};
 use crate::model::Bucket;
 
@@ -172,7 +172,7 @@ impl StatementStore {
             result
         });
         let merge = MergeTask(merge);
-        Ok(Some(MergeScan { stream: EntityStream::new(scan, Filter::default()), merge }))
+        Ok(Some(MergeScan { stream: EntityStream::unfiltered(scan), merge }))
     }
 
     /// Merges `selected` partitions of `table`, `concurrency` at a time, each partition's output

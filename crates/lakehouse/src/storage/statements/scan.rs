@@ -10,49 +10,65 @@
 //! stay Arrow columns ([`EntityBatch`]) for the export, or become `Statement`s one entity at a
 //! time.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use deltalake::DeltaTable;
+use deltalake::arrow::array::AsArray;
 use deltalake::datafusion::execution::memory_pool::FairSpillPool;
 use deltalake::datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use deltalake::datafusion::prelude::{DataFrame, Expr, JoinType, SessionConfig, SessionContext, col, lit};
+use deltalake::datafusion::prelude::{Expr, SessionConfig, SessionContext, col, lit};
 use deltalake::datafusion::scalar::ScalarValue;
 use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
+use ftm::StatementFields;
 use ftm::time::Timestamp;
 use ftm::{EntityRecord, Statement};
+use futures::StreamExt;
 
 use super::batch::EntityBatch;
 use super::dedupe::Tombstones;
 use super::read_ahead::{Batches, ReadAhead};
 use super::sorted_merge::SortedMerge;
-use super::{Filter, StatementStore};
-use crate::error::Result;
+use super::{Filter, Partition, StatementStore};
+use crate::error::{Error, Result};
 
 /// The table name queries use.
-const TABLE: &str = "statements";
+pub(super) const TABLE: &str = "statements";
+
+/// Most entity ids a read fetches by id, in a list predicate; beyond, it reads every entity and
+/// keeps those. Ids spread over a whole table prune little, and DataFusion's handling of a list
+/// predicate recurses as deep as the list is long.
+const BY_ID_MAX: usize = 1_000;
 
 /// Live statements, one entity at a time, in `entity_id` order.
 pub struct EntityStream {
     merge: Option<SortedMerge>,
     ready: VecDeque<Vec<Statement>>,
     filter: Filter,
+    /// The ids the pushed-down predicates found, when the stream reads more entities than those.
+    candidates: Option<HashSet<String>>,
+    shards: u32,
 }
 
 impl EntityStream {
     fn empty() -> EntityStream {
-        EntityStream { merge: None, ready: VecDeque::new(), filter: Filter::default() }
+        EntityStream { merge: None, ready: VecDeque::new(), filter: Filter::default(), candidates: None, shards: 1 }
     }
 
-    pub(super) fn new(merge: SortedMerge, filter: Filter) -> EntityStream {
-        EntityStream { merge: Some(merge), ready: VecDeque::new(), filter }
+    fn new(merge: SortedMerge, filter: Filter, candidates: Option<HashSet<String>>, shards: u32) -> EntityStream {
+        EntityStream { merge: Some(merge), ready: VecDeque::new(), filter, candidates, shards }
+    }
+
+    /// Every entity `merge` yields.
+    pub(super) fn unfiltered(merge: SortedMerge) -> EntityStream {
+        EntityStream::new(merge, Filter::default(), None, 1)
     }
 
     /// The next batch of whole entities (deduped, tombstones handled as the stream was opened,
     /// filtered), or `None` at the end. Do not mix with [`EntityStream::next`].
     ///
     /// # Errors
-    /// [`Error::Query`](crate::error::Error::Query) if the scan fails; [`Error::Corrupt`](crate::error::Error::Corrupt).
+    /// [`Error::Query`] if the scan fails; [`Error::Corrupt`].
     pub async fn next_batch(&mut self) -> Result<Option<EntityBatch>> {
         loop {
             let Some(merge) = self.merge.as_mut() else {
@@ -62,8 +78,11 @@ impl EntityStream {
                 self.merge = None;
                 return Ok(None);
             };
+            if let Some(candidates) = &self.candidates {
+                out.retain(|rows| rows.first().is_some_and(|r| candidates.contains(r.entity_id())));
+            }
             if !self.filter.selects_all() {
-                out.retain(|rows| self.filter.matches(rows));
+                out.retain(|rows| self.filter.matches(rows, self.shards));
             }
             if !out.entities.is_empty() {
                 return Ok(Some(out));
@@ -89,13 +108,11 @@ impl EntityStream {
     /// schemata conflict are skipped, as the reference's export skips them.
     ///
     /// # Errors
-    /// As [`EntityStream::next`]; [`Error::Ftm`](crate::error::Error::Ftm) for an unknown schema.
+    /// As [`EntityStream::next`]; [`Error::Ftm`] for an unknown schema.
     pub async fn next_entity(&mut self) -> Result<Option<EntityRecord<'static>>> {
         while let Some(rows) = self.next().await? {
-            match ftm::aggregate(ftm::model(), &rows) {
-                Ok(Some(record)) => return Ok(Some(record.into_owned())),
-                Ok(None) | Err(ftm::FtmError::SchemaConflict(..)) => continue,
-                Err(e) => return Err(e.into()),
+            if let Some(record) = entity_of(&rows)? {
+                return Ok(Some(record));
             }
         }
         Ok(None)
@@ -133,48 +150,102 @@ impl StatementStore {
         Ok(ctx)
     }
 
-    /// The rows `filter` selects before dedupe: its row predicate, then one semi join per
-    /// entity predicate (the filter's and `semi`).
-    pub(super) async fn select(&self, ctx: &SessionContext, filter: &Filter, semi: Option<Expr>) -> Result<DataFrame> {
-        let mut df = ctx.table(TABLE).await?;
-        if let Some(predicate) = filter.row_predicate(self.shards) {
-            df = df.filter(predicate)?;
+    /// The ids of the entities whose stored rows satisfy every one of `predicates` (each on a
+    /// row of its own), read with the filter's row predicate: `None` without predicates.
+    async fn candidates(
+        &self,
+        ctx: &SessionContext,
+        filter: &Filter,
+        predicates: Vec<Expr>,
+    ) -> Result<Option<HashSet<String>>> {
+        let mut found: Option<HashSet<String>> = None;
+        for predicate in predicates {
+            let mut df = ctx.table(TABLE).await?;
+            if let Some(rows) = filter.row_predicate(self.shards) {
+                df = df.filter(rows)?;
+            }
+            // Rows come in file order, sorted by entity id within a merged file: consecutive
+            // repeats are skipped before hashing.
+            let ids = df.filter(predicate)?.select(vec![col("entity_id")])?;
+            let mut set = HashSet::new();
+            let mut batches = ids.execute_stream().await?;
+            while let Some(batch) = batches.next().await.transpose()? {
+                let column = batch
+                    .column(0)
+                    .as_string_opt::<i32>()
+                    .ok_or_else(|| Error::Corrupt("entity_id is not text".into()))?;
+                let mut last: Option<&str> = None;
+                for id in column.iter().flatten() {
+                    if last == Some(id) {
+                        continue;
+                    }
+                    last = Some(id);
+                    if found.as_ref().is_none_or(|f| f.contains(id)) && !set.contains(id) {
+                        set.insert(id.to_string());
+                    }
+                }
+            }
+            let empty = set.is_empty();
+            found = Some(set);
+            if empty {
+                break;
+            }
         }
-        for predicate in filter.entity_predicates()?.into_iter().chain(semi) {
-            let ids = ctx
-                .table(TABLE)
-                .await?
-                .filter(predicate)?
-                .select(vec![col("entity_id").alias("matched_id")])?
-                .distinct()?;
-            df = df.join(ids, JoinType::LeftSemi, &["entity_id"], &["matched_id"], None)?;
-        }
-        Ok(df)
+        Ok(found)
     }
 
     async fn stream(&self, filter: &Filter, semi: Option<Expr>, tombstones: Tombstones) -> Result<EntityStream> {
         let Some(table) = self.table().await? else {
             return Ok(EntityStream::empty());
         };
-        let partitions = StatementStore::partitions_of(&table)?;
-        let selected: Vec<_> = partitions
-            .into_iter()
-            .filter(|p| filter.origins.is_empty() || filter.origins.contains(&p.origin))
-            .collect();
-        let whole = filter.entity_ids.is_empty() && filter.entity_predicates()?.is_empty() && semi.is_none();
-        if whole && SortedMerge::applies(&selected) {
-            let merge = SortedMerge::files(&self.table_files()?, &selected, tombstones).await?.deduped();
-            return Ok(EntityStream::new(merge, filter.clone()));
-        }
         let ctx = self.session(&table).await?;
-        let df = self.select(&ctx, filter, semi).await?.sort(vec![col("entity_id").sort(true, false)])?;
-        Ok(EntityStream::new(SortedMerge::query(df.execute_stream().await?, tombstones), filter.clone()))
+        let predicates: Vec<Expr> = filter.entity_predicates(self.shards).into_iter().chain(semi).collect();
+        let candidates = self.candidates(&ctx, filter, predicates).await?;
+        let ids: Option<Vec<String>> = match candidates {
+            None if filter.entity_ids.is_empty() => None,
+            None => Some(filter.entity_ids.clone()),
+            Some(found) if filter.entity_ids.is_empty() => Some(found.into_iter().collect()),
+            Some(found) => Some(filter.entity_ids.iter().filter(|id| found.contains(*id)).cloned().collect()),
+        };
+        match ids {
+            Some(ids) if ids.is_empty() => Ok(EntityStream::empty()),
+            Some(ids) if ids.len() <= BY_ID_MAX => {
+                // A list predicate: the ids' shards, and row groups pruned by the statistics
+                // and bloom filters of `entity_id`.
+                let read = Filter { entity_ids: ids, origins: filter.origins.clone(), node: None };
+                let mut df = ctx.table(TABLE).await?;
+                if let Some(predicate) = read.row_predicate(self.shards) {
+                    df = df.filter(predicate)?;
+                }
+                let df = df.sort(vec![col("entity_id").sort(true, false)])?;
+                let merge = SortedMerge::query(df.execute_stream().await?, tombstones);
+                Ok(EntityStream::new(merge, filter.clone(), None, self.shards))
+            }
+            ids => {
+                let candidates = ids.map(|ids| ids.into_iter().collect::<HashSet<String>>());
+                let selected: Vec<Partition> = StatementStore::partitions_of(&table)?
+                    .into_iter()
+                    .filter(|p| filter.origins.is_empty() || filter.origins.contains(&p.origin))
+                    .collect();
+                let merge = if SortedMerge::applies(&selected) {
+                    SortedMerge::files(&self.table_files()?, &selected, tombstones).await?.deduped()
+                } else {
+                    let mut df = ctx.table(TABLE).await?;
+                    if let Some(predicate) = filter.row_predicate(self.shards) {
+                        df = df.filter(predicate)?;
+                    }
+                    let df = df.sort(vec![col("entity_id").sort(true, false)])?;
+                    SortedMerge::query(df.execute_stream().await?, tombstones)
+                };
+                Ok(EntityStream::new(merge, filter.clone(), candidates, self.shards))
+            }
+        }
     }
 
     /// Live statements of the entities `filter` selects, one entity at a time, by entity id.
     ///
     /// # Errors
-    /// [`Error::Ftm`](crate::error::Error::Ftm) for an unknown schema in the filter; [`Error::Query`](crate::error::Error::Query).
+    /// [`Error::Ftm`] for an unknown schema in the filter; [`Error::Query`].
     pub async fn scan(&self, filter: &Filter) -> Result<EntityStream> {
         self.stream(filter, None, Tombstones::Drop).await
     }
@@ -191,7 +262,7 @@ impl StatementStore {
     /// One entity, aggregated from its live statements; `None` if it has none.
     ///
     /// # Errors
-    /// As [`StatementStore::scan`]; [`Error::Ftm`](crate::error::Error::Ftm) if its schemata conflict.
+    /// As [`StatementStore::scan`]; [`Error::Ftm`] if its schemata conflict.
     pub async fn get(&self, entity_id: &str) -> Result<Option<EntityRecord<'static>>> {
         let rows = self.get_statements(entity_id).await?;
         Ok(ftm::aggregate(ftm::model(), &rows)?.map(EntityRecord::into_owned))
@@ -202,7 +273,7 @@ impl StatementStore {
     /// deleted at or after it.
     ///
     /// # Errors
-    /// [`Error::Query`](crate::error::Error::Query).
+    /// [`Error::Query`].
     pub async fn get_changed_entity_ids(&self, since: Timestamp) -> Result<Vec<String>> {
         let touched = at_or_after("first_seen", since).or(at_or_after("deleted_at", since));
         let mut stream = self.stream(&Filter::default(), Some(touched), keep_from(since)).await?;
@@ -221,7 +292,7 @@ impl StatementStore {
     /// candidates of a diff's `DEL` entries (spec `exports-and-operations.md` §8.3).
     ///
     /// # Errors
-    /// [`Error::Query`](crate::error::Error::Query).
+    /// [`Error::Query`].
     pub async fn tombstones_since(&self, since: Timestamp) -> Result<Vec<Vec<Statement>>> {
         let mut stream =
             self.stream(&Filter::default(), Some(at_or_after("deleted_at", since)), keep_from(since)).await?;
@@ -233,6 +304,19 @@ impl StatementStore {
             }
         }
         Ok(out)
+    }
+}
+
+/// One entity's live rows aggregated; `None` when they make no entity or their schemata
+/// conflict (the reference's export skips such entities).
+///
+/// # Errors
+/// [`Error::Ftm`] for an unknown schema.
+pub fn entity_of(rows: &[Statement]) -> Result<Option<EntityRecord<'static>>> {
+    match ftm::aggregate(ftm::model(), rows) {
+        Ok(record) => Ok(record.map(EntityRecord::into_owned)),
+        Err(ftm::FtmError::SchemaConflict(..)) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -8,6 +8,7 @@ use ftm::Statement;
 use ftm::time::{Timestamp, parse_iso};
 
 use super::*;
+use crate::model::query::Query;
 use crate::storage::fence::{Fence, LOCK};
 
 fn settings() -> Settings {
@@ -173,10 +174,15 @@ async fn lookups_filters_and_changes() {
         }
     };
     assert_eq!(ids(Filter::default()).await, ["c1", "p1", "p2"]);
-    assert_eq!(ids(Filter { schemata: vec!["LegalEntity".into()], ..Filter::default() }).await, ["c1", "p1", "p2"]);
-    assert_eq!(ids(Filter { schemata: vec!["Company".into()], ..Filter::default() }).await, ["c1"]);
-    let prop = PropertyFilter { prop: "nationality".into(), values: vec!["de".into()] };
-    assert_eq!(ids(Filter { properties: vec![prop], ..Filter::default() }).await, ["p1"]);
+    let query = |q: &str| Filter::query(Query::from_flat(q).unwrap().node);
+    assert_eq!(ids(query("filter:schemata=LegalEntity")).await, ["c1", "p1", "p2"]);
+    assert_eq!(ids(query("filter:schemata=Company")).await, ["c1"]);
+    assert_eq!(ids(query("filter:properties.nationality=de")).await, ["p1"]);
+    // The origin of one row selects the whole entity, both origins' rows.
+    let mut stream = store.scan(&query("filter:context.origin=crawl")).await.unwrap();
+    assert_eq!(stream.next().await.unwrap().unwrap().len(), 2);
+    assert!(stream.next().await.unwrap().is_none());
+    assert_eq!(ids(query("exclude:schema=Company&filter:ilike:properties.name=ALI")).await, ["p1"]);
     let crawl = Filter { origins: vec!["crawl".into()], ..Filter::default() };
     let mut stream = store.scan(&crawl).await.unwrap();
     let c1 = stream.next().await.unwrap().unwrap();
