@@ -158,40 +158,42 @@ impl StatementStore {
         filter: &Filter,
         predicates: Vec<Expr>,
     ) -> Result<Option<HashSet<String>>> {
-        let mut found: Option<HashSet<String>> = None;
-        for predicate in predicates {
-            let mut df = ctx.table(TABLE).await?;
-            if let Some(rows) = filter.row_predicate(self.shards) {
-                df = df.filter(rows)?;
-            }
-            // Rows come in file order, sorted by entity id within a merged file: consecutive
-            // repeats are skipped before hashing.
-            let ids = df.filter(predicate)?.select(vec![col("entity_id")])?;
-            let mut set = HashSet::new();
-            let mut batches = ids.execute_stream().await?;
-            while let Some(batch) = batches.next().await.transpose()? {
-                let column = batch
-                    .column(0)
-                    .as_string_opt::<i32>()
-                    .ok_or_else(|| Error::Corrupt("entity_id is not text".into()))?;
-                let mut last: Option<&str> = None;
-                for id in column.iter().flatten() {
-                    if last == Some(id) {
-                        continue;
-                    }
-                    last = Some(id);
-                    if found.as_ref().is_none_or(|f| f.contains(id)) && !set.contains(id) {
-                        set.insert(id.to_string());
-                    }
+        // One scan per predicate, side by side.
+        let scans = predicates.into_iter().map(|predicate| self.matching_ids(ctx, filter, predicate));
+        let mut sets = futures::future::try_join_all(scans).await?;
+        sets.sort_by_key(HashSet::len);
+        let mut sets = sets.into_iter();
+        let Some(mut found) = sets.next() else { return Ok(None) };
+        for set in sets {
+            found.retain(|id| set.contains(id));
+        }
+        Ok(Some(found))
+    }
+
+    /// The ids of the entities with a stored row satisfying `predicate` (and the filter's row
+    /// predicate).
+    async fn matching_ids(&self, ctx: &SessionContext, filter: &Filter, predicate: Expr) -> Result<HashSet<String>> {
+        let mut df = ctx.table(TABLE).await?;
+        if let Some(rows) = filter.row_predicate(self.shards) {
+            df = df.filter(rows)?;
+        }
+        // Rows come in file order, sorted by entity id within a merged file: consecutive
+        // repeats are skipped before hashing.
+        let ids = df.filter(predicate)?.select(vec![col("entity_id")])?;
+        let mut set = HashSet::new();
+        let mut batches = ids.execute_stream().await?;
+        while let Some(batch) = batches.next().await.transpose()? {
+            let column =
+                batch.column(0).as_string_opt::<i32>().ok_or_else(|| Error::Corrupt("entity_id is not text".into()))?;
+            let mut last: Option<&str> = None;
+            for id in column.iter().flatten() {
+                if last != Some(id) && !set.contains(id) {
+                    set.insert(id.to_string());
                 }
-            }
-            let empty = set.is_empty();
-            found = Some(set);
-            if empty {
-                break;
+                last = Some(id);
             }
         }
-        Ok(found)
+        Ok(set)
     }
 
     async fn stream(&self, filter: &Filter, semi: Option<Expr>, tombstones: Tombstones) -> Result<EntityStream> {

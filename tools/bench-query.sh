@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Reads of a made lake, this implementation against the Python reference (ftm-lakehouse 0.9.0),
+# in one run: a one-entity lookup, a selective filtered query and a full-scan SQL aggregate, each
+# as a whole process; prints the median wall time, the largest peak RSS and the ratios.
+#
+#   bash tools/bench-query.sh [ENTITIES] [RUNS]      # default 1000000 entities, 3 runs
+#
+# The workload comes from ../shared/bench/gen_ftm.py (--seed 1), cached in $BENCH_DIR
+# (/tmp/ftm-bench); each side imports it and runs `make` once into a lake of its own (kept for the
+# next call: delete $BENCH_DIR/query-*-N to rebuild). The reference has no `entities get`: its
+# lookup is `entities iterate -q filter:id=ID`. Its reads need DuckDB's delta extension, which
+# tools/reference-check.sh installs ($REF_DUCKDB, /tmp/duck). Set FTM_LAKEHOUSE_BIN to time a
+# binary built elsewhere.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ftm-lakehouse-target}"
+entities="${1:-1000000}"
+runs="${2:-3}"
+bench="${BENCH_DIR:-/tmp/ftm-bench}"
+venv="${REF_VENV:-/tmp/ref}"
+duck="${REF_DUCKDB:-/tmp/duck}"
+[ -x "$venv/bin/ftm-lakehouse" ] || { echo "run tools/reference-check.sh first (it creates $venv)" >&2; exit 1; }
+command -v /usr/bin/time >/dev/null || { echo "needs GNU time: apt-get install time" >&2; exit 1; }
+mkdir -p "$bench"
+input="$bench/bench-$entities.ftm.json"
+[ -f "$input" ] || python3 ../shared/bench/gen_ftm.py --entities "$entities" --seed 1 -o "$input"
+if [ -z "${FTM_LAKEHOUSE_BIN:-}" ]; then
+  cargo build -q --release --locked -p ftm-lakehouse
+fi
+ours="${FTM_LAKEHOUSE_BIN:-$CARGO_TARGET_DIR/release/ftm-lakehouse}"
+export PYTHONPATH="$duck/site" LAKEHOUSE_DUCKDB_EXTENSION_DIRECTORY="$duck/ext"
+theirs="$venv/bin/ftm-lakehouse"
+unset LAKEHOUSE_JOURNAL_URI LAKEHOUSE_URI
+lake_ours="$bench/query-ours-$entities"
+lake_ref="$bench/query-ref-$entities"
+if [ ! -f "$lake_ours/bench/index.json" ]; then
+  rm -rf "$lake_ours"
+  "$ours" --uri "$lake_ours" -d bench entities import -i "$input" 2>/dev/null
+  "$ours" --uri "$lake_ours" -d bench make 2>/dev/null
+fi
+if [ ! -f "$lake_ref/bench/index.json" ]; then
+  rm -rf "$lake_ref"
+  "$theirs" --uri "$lake_ref" -d bench entities import -i "$input" >/dev/null 2>&1
+  "$theirs" --uri "$lake_ref" -d bench make >/dev/null 2>&1
+fi
+query="filter:schema=Person&filter:properties.country=de"
+sql="SELECT schema, count(*) FROM statement GROUP BY 1"
+id=$("$ours" --uri "$lake_ours" -d bench entities iterate -q "$query&limit=1" | sed 's/^{"id":"\([^"]*\)".*/\1/')
+
+measure() { # measure LABEL CMD... : "seconds peak_kib" appended to $bench/LABEL.m
+  local label=$1; shift
+  /usr/bin/time -f "%e %M" -a -o "$bench/$label.m" "$@" >/dev/null 2>"$bench/$label.log" ||
+    { echo "$label failed, see $bench/$label.log" >&2; exit 1; }
+}
+summary() { # median seconds and largest peak MiB of LABEL
+  sort -n "$bench/$1.m" | awk '{t[NR]=$1; if ($2>m) m=$2} END {printf "%s %d", t[int((NR+1)/2)], m/1024}'
+}
+for step in get query sql; do rm -f "$bench/q-ours-$step.m" "$bench/q-ref-$step.m"; done
+for run in $(seq "$runs"); do
+  measure q-ours-get "$ours" --uri "$lake_ours" -d bench entities get "$id"
+  measure q-ref-get "$theirs" --uri "$lake_ref" -d bench entities iterate -q "filter:id=$id"
+  measure q-ours-query "$ours" --uri "$lake_ours" -d bench entities iterate -q "$query"
+  measure q-ref-query "$theirs" --uri "$lake_ref" -d bench entities iterate -q "$query"
+  measure q-ours-sql "$ours" --uri "$lake_ours" -d bench statements sql "$sql"
+  measure q-ref-sql "$theirs" --uri "$lake_ref" -d bench statements sql "$sql"
+done
+printf '%-8s %10s %10s %8s %12s %12s\n' step ours_s ref_s speedup ours_MiB ref_MiB
+for step in get query sql; do
+  read -r o om <<<"$(summary "q-ours-$step")"
+  read -r r rm_ <<<"$(summary "q-ref-$step")"
+  printf '%-8s %10s %10s %7.1fx %12s %12s\n' "$step" "$o" "$r" "$(echo "$r / $o" | bc -l)" "$om" "$rm_"
+done
+echo "lookup: entities get $id; query: -q '$query'; sql: '$sql'"
