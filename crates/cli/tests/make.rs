@@ -2,27 +2,14 @@
 //! a second `make` skips, new data re-exports, compressed exports read back the same, and
 //! documents with SHA-1 content hashes export.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn run(lake: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ftm-lakehouse"))
-        .arg("--uri")
-        .arg(lake)
-        .args(args)
-        .env_remove("LAKEHOUSE_URI")
-        .env("LAKEHOUSE_JOURNAL_URI", "sqlite:///:memory:")
-        .output()
-        .unwrap()
-}
-
-fn ok(out: Output) -> String {
-    assert!(out.status.success(), "command failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{ok, run};
 
 fn import_and_make(lake: &Path, dataset: &str) {
     let sample = testkit::fixtures().join("donations.ftm.json");

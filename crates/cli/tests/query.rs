@@ -2,27 +2,15 @@
 //! `statements iterate` with slices and projections, `entities get`, `statements sql` and
 //! `entities delete-origin`, run as a user runs them.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-fn run(lake: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ftm-lakehouse"))
-        .arg("--uri")
-        .arg(lake)
-        .args(args)
-        .env_remove("LAKEHOUSE_URI")
-        .env("LAKEHOUSE_JOURNAL_URI", "sqlite:///:memory:")
-        .output()
-        .unwrap()
-}
-
-fn ok(out: Output) -> String {
-    assert!(out.status.success(), "command failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{ok, run};
 
 /// The one error line of a failed command, checked for exit code 1.
 fn fails(out: Output) -> String {
