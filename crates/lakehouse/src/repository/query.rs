@@ -58,12 +58,12 @@ impl QueryStream {
         if query.sort.is_none() {
             return Ok(QueryStream { query, source: Source::Stream(Box::new(stream)), skip, left });
         }
-        let keep = query.limit.map(|limit| limit + query.offset);
+        let keep = query.limit.map(|limit| limit.saturating_add(query.offset));
         let mut held: Vec<(SortKey, Vec<Statement>)> = Vec::new();
         while let Some(rows) = stream.next().await? {
             let key = SortKey::of(&query, rows.iter().map(|s| (s.prop.as_str(), s.value.as_str())));
             held.push((key, rows));
-            if keep.is_some_and(|keep| held.len() >= 2 * keep.max(512)) {
+            if keep.is_some_and(|keep| held.len() >= keep.max(512).saturating_mul(2)) {
                 sort_and_keep(&query, &mut held, keep);
             }
         }

@@ -115,9 +115,14 @@ fn number(text: &str) -> Option<f64> {
     text.trim().parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
-/// A boolean as `context.external` compares it (`true`, `True`, `1`, `t`, `yes`).
-fn boolean(text: &str) -> bool {
-    matches!(text.to_lowercase().as_str(), "true" | "1" | "t" | "yes" | "y" | "on")
+/// A boolean as `context.external` compares it (`true`, `True`, `1`, `t`, `yes`, and their
+/// negatives); `None` for any other text.
+pub(super) fn boolean(text: &str) -> Option<bool> {
+    match text.to_lowercase().as_str() {
+        "true" | "1" | "t" | "yes" | "y" | "on" => Some(true),
+        "false" | "0" | "f" | "no" | "n" | "off" => Some(false),
+        _ => None,
+    }
 }
 
 impl Leaf {
@@ -151,7 +156,7 @@ impl Leaf {
             }
             if column == Column::External && matches!(self.op, Op::Eq | Op::Not | Op::In | Op::NotIn) {
                 let flag = row.external();
-                let hit = self.value.texts().iter().any(|v| boolean(v) == flag);
+                let hit = self.value.texts().iter().any(|v| boolean(v) == Some(flag));
                 return if matches!(self.op, Op::Eq | Op::In) { hit } else { !hit };
             }
         }

@@ -198,5 +198,11 @@ mod tests {
         assert!(message("limit=1&limit=2").contains("`limit` takes a single value"));
         assert!(message("sort=schema").contains("sort"));
         assert!(message("metric:median=properties.amountEur").contains("median"));
+        assert!(message("filter:context.first_seen=2024-13-01").contains("Invalid timestamp for `context.first_seen`"));
+        assert!(message("filter:gt:context.last_seen=yesterday").contains("`yesterday`"));
+        assert!(message("filter:context.external=maybe").contains("Invalid boolean"));
+        assert!(Query::from_flat("filter:startswith:context.first_seen=2024").is_ok());
+        let huge = format!("filter:schema=Person&limit={}&offset=1&sort=properties.name", usize::MAX);
+        assert_eq!(Query::from_flat(&huge).unwrap().limit, Some(usize::MAX));
     }
 }

@@ -15,7 +15,7 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use super::{Aggregation, Family, Field, Leaf, Node, Op, Query, Sort, Value, invalid};
+use super::{Aggregation, Family, Field, Leaf, MAX_DEPTH, Node, Op, Query, Sort, Value, invalid};
 use crate::error::Result;
 
 fn leaf_json(leaf: &Leaf) -> Json {
@@ -63,25 +63,42 @@ fn parse_leaf(leaf: &Json) -> Result<Node> {
     let value = match leaf.get("v").unwrap_or(&Json::Null) {
         Json::Null => Value::None,
         Json::Bool(flag) if op == Op::Null => Value::Flag(*flag),
-        Json::Array(items) => Value::list(items.iter().map(scalar_text)),
-        other => Value::Text(scalar_text(other)),
+        Json::Array(items) => {
+            Value::list(items.iter().map(|item| scalar_text(item, leaf)).collect::<Result<Vec<_>>>()?)
+        }
+        other => Value::Text(scalar_text(other, leaf)?),
     };
     let field = Field { family, name: text("f")?.to_string() };
     Ok(Node::Leaf(Leaf::new(field, op, value)?))
 }
 
 /// A JSON scalar as the text the comparisons use (`true` → `True`, as Python's `str`).
-fn scalar_text(value: &Json) -> String {
+///
+/// # Errors
+/// [`Error::InvalidQuery`](crate::error::Error::InvalidQuery) for a null, an array or an object.
+fn scalar_text(value: &Json, leaf: &Json) -> Result<String> {
     match value {
-        Json::String(text) => text.clone(),
-        Json::Bool(true) => "True".into(),
-        Json::Bool(false) => "False".into(),
-        other => other.to_string(),
+        Json::String(text) => Ok(text.clone()),
+        Json::Bool(true) => Ok("True".into()),
+        Json::Bool(false) => Ok("False".into()),
+        Json::Number(n) => Ok(n.to_string()),
+        other => Err(invalid(format!("leaf value {other} is not a string, number or boolean: {leaf}"))),
     }
 }
 
-fn parse_node(node: &Json) -> Result<Node> {
+fn parse_node(node: &Json, depth: usize) -> Result<Node> {
+    if depth > MAX_DEPTH {
+        return Err(invalid(format!("query nodes nest deeper than {MAX_DEPTH}")));
+    }
+    let negated = match node.get("not") {
+        None | Some(Json::Bool(false)) => false,
+        Some(Json::Bool(true)) => true,
+        Some(other) => return Err(invalid(format!("`not` must be true or false, got {other}"))),
+    };
     if let Some(leaf) = node.get("leaf") {
+        if negated {
+            return Err(invalid(format!("a leaf cannot be negated, wrap it in an `and`: {node}")));
+        }
         return parse_leaf(leaf);
     }
     let (children, or) = match (node.get("and"), node.get("or")) {
@@ -89,13 +106,13 @@ fn parse_node(node: &Json) -> Result<Node> {
         (None, Some(Json::Array(children))) => (children, true),
         _ => return Err(invalid(format!("a query node needs one `and` or `or` list: {node}"))),
     };
-    let mut nodes: Vec<Node> = children.iter().map(parse_node).collect::<Result<_>>()?;
+    let mut nodes: Vec<Node> = children.iter().map(|c| parse_node(c, depth + 1)).collect::<Result<_>>()?;
     let inner = match (or, nodes.len()) {
         (_, 1) => nodes.remove(0),
         (true, _) => Node::Or(nodes),
         (false, _) => Node::And(nodes),
     };
-    Ok(if node.get("not").and_then(Json::as_bool).unwrap_or(false) { Node::Not(Box::new(inner)) } else { inner })
+    Ok(if negated { Node::Not(Box::new(inner)) } else { inner })
 }
 
 impl Query {
@@ -146,9 +163,16 @@ impl Query {
     pub fn from_json(value: &Json) -> Result<Query> {
         let mut query = Query::default();
         if let Some(node) = value.get("q").filter(|q| !q.is_null()) {
-            query.node = Some(parse_node(node)?);
+            query.node = Some(parse_node(node, 0)?);
         }
-        if let Some(order_by) = value.get("order_by").and_then(Json::as_str) {
+        let text = |key: &str| -> Result<Option<&str>> {
+            match value.get(key) {
+                None | Some(Json::Null) => Ok(None),
+                Some(Json::String(text)) => Ok(Some(text)),
+                Some(other) => Err(invalid(format!("`{key}` must be a string, got {other}"))),
+            }
+        };
+        if let Some(order_by) = text("order_by")? {
             query.sort = Some(Sort::parse(order_by)?);
         }
         let count = |key: &str| -> Result<Option<usize>> {
@@ -162,19 +186,35 @@ impl Query {
         };
         query.limit = count("limit")?;
         query.offset = count("offset")?.unwrap_or(0);
-        for field in value.get("select").and_then(Json::as_array).into_iter().flatten() {
+        let list = |key: &str| -> Result<&[Json]> {
+            match value.get(key) {
+                None | Some(Json::Null) => Ok(&[]),
+                Some(Json::Array(items)) => Ok(items),
+                Some(other) => Err(invalid(format!("`{key}` must be a list, got {other}"))),
+            }
+        };
+        for field in list("select")? {
             let text = field.as_str().ok_or_else(|| invalid(format!("`select` takes field names, got {field}")))?;
             query.select.push(super::flat::projection(text)?);
         }
         query.select.sort();
         query.select.dedup();
-        for agg in value.get("aggregations").and_then(Json::as_array).into_iter().flatten() {
+        for agg in list("aggregations")? {
             let text = |key: &str| agg.get(key).and_then(Json::as_str).unwrap_or_default();
-            let by =
-                agg.get("by").and_then(Json::as_array).into_iter().flatten().filter_map(Json::as_str).map(String::from);
-            query.aggregations.push(Aggregation::new(text("func"), text("field"), by.collect())?);
+            let mut by = Vec::new();
+            for field in agg.get("by").and_then(Json::as_array).into_iter().flatten() {
+                by.push(
+                    field.as_str().ok_or_else(|| invalid(format!("`by` takes field names, got {field}")))?.to_string(),
+                );
+            }
+            query.aggregations.push(Aggregation::new(text("func"), text("field"), by)?);
         }
-        query.facet_sort = value.get("facet_sort").and_then(Json::as_str).map(String::from);
+        if let Some(facet_sort) = text("facet_sort")? {
+            let mut parts = facet_sort.splitn(3, ':');
+            Aggregation::check_func(parts.next().unwrap_or_default())?;
+            Field::parse(parts.next().unwrap_or_default(), false)?;
+            query.facet_sort = Some(facet_sort.to_string());
+        }
         for (field, size) in value.get("facet_size").and_then(Json::as_object).into_iter().flatten() {
             let size = size.as_u64().ok_or_else(|| invalid(format!("facet size of `{field}` must be an integer")))?;
             query.facet_size.insert(field.clone(), size as usize);
@@ -228,8 +268,23 @@ mod tests {
             Query::from_flat("exclude:schema=Payment").unwrap().to_json(),
             json!({"q": {"and": [{"leaf": {"t": "M", "f": "schema", "op": "eq", "v": "Payment"}}], "not": true}})
         );
-        assert!(
-            Query::from_json(&json!({"q": {"and": [{"leaf": {"t": "X", "f": "a", "op": "eq", "v": "b"}}]}})).is_err()
-        );
+        for bad in [
+            json!({"q": {"and": [{"leaf": {"t": "X", "f": "a", "op": "eq", "v": "b"}}]}}),
+            json!({"q": {"leaf": {"t": "M", "f": "schema", "op": "eq", "v": "Person"}, "not": true}}),
+            json!({"q": {"and": [{"leaf": {"t": "M", "f": "schema", "op": "eq", "v": "Person"}}], "not": "true"}}),
+            json!({"q": {"and": [{"leaf": {"t": "P", "f": "name", "op": "eq", "v": {"a": 1}}}]}}),
+            json!({"q": {"and": [{"leaf": {"t": "P", "f": "name", "op": "in", "v": ["a", null]}}]}}),
+            json!({"q": {"and": [{"leaf": {"t": "P", "f": "country", "op": "null", "v": ["true"]}}]}}),
+            json!({"order_by": 5}),
+            json!({"select": "properties.name"}),
+            json!({"facet_sort": "median:properties.amountEur"}),
+        ] {
+            assert!(Query::from_json(&bad).is_err(), "{bad}");
+        }
+        let mut deep = json!({"leaf": {"t": "M", "f": "schema", "op": "eq", "v": "Person"}});
+        for _ in 0..100 {
+            deep = json!({"and": [deep]});
+        }
+        assert!(Query::from_json(&json!({"q": deep})).unwrap_err().to_string().contains("deeper"));
     }
 }

@@ -12,8 +12,9 @@ mod flat;
 mod json;
 mod rql;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::LazyLock;
 
 use ftm::PropertyType;
 
@@ -160,6 +161,10 @@ impl Value {
     }
 }
 
+/// How deep a query tree may nest (RQL calls and groups, JSON nodes): deeper input is refused
+/// rather than recursed into.
+pub const MAX_DEPTH: usize = 64;
+
 /// The meta fields and the aliases `-q` and RQL accept for them (spec §2.3).
 const META_ALIASES: [(&str, &str); 10] = [
     ("id", "id"),
@@ -257,8 +262,15 @@ pub(crate) fn property_type(prop: &str) -> Option<PropertyType> {
 /// Whether every property of that name is number-typed: its bound comparisons and sort keys
 /// compare numbers.
 pub(crate) fn is_numeric(prop: &str) -> bool {
-    let mut props = ftm::model().qnames().values().filter(|p| p.name == prop).peekable();
-    props.peek().is_some() && props.all(|p| p.type_ == PropertyType::Number)
+    static NUMERIC: LazyLock<BTreeSet<String>> = LazyLock::new(|| {
+        let props = ftm::model().qnames().values();
+        let numbers: BTreeSet<&str> =
+            props.clone().filter(|p| p.type_ == PropertyType::Number).map(|p| p.name.as_str()).collect();
+        let others: BTreeSet<&str> =
+            props.filter(|p| p.type_ != PropertyType::Number).map(|p| p.name.as_str()).collect();
+        numbers.difference(&others).map(|name| name.to_string()).collect()
+    });
+    NUMERIC.contains(prop)
 }
 
 /// The property type whose group is `group` (`countries` → `country`).
@@ -296,6 +308,7 @@ impl Leaf {
             (Op::Null, Value::Flag(flag)) => Value::Flag(flag),
             (Op::Null, Value::Text(text)) => Value::Flag(!matches!(text.to_lowercase().as_str(), "false" | "0" | "")),
             (Op::Null, Value::None) => Value::Flag(true),
+            (Op::Null, Value::List(_)) => return Err(invalid("Invalid value for `null`: a list".to_string())),
             (_, Value::List(values)) if values.len() == 1 => Value::Text(values[0].clone()),
             (op, Value::List(values)) => {
                 let items: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
@@ -303,6 +316,18 @@ impl Leaf {
             }
             (_, value) => value,
         };
+        if let (Family::Column, Some(column)) = (field.family, Column::parse(&field.name)) {
+            let compares_times = op.is_bound() || matches!(op, Op::Eq | Op::Not);
+            let compares_flags = matches!(op, Op::Eq | Op::Not | Op::In | Op::NotIn);
+            for text in value.texts() {
+                if column.is_time() && compares_times && ftm::time::parse_iso(text).is_none() {
+                    return Err(invalid(format!("Invalid timestamp for `{field}`: `{text}`")));
+                }
+                if column == Column::External && compares_flags && eval::boolean(text).is_none() {
+                    return Err(invalid(format!("Invalid boolean for `{field}`: `{text}`")));
+                }
+            }
+        }
         if field.family == Family::Meta && matches!(field.name.as_str(), "schema" | "schemata") {
             let equality = matches!(op, Op::Eq | Op::In | Op::Not | Op::NotIn);
             if equality || field.name == "schemata" {

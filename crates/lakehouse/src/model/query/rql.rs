@@ -7,7 +7,7 @@
 //! RQL carries no sort and no slice.
 
 use super::flat::{percent_decode, projection};
-use super::{Aggregation, Field, Leaf, Node, Op, Query, Value, invalid};
+use super::{Aggregation, Field, Leaf, MAX_DEPTH, Node, Op, Query, Value, invalid};
 use crate::error::{Error, Result};
 
 /// A parsed RQL term before it is mapped to the query model.
@@ -24,6 +24,8 @@ enum Term {
 struct Parser<'a> {
     text: &'a str,
     pos: usize,
+    /// Calls and groups entered and not yet left.
+    depth: usize,
 }
 
 fn syntax(pos: usize, expected: &str) -> Error {
@@ -31,6 +33,15 @@ fn syntax(pos: usize, expected: &str) -> Error {
 }
 
 impl Parser<'_> {
+    /// Enters a call or group.
+    fn descend(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(invalid(format!("RQL syntax error at {}: nesting deeper than {MAX_DEPTH}", self.pos)));
+        }
+        Ok(())
+    }
+
     fn peek(&self) -> Option<char> {
         self.text[self.pos..].chars().next()
     }
@@ -73,7 +84,9 @@ impl Parser<'_> {
 
     fn term(&mut self) -> Result<Term> {
         if self.eat('(') {
+            self.descend()?;
             let inner = self.expression(true)?;
+            self.depth -= 1;
             return if self.eat(')') { Ok(inner) } else { Err(syntax(self.pos, "`)`")) };
         }
         let start = self.pos;
@@ -102,13 +115,16 @@ impl Parser<'_> {
 
     /// Arguments after `(`, through the closing `)`.
     fn arguments(&mut self) -> Result<Vec<Term>> {
+        self.descend()?;
         let mut args = Vec::new();
         if self.eat(')') {
+            self.depth -= 1;
             return Ok(args);
         }
         loop {
             args.push(self.argument()?);
             if self.eat(')') {
+                self.depth -= 1;
                 return Ok(args);
             }
             if !self.eat(',') {
@@ -205,11 +221,28 @@ fn convert(raw: &str) -> Result<Term> {
     }))
 }
 
+impl std::fmt::Display for Term {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |f: &mut std::fmt::Formatter<'_>, items: &[Term]| -> std::fmt::Result {
+            let texts: Vec<String> = items.iter().map(Term::to_string).collect();
+            write!(f, "({})", texts.join(","))
+        };
+        match self {
+            Term::Call(name, args) => {
+                f.write_str(name)?;
+                list(f, args)
+            }
+            Term::Array(items) => list(f, items),
+            Term::Scalar(value) => f.write_str(value.as_deref().unwrap_or("null")),
+        }
+    }
+}
+
 /// The text of a scalar argument (a field name or a value).
 fn scalar(term: &Term, op: &str) -> Result<Option<String>> {
     match term {
         Term::Scalar(value) => Ok(value.clone()),
-        _ => Err(invalid(format!("RQL `{op}`: expected a value, got {term:?}"))),
+        _ => Err(invalid(format!("RQL `{op}`: expected a value, got `{term}`"))),
     }
 }
 
@@ -246,7 +279,7 @@ fn comparison(op: &str) -> Option<Op> {
 /// Maps a term to a node (`None` for `select` and aggregations, which go to `extras`).
 fn node(term: &Term, extras: &mut Extras) -> Result<Option<Node>> {
     let Term::Call(op, args) = term else {
-        return Err(invalid(format!("RQL: expected an operator, got {term:?}")));
+        return Err(invalid(format!("RQL: expected an operator, got `{term}`")));
     };
     let op = op.as_str();
     let children = |extras: &mut Extras| -> Result<Vec<Node>> {
@@ -328,7 +361,7 @@ impl Query {
     /// [`Error::InvalidQuery`]: a syntax error with its position, an unsupported operator
     /// (`Unsupported RQL operator: `sort``), or an invalid field or value.
     pub fn from_rql(rql: &str) -> Result<Query> {
-        let mut parser = Parser { text: rql, pos: 0 };
+        let mut parser = Parser { text: rql, pos: 0, depth: 0 };
         if rql.trim().is_empty() {
             return Ok(Query::default());
         }
@@ -407,5 +440,10 @@ mod tests {
         assert!(message("eq(colour,red)").contains("Invalid prop: `colour`"));
         assert!(message("eq(schema,Foo)").contains("Invalid schema: `Foo`"));
         assert!(message("eq(schema,Person").contains("syntax"));
+        assert!(
+            message(&format!("{}eq(schema,Person){}", "(".repeat(100_000), ")".repeat(100_000))).contains("nesting")
+        );
+        assert!(message(&format!("{}eq(schema,Person){}", "not(".repeat(1000), ")".repeat(1000))).contains("nesting"));
+        assert_eq!(message("eq(eq(a,b),c)"), "Invalid query: RQL `eq`: expected a value, got `eq(a,b)`");
     }
 }

@@ -33,6 +33,10 @@ pub struct Filter {
     pub node: Option<Node>,
 }
 
+/// Most values a pushed-down list or OR may hold: DataFusion and delta-rs recurse over such
+/// predicates as deep as they are long, so longer ones are left to the evaluation.
+const MAX_LIST: usize = 1_000;
+
 fn in_list(column: &str, values: impl IntoIterator<Item = String>) -> Expr {
     col(column).in_list(values.into_iter().map(lit).collect(), false)
 }
@@ -51,6 +55,9 @@ fn like(expr: Expr, pattern: String, negated: bool) -> Expr {
 fn text_predicate(expr: Expr, op: Op, value: &Value) -> Option<Expr> {
     let texts = value.texts();
     let first = texts.first()?.clone();
+    if texts.len() > MAX_LIST {
+        return None;
+    }
     Some(match op {
         Op::Eq => expr.eq(lit(first)),
         Op::Not => expr.not_eq(lit(first)),
@@ -152,6 +159,7 @@ fn necessary(node: &Node, shards: u32) -> Vec<Expr> {
         Node::Leaf(leaf) => leaf_predicate(leaf, shards).into_iter().collect(),
         Node::Not(_) => Vec::new(),
         Node::And(children) => children.iter().flat_map(|c| necessary(c, shards)).collect(),
+        Node::Or(children) if children.len() > MAX_LIST => Vec::new(),
         Node::Or(children) => {
             let firsts: Option<Vec<Expr>> = children.iter().map(|c| necessary(c, shards).into_iter().next()).collect();
             firsts.and_then(|f| f.into_iter().reduce(Expr::or)).into_iter().collect()

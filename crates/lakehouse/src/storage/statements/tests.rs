@@ -183,6 +183,9 @@ async fn lookups_filters_and_changes() {
     assert_eq!(stream.next().await.unwrap().unwrap().len(), 2);
     assert!(stream.next().await.unwrap().is_none());
     assert_eq!(ids(query("exclude:schema=Company&filter:ilike:properties.name=ALI")).await, ["p1"]);
+    // A list longer than a pushed-down predicate may be is left to the evaluation.
+    let many: Vec<String> = (0..5000).map(|i| format!("filter:id=x{i}")).chain(["filter:id=p2".into()]).collect();
+    assert_eq!(ids(query(&many.join("&"))).await, ["p2"]);
     let crawl = Filter { origins: vec!["crawl".into()], ..Filter::default() };
     let mut stream = store.scan(&crawl).await.unwrap();
     let c1 = stream.next().await.unwrap().unwrap();
