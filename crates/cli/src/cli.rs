@@ -210,18 +210,22 @@ pub struct QueryArgs {
     pub rql: Option<String>,
 }
 
+/// Options of `entities iterate` and `statements iterate`.
+#[derive(Debug, Args)]
+pub struct IterateArgs {
+    #[command(flatten)]
+    pub output: Output,
+    #[command(flatten)]
+    pub query: QueryArgs,
+}
+
 /// `entities …`.
 #[derive(Debug, Subcommand)]
 pub enum EntitiesCommand {
     /// Import FtM entities (JSON lines).
     Import(ImportArgs),
     /// Stream live entities from the statement store as JSON lines.
-    Iterate {
-        #[command(flatten)]
-        output: Output,
-        #[command(flatten)]
-        query: QueryArgs,
-    },
+    Iterate(IterateArgs),
     /// Print one entity as JSON (exit 1 when it has no statements).
     Get {
         /// The entity id.
@@ -258,12 +262,7 @@ pub enum StatementsCommand {
     /// Import statements (CSV with a header).
     Import(ImportArgs),
     /// Stream the live statement rows of the selected entities as CSV.
-    Iterate {
-        #[command(flatten)]
-        output: Output,
-        #[command(flatten)]
-        query: QueryArgs,
-    },
+    Iterate(IterateArgs),
     /// Copy the exported exports/statements.csv, decompressed.
     Stream(Output),
     /// Run SQL over the views `statement` (live rows, with `canonical_id`) and `statement_raw`

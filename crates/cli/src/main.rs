@@ -104,15 +104,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Archive(command) => archive::archive(&ctx, command).await?,
         Command::Entities(EntitiesCommand::Import(args)) => import(&ctx, &args, Records::Entities).await?,
         Command::Statements(StatementsCommand::Import(args)) => import(&ctx, &args, Records::Statements).await?,
-        Command::Entities(EntitiesCommand::Iterate { output, query }) => {
-            entities::iterate(&ctx, &output.output, &query).await?;
+        Command::Entities(EntitiesCommand::Iterate(args)) => {
+            entities::iterate(&ctx, &args.output.output, &args.query).await?;
         }
         Command::Entities(EntitiesCommand::Get { id, origin, output }) => {
             return entities::get(&ctx, &output.output, &id, origin.as_deref()).await;
         }
         Command::Entities(EntitiesCommand::DeleteOrigin { origin }) => entities::delete_origin(&ctx, &origin).await?,
-        Command::Statements(StatementsCommand::Iterate { output, query }) => {
-            statements::iterate(&ctx, &output.output, &query).await?;
+        Command::Statements(StatementsCommand::Iterate(args)) => {
+            statements::iterate(&ctx, &args.output.output, &args.query).await?;
         }
         Command::Statements(StatementsCommand::Sql { query, format, output }) => {
             statements::sql(&ctx, &output.output, &query, format).await?;

@@ -164,8 +164,7 @@ impl Leaf {
             return false;
         };
         if self.field.family == Family::Meta && self.field.name == "schemata" {
-            let Some(schema) = ftm::model().get(&subject) else { return false };
-            let hit = self.value.texts().iter().any(|v| schema.is_a(v));
+            let hit = self.schema_hit(&subject);
             return if matches!(self.op, Op::Not | Op::NotIn) { !hit } else { hit };
         }
         let numeric = self.op.is_bound() && self.field.family == Family::Property && is_numeric(&self.field.name);
@@ -189,6 +188,15 @@ impl Leaf {
         }
     }
 
+    /// Whether a row's schema is one of the leaf's (`schema`) or descends from one (`schemata`).
+    fn schema_hit(&self, schema: &str) -> bool {
+        if self.field.name == "schemata" {
+            ftm::model().get(schema).is_some_and(|s| self.value.texts().iter().any(|v| s.is_a(v)))
+        } else {
+            self.value.texts().iter().any(|v| v == schema)
+        }
+    }
+
     /// Whether the leaf is an entity-level exclusion: `not`/`not_in` on `schema`/`schemata`.
     fn excludes(&self) -> bool {
         self.field.family == Family::Meta
@@ -206,14 +214,7 @@ impl Leaf {
     fn matches<R: QueryRow>(&self, rows: &[R]) -> bool {
         match (&self.op, &self.value) {
             (Op::Null, Value::Flag(empty)) => rows.iter().any(|r| self.present(r)) != *empty,
-            _ if self.excludes() => {
-                let positive = Leaf {
-                    field: self.field.clone(),
-                    op: if self.op == Op::Not { Op::Eq } else { Op::In },
-                    value: self.value.clone(),
-                };
-                !rows.iter().any(|r| positive.row_matches(r))
-            }
+            _ if self.excludes() => !rows.iter().any(|r| r.text(Column::Schema).is_some_and(|s| self.schema_hit(&s))),
             _ => rows.iter().any(|r| self.row_matches(r)),
         }
     }

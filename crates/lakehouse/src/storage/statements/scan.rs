@@ -26,6 +26,7 @@ use ftm::{EntityRecord, Statement};
 use futures::StreamExt;
 
 use super::batch::EntityBatch;
+use super::columns::ColumnRow;
 use super::dedupe::Tombstones;
 use super::read_ahead::{Batches, ReadAhead};
 use super::sorted_merge::SortedMerge;
@@ -78,11 +79,11 @@ impl EntityStream {
                 self.merge = None;
                 return Ok(None);
             };
-            if let Some(candidates) = &self.candidates {
-                out.retain(|rows| rows.first().is_some_and(|r| candidates.contains(r.entity_id())));
-            }
-            if !self.filter.selects_all() {
-                out.retain(|rows| self.filter.matches(rows, self.shards));
+            if self.candidates.is_some() || !self.filter.selects_all() {
+                let candidate = |rows: &[ColumnRow]| {
+                    self.candidates.as_ref().is_none_or(|c| rows.first().is_some_and(|r| c.contains(r.entity_id())))
+                };
+                out.retain(|rows| candidate(rows) && self.filter.matches(rows, self.shards));
             }
             if !out.entities.is_empty() {
                 return Ok(Some(out));
