@@ -7,7 +7,10 @@
 #   3. each reads the other's archive (crawl of ../shared/fixtures/files);
 #   4. the same on S3 (moto on 127.0.0.1, started by .ci/object-stores.sh): the reference (its
 #      s3fs, DuckDB's httpfs) makes a lake we wrote in the bucket, we make a lake it wrote, and
-#      both exports equal the input.
+#      both exports equal the input;
+#   5. the reference's client in api mode (LAKEHOUSE_URI=http://…) against our `api` server: its
+#      library posts the sample as zstd Arrow IPC journal bulks, its CLI runs `make` (ensure,
+#      flush, OptimizeJob, MakeJob, blob reads) and `entities iterate` (the NDJSON query route).
 # Every read must give the sample's 2857 statements and 474 entities.
 #
 #   bash tools/reference-check.sh            # venv in /tmp/ref (created on first run)
@@ -30,6 +33,9 @@ done
 if [ ! -x "$venv/bin/ftm-lakehouse" ]; then
   "$python312" -m venv "$venv"
   "$venv/bin/pip" install -q ftm-lakehouse==0.9.0
+fi
+if ! "$venv/bin/python" -c "import putfs" 2>/dev/null; then
+  "$venv/bin/pip" install -q 'ftm-lakehouse[api]==0.9.0' uvicorn
 fi
 if [ ! -f "$duck/ext/v1.5.5/linux_amd64/delta.duckdb_extension" ]; then
   "$venv/bin/pip" install -q --no-deps --target "$duck/site" duckdb==1.5.5 duckdb-extension-delta==1.5.5
@@ -141,4 +147,29 @@ check "entities:reference make of our S3 lake:4-ref-make.json" \
   "entities:our export of the reference's made S3 lake:4-our-export.json" \
   "entities:our make of the reference's imported S3 lake:4-our-make.json" \
   "count:our read of the reference's S3 lake:4-our-statements.csv"
+
+echo "5. the reference's client in api mode writes and makes through our server"
+"$ours" --uri "$work/served" api --port 0 2> "$work/server.log" &
+server=$!
+trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do grep -q "http://" "$work/server.log" && break; sleep 0.1; done
+url="$(grep -o 'http://[0-9.:]*' "$work/server.log" | head -n 1)"
+cat > "$work/write.py" <<'PY'
+import json, sys
+from followthemoney import model
+from ftm_lakehouse.repository.factories import get_entities
+with get_entities(sys.argv[1]).writer(origin="bulk") as writer:
+    for line in open(sys.argv[2]):
+        writer.add_entity(model.get_proxy(json.loads(line)))
+PY
+export LAKEHOUSE_URI="$url" PUTFS_HTTPS=false
+PYTHONPATH="$duck/site" "$venv/bin/python" "$work/write.py" donations "$sample" 2>/dev/null
+ref -d donations make
+ref -d donations entities iterate -o "$work/5-api-iterate.json"
+unset LAKEHOUSE_URI PUTFS_HTTPS
+cp "$work/served/donations/entities.ftm.json" "$work/5-api-make.json"
+"$ours" --uri "$work/served" -d donations statements iterate -o "$work/5-statements.csv" 2>/dev/null
+check "entities:reference make through our server:5-api-make.json" \
+  "entities:reference iterate through our server:5-api-iterate.json" \
+  "count:statements the reference posted to our server:5-statements.csv"
 echo "reference check passed"

@@ -66,6 +66,19 @@ pub enum Command {
     /// ZFS dataset management for the lakehouse
     #[command(subcommand, arg_required_else_help = true)]
     Zfs(ZfsCommand),
+    /// Serve the lake over HTTP: the reference's REST API and blob protocol.
+    Api(ApiArgs),
+}
+
+/// Options of `api` (the rest comes from `LAKEHOUSE_API_*`).
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LAKEHOUSE_API_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0: any free port, printed at start).
+    #[arg(long, env = "LAKEHOUSE_API_PORT", default_value_t = 8000)]
+    pub port: u16,
 }
 
 /// Options of `crawl` (spec `archive-and-crawl.md` §2).

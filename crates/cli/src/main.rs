@@ -20,7 +20,7 @@ use lakehouse::model::DatasetName;
 use lakehouse::operation::artifacts::{ENTITIES, STATEMENTS};
 
 use crate::cli::{Cli, Command, EntitiesCommand, MaintenanceCommand, StatementsCommand};
-use crate::commands::{Records, archive, catalog, entities, import, maintenance, make, statements, stream, zfs};
+use crate::commands::{Records, api, archive, catalog, entities, import, maintenance, make, statements, stream, zfs};
 use crate::context::Context;
 
 /// jemalloc instead of the system allocator: the pipelines allocate on one thread and free on
@@ -128,6 +128,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             maintenance::optimize(&ctx, retention_hours, force).await?;
         }
         Command::Maintenance(MaintenanceCommand::Unlock) => maintenance::unlock(&ctx).await?,
+        Command::Api(args) => api::serve(&ctx, &args).await?,
         Command::Zfs(_) => unreachable!("handled before the catalog is opened"),
     }
     Ok(ExitCode::SUCCESS)

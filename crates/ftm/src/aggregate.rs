@@ -19,12 +19,13 @@ use serde_json::{Map, Value};
 use crate::error::Result;
 use crate::model::Model;
 use crate::schema::Schema;
-use crate::statement::{BASE_ID, StatementFields};
+use crate::statement::{BASE_ID, Statement, StatementFields};
 use crate::time::{IsoSpeller, Timestamp, isoformat};
+use crate::types::PropertyType;
 
 /// An aggregated entity as the lakehouse exports it. Its strings are borrowed from the
 /// statements it was folded from where those allow it (rows of a column batch, a slice of
-/// [`Statement`](crate::Statement)s); [`EntityRecord::into_owned`] detaches it.
+/// [`Statement`]s); [`EntityRecord::into_owned`] detaches it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntityRecord<'a> {
     /// The entity id: the last non-empty `canonical_id` of the statements (in the lakehouse,
@@ -200,6 +201,32 @@ pub fn aggregate<'a, S: StatementFields<'a>>(
 
 fn list(set: &[Cow<'_, str>]) -> Value {
     Value::Array(set.iter().map(|v| Value::String(v.to_string())).collect())
+}
+
+/// The caption FtM's `StatementEntity` gives the entity of `rows` (spec `ftm-model.md` §3.4),
+/// which the reference's query responses carry: for the first of the schema's caption
+/// properties that has statements, the value of its statement with the lowest statement id;
+/// for a `name` property with several statements, the one in English, else one without a
+/// language, else the lowest id (an approximation of FtM's `pick_lang_name`, whose final
+/// choice among several names is a heuristic of the `rigour` library). The schema's label
+/// when no caption property has a value.
+pub fn statement_caption<'r>(schema: &'r Schema, rows: &'r [Statement]) -> &'r str {
+    for prop in &schema.caption {
+        let mut of_prop = rows.iter().filter(|s| s.prop == *prop);
+        let Some(first) = of_prop.next() else { continue };
+        let is_name = schema.property(prop).is_some_and(|p| p.type_ == PropertyType::Name);
+        let rank = |s: &Statement| -> u8 {
+            match s.lang.as_deref() {
+                _ if !is_name => 0,
+                Some("eng") => 0,
+                None | Some("mul") => 1,
+                Some(_) => 2,
+            }
+        };
+        let best = of_prop.fold(first, |best, s| if (rank(s), &s.id) < (rank(best), &best.id) { s } else { best });
+        return &best.value;
+    }
+    &schema.label
 }
 
 impl<'a> EntityRecord<'a> {

@@ -21,7 +21,7 @@ pub mod statement;
 pub mod time;
 pub mod types;
 
-pub use aggregate::{EntityRecord, aggregate};
+pub use aggregate::{EntityRecord, aggregate, statement_caption};
 pub use entity::Entity;
 pub use error::{FtmError, Result};
 pub use explode::explode;

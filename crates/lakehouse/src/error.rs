@@ -64,6 +64,10 @@ pub enum Error {
     /// A query string that cannot be used.
     #[error("Invalid query: {0}")]
     InvalidQuery(String),
+    /// A request body or other input as a whole that cannot be read (a journal bulk that is
+    /// not an Arrow IPC stream, a column missing from it); the message says what is wrong.
+    #[error("{0}")]
+    InvalidInput(String),
     /// A line of user input that cannot be imported.
     #[error("{input} line {line}: {message}")]
     Input {

@@ -16,7 +16,8 @@ pub async fn flush(ctx: &Context, all: bool, dataset_given: bool) -> Result<()> 
     for name in datasets {
         let repo = EntityRepository::open(&ctx.catalog.dataset(name.clone(), None)?).await?;
         let bar = progress(&format!("flush {name}"));
-        let metrics = repo.flush_with(|n| bar.set_position(n)).await;
+        let shown = bar.clone();
+        let metrics = repo.flush_with(move |n| shown.set_position(n)).await;
         bar.finish_and_clear();
         let metrics = metrics?;
         if metrics.skipped {

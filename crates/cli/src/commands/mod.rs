@@ -1,5 +1,6 @@
 //! One module per command group; each function takes the parsed flags and calls the library.
 
+pub mod api;
 pub mod archive;
 pub mod catalog;
 pub mod entities;

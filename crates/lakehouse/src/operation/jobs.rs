@@ -119,6 +119,16 @@ impl Job {
         Ok(())
     }
 
+    /// The record of this job when it was skipped as fresh, as the reference returns it from its
+    /// operations endpoint (spec `interfaces.md` §3.6): `started` and `last_updated` null,
+    /// `stopped` now, nothing done, `took` `PT0S`. Not saved.
+    pub fn skipped(&self) -> Value {
+        let mut record = self.record(Some(Utc::now()), None);
+        record["started"] = Value::Null;
+        record["took"] = "PT0S".into();
+        record
+    }
+
     /// Writes the record of the running job.
     ///
     /// # Errors

@@ -14,6 +14,8 @@
 //! reading the merged files back, and publishes only once the optimize has finished. The
 //! artifacts, tags and job records are those of the two steps run one after the other.
 
+use serde_json::Value;
+
 use super::export::{ExportMetrics, ExportOptions, export_from};
 use super::jobs::Job;
 use super::optimize::{OptimizeMetrics, OptimizeOptions, OptimizeScan, Optimizing, optimize, optimize_scan};
@@ -53,6 +55,9 @@ pub struct MakeMetrics {
     pub optimize: Option<OptimizeMetrics>,
     /// The export, if the make job ran (`skipped` inside when the export itself was fresh).
     pub export: Option<ExportMetrics>,
+    /// The final `MakeJob` record (the skipped record when it was fresh, null when `exports`
+    /// was off).
+    pub job: Value,
 }
 
 /// Runs `make` (see the module docs).
@@ -87,34 +92,37 @@ pub async fn make(repo: &EntityRepository, options: &MakeOptions) -> Result<Make
     let Some((stream, mut rest)) = merging else {
         repo.flush().await?;
         if !options.force_exports && tags.is_fresh(MAKE_LAST_RUN, &CONTENT_CLOCKS).await? {
+            metrics.job = Job::start("MakeJob", repo.dataset()).skipped();
             return Ok(metrics);
         }
-        let exported = run_export(repo, options, None).await;
-        metrics.export = Some(exported?);
+        let (exported, job) = run_export(repo, options, None).await?;
+        (metrics.export, metrics.job) = (Some(exported), job);
         return Ok(metrics);
     };
     // The export reads the merge as it is written; the optimize finishes after it either way.
     let exported = run_export(repo, options, Some((stream, &mut rest))).await;
     let optimized = rest.finish(repo).await;
-    metrics.export = Some(exported?);
+    let (exported, job) = exported?;
+    (metrics.export, metrics.job) = (Some(exported), job);
     metrics.optimize = Some(optimized?);
     Ok(metrics)
 }
 
-/// The make job: the export from `merging` or a scan, its job record and `MAKE_LAST_RUN`.
+/// The make job: the export from `merging` or a scan, its job record (returned) and
+/// `MAKE_LAST_RUN`.
 async fn run_export(
     repo: &EntityRepository,
     options: &MakeOptions,
     merging: Option<(EntityStream, &mut OptimizeScan)>,
-) -> Result<ExportMetrics> {
+) -> Result<(ExportMetrics, Value)> {
     let dataset = repo.dataset();
     let mut job = Job::start("MakeJob", dataset);
     job.begin(dataset).await?;
     let export_options = ExportOptions { force: options.force_exports, ..Default::default() };
     let exported = export_from(repo, &export_options, merging).await;
     job.done = 1;
-    job.finish(dataset, exported.as_ref().err().map(ToString::to_string).as_deref()).await?;
+    let record = job.finish(dataset, exported.as_ref().err().map(ToString::to_string).as_deref()).await?;
     let exported = exported?;
     dataset.tags().set(MAKE_LAST_RUN, job.started()).await?;
-    Ok(exported)
+    Ok((exported, record))
 }

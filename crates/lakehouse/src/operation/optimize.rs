@@ -4,6 +4,8 @@
 //! Skipped when no partition is dirty unless forced. Sets `operations/optimize/last_run` (the
 //! start time) and `statements/store_optimized` when it ran.
 
+use serde_json::Value;
+
 use super::jobs::Job;
 use crate::error::{Error, Result};
 use crate::repository::EntityRepository;
@@ -32,6 +34,8 @@ pub struct OptimizeMetrics {
     pub files_compacted: u64,
     /// Files the vacuum deleted.
     pub files_vacuumed: usize,
+    /// The final `OptimizeJob` record (the skipped record when nothing ran).
+    pub job: Value,
 }
 
 /// Optimizes the dataset's statement store.
@@ -41,13 +45,11 @@ pub struct OptimizeMetrics {
 pub async fn optimize(repo: &EntityRepository, options: &OptimizeOptions) -> Result<OptimizeMetrics> {
     let store = repo.statements();
     let dirty = store.partitions().await?.iter().any(|p| !p.is_clean());
+    let job = optimize_job(repo, options);
     if !dirty && !options.force {
-        return Ok(OptimizeMetrics { skipped: true, ..Default::default() });
+        return Ok(OptimizeMetrics { skipped: true, job: job.skipped(), ..Default::default() });
     }
-    let dataset = repo.dataset();
-    let mut job = Job::start("OptimizeJob", dataset);
-    job.fields.insert("retention_hours".into(), options.retention_hours.into());
-    job.begin(dataset).await?;
+    job.begin(repo.dataset()).await?;
     finish(repo, job, run(repo, options).await).await
 }
 
@@ -83,10 +85,8 @@ pub(crate) async fn optimize_scan(repo: &EntityRepository, options: &OptimizeOpt
     if selected == 0 || selected > store.merge_partitions() {
         return optimize(repo, options).await.map(Optimizing::Ran);
     }
-    let dataset = repo.dataset();
-    let mut job = Job::start("OptimizeJob", dataset);
-    job.fields.insert("retention_hours".into(), options.retention_hours.into());
-    job.begin(dataset).await?;
+    let job = optimize_job(repo, options);
+    job.begin(repo.dataset()).await?;
     match repo.statements().merge_scan(&merge_options(options)).await {
         Ok(Some(scan)) => {
             let rest = OptimizeScan { job, options: options.clone(), merge: Some(scan.merge), outcome: None };
@@ -127,6 +127,13 @@ impl OptimizeScan {
     }
 }
 
+/// The `OptimizeJob` of a run with `options`, not begun.
+fn optimize_job(repo: &EntityRepository, options: &OptimizeOptions) -> Job {
+    let mut job = Job::start("OptimizeJob", repo.dataset());
+    job.fields.insert("retention_hours".into(), options.retention_hours.into());
+    job
+}
+
 fn merge_options(options: &OptimizeOptions) -> MergeOptions {
     MergeOptions { grace_period_days: options.grace_period_days, force: options.force }
 }
@@ -137,8 +144,8 @@ async fn finish(repo: &EntityRepository, mut job: Job, result: Result<OptimizeMe
     if result.is_ok() {
         job.done = 2;
     }
-    job.finish(dataset, result.as_ref().err().map(ToString::to_string).as_deref()).await?;
-    let metrics = result?;
+    let record = job.finish(dataset, result.as_ref().err().map(ToString::to_string).as_deref()).await?;
+    let metrics = OptimizeMetrics { job: record, ..result? };
     let tags = dataset.tags();
     tags.set(OPTIMIZE_LAST_RUN, job.started()).await?;
     tags.set(STORE_OPTIMIZED, job.started()).await?;
@@ -160,5 +167,6 @@ async fn tidy(repo: &EntityRepository, options: &OptimizeOptions, merge: MergeMe
         merge,
         files_compacted: compacted.files_removed,
         files_vacuumed: vacuumed.files_deleted.len(),
+        job: Value::Null,
     })
 }

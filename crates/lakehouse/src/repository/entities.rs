@@ -19,6 +19,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ftm::explode::Exploded;
 use ftm::time::Timestamp;
@@ -402,15 +403,6 @@ impl EntityRepository {
         Ok(BulkWriter { repo: self, options, sink, max_rows, batch_rows: batch, written: 0, inflight: None })
     }
 
-    /// Appends to the store and sets `statements/last_updated` (entry time) on success.
-    async fn append(&self, rows: StatementRows) -> Result<u64> {
-        let started = chrono::Utc::now();
-        let n = rows.len() as u64;
-        self.store.append_rows(rows).await?;
-        self.tags().set(STATEMENTS_UPDATED, started).await?;
-        Ok(n)
-    }
-
     /// Drains the journal into the statement store (see the module docs).
     ///
     /// # Errors
@@ -423,22 +415,30 @@ impl EntityRepository {
     ///
     /// # Errors
     /// As [`EntityRepository::flush`].
-    pub async fn flush_with(&self, mut progress: impl FnMut(u64)) -> Result<FlushMetrics> {
+    pub async fn flush_with(&self, progress: impl Fn(u64) + Clone) -> Result<FlushMetrics> {
         let started = chrono::Utc::now();
-        let mut moved = 0u64;
+        let moved = Arc::new(AtomicU64::new(0));
+        let (store, tags) = (&self.store, self.tags());
         let drained = self
             .journal
-            .drain(self.dataset.settings().journal_drain_rows, async |batch: StatementRows| {
-                moved += self.append(batch).await?;
-                progress(moved);
-                Ok(())
+            .drain(self.dataset.settings().journal_drain_rows, |batch: StatementRows| {
+                let (store, tags, moved, progress) = (store.clone(), tags.clone(), moved.clone(), progress.clone());
+                // Appends, then sets `statements/last_updated` (the append's start time).
+                async move {
+                    let appended = chrono::Utc::now();
+                    let n = batch.len() as u64;
+                    store.append_rows(batch).await?;
+                    tags.set(STATEMENTS_UPDATED, appended).await?;
+                    progress(moved.fetch_add(n, Ordering::Relaxed) + n);
+                    Ok(())
+                }
             })
             .await?;
         let Some(_) = drained else {
             return Ok(FlushMetrics { statements: 0, skipped: true });
         };
         self.tags().set(JOURNAL_FLUSHED, started).await?;
-        Ok(FlushMetrics { statements: moved, skipped: false })
+        Ok(FlushMetrics { statements: moved.load(Ordering::Relaxed), skipped: false })
     }
 
     /// Flushes when the journal holds writes newer than the last flush.
@@ -453,6 +453,36 @@ impl EntityRepository {
             self.flush().await?;
         }
         Ok(())
+    }
+
+    /// Inserts statement rows a client packed (a journal bulk, spec `interfaces.md` §3.3) into
+    /// the journal as they are, and sets `journal/last_updated`; returns how many. Rows are
+    /// checked first, so that a bad one cannot stop a later flush: each must be keyed under
+    /// this dataset, carry a valid origin, a known schema and both `first_seen` and
+    /// `last_seen`. Nothing is inserted when one fails.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the first bad row; [`Error::InvalidOrigin`];
+    /// [`Error::Ftm`] for an unknown schema; [`Error::Journal`].
+    pub async fn put_rows(&self, rows: Vec<Statement>) -> Result<usize> {
+        let name = self.dataset.name().as_str();
+        let model = ftm::model();
+        for (i, s) in rows.iter().enumerate() {
+            if s.dataset != name {
+                return Err(Error::InvalidInput(format!("row {i}: dataset `{}` is not `{name}`", s.dataset)));
+            }
+            if s.first_seen.is_none() || s.last_seen.is_none() {
+                return Err(Error::InvalidInput(format!("row {i}: first_seen and last_seen are required")));
+            }
+            validate_origin(s.origin.as_deref().unwrap_or_default())?;
+            model.schema(&s.schema)?;
+        }
+        let n = rows.len();
+        self.journal.put(rows).await?;
+        if n > 0 {
+            self.tags().set(JOURNAL_UPDATED, chrono::Utc::now()).await?;
+        }
+        Ok(n)
     }
 
     /// Tombstones every live statement of `entity_id` (optionally of one origin), from the

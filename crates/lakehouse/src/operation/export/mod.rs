@@ -65,6 +65,8 @@ pub struct ExportMetrics {
     pub statistics: u64,
     /// Diff entries (add, mod, del) of the entities, documents and crawl documents series.
     pub diffs: [DiffCounts; 3],
+    /// The final `ExportJob` record (the skipped record when the artifacts were fresh).
+    pub job: Value,
 }
 
 impl ExportMetrics {
@@ -127,13 +129,13 @@ pub(crate) async fn export_from(
     if merging.is_none() {
         repo.flush().await?;
     }
-    if !options.force && repo.dataset().tags().is_fresh(EXPORT_LAST_RUN, &CONTENT_CLOCKS).await? {
-        return Ok(ExportMetrics { skipped: true, ..Default::default() });
-    }
     let dataset = repo.dataset();
     let mut job = Job::start("ExportJob", dataset);
     job.fields.insert("make_diff".into(), (!options.skip_diff).into());
     job.fields.insert("result".into(), Value::Null);
+    if !options.force && dataset.tags().is_fresh(EXPORT_LAST_RUN, &CONTENT_CLOCKS).await? {
+        return Ok(ExportMetrics { skipped: true, job: job.skipped(), ..Default::default() });
+    }
     job.begin(dataset).await?;
     let result = sweep::sweep(repo, job.started(), !options.skip_diff, merging).await;
     let result = match result {
@@ -142,15 +144,16 @@ pub(crate) async fn export_from(
         Err(e) => Err(e),
     };
     job.done = 1;
-    match &result {
+    match result {
         Ok(metrics) => {
             job.fields.insert("result".into(), metrics.as_ref().map_or(Value::Null, ExportMetrics::to_json));
-            job.finish(dataset, None).await?;
+            let record = job.finish(dataset, None).await?;
             dataset.tags().set(EXPORT_LAST_RUN, job.started()).await?;
+            Ok(ExportMetrics { job: record, ..metrics.unwrap_or_default() })
         }
         Err(e) => {
             job.finish(dataset, Some(&e.to_string())).await?;
+            Err(e)
         }
     }
-    result.map(Option::unwrap_or_default)
 }

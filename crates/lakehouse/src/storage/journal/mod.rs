@@ -20,6 +20,7 @@
 
 mod postgres;
 mod sqlite;
+pub mod wire;
 
 use ftm::Statement;
 use ftm::time::Timestamp;
@@ -303,16 +304,18 @@ impl JournalStore {
     }
 
     /// Drains the journal into `sink`, batch by batch (see the module docs); returns the rows
-    /// drained. Only one flush of a journal runs at a time: a flush that finds another one
+    /// drained. `sink` makes the future that consumes one batch; that future owns what it uses
+    /// (rather than borrowing the closure, as an async closure's would), so a flush can run in a
+    /// task of its own, such as a server's request. Only one flush of a journal runs at a time: a flush that finds another one
     /// running returns `Ok(None)` at once.
     ///
     /// # Errors
     /// [`Error::Journal`]; any error of `sink`, which stops the drain with the current segment
     /// kept for the next flush.
-    pub async fn drain(
+    pub async fn drain<F: Future<Output = Result<()>>>(
         &self,
         batch_rows: usize,
-        sink: impl AsyncFnMut(StatementRows) -> Result<()>,
+        sink: impl FnMut(StatementRows) -> F,
     ) -> Result<Option<u64>> {
         match self {
             JournalStore::Sqlite(j) => j.drain(batch_rows, sink).await,

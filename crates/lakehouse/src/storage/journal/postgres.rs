@@ -158,10 +158,10 @@ impl PostgresJournal {
         tx.commit().await.map_err(journal_error)
     }
 
-    pub(super) async fn drain(
+    pub(super) async fn drain<F: Future<Output = Result<()>>>(
         &self,
         batch_rows: usize,
-        mut sink: impl AsyncFnMut(StatementRows) -> Result<()>,
+        mut sink: impl FnMut(StatementRows) -> F,
     ) -> Result<Option<u64>> {
         let mut client = self.client.lock().await;
         let key = i64::from(crc32fast::hash(self.table.as_bytes()));
@@ -175,11 +175,11 @@ impl PostgresJournal {
         drained.map(Some)
     }
 
-    async fn drain_locked(
+    async fn drain_locked<F: Future<Output = Result<()>>>(
         &self,
         client: &mut Client,
         batch_rows: usize,
-        sink: &mut impl AsyncFnMut(StatementRows) -> Result<()>,
+        sink: &mut impl FnMut(StatementRows) -> F,
     ) -> Result<u64> {
         self.rotate(client).await?;
         let mut total = 0u64;

@@ -232,10 +232,10 @@ impl SqliteJournal {
         .await
     }
 
-    pub(super) async fn drain(
+    pub(super) async fn drain<F: Future<Output = Result<()>>>(
         &self,
         batch_rows: usize,
-        mut sink: impl AsyncFnMut(StatementRows) -> Result<()>,
+        mut sink: impl FnMut(StatementRows) -> F,
     ) -> Result<Option<u64>> {
         let Ok(_running) = self.flushing.try_lock() else {
             return Ok(None);

@@ -76,10 +76,10 @@ async fn drain_keeps_insertion_order_and_entities_whole() {
         journal.put(rows).await.unwrap();
         let mut batches: Vec<Vec<(String, String)>> = Vec::new();
         let drained = journal
-            .drain(4, async |batch: StatementRows| {
+            .drain(4, |batch: StatementRows| {
                 batches
                     .push(statements(batch).iter().map(|s| (s.origin.clone().unwrap(), s.entity_id.clone())).collect());
-                Ok(())
+                std::future::ready(Ok(()))
             })
             .await
             .unwrap();
@@ -103,9 +103,9 @@ async fn failed_sink_keeps_the_segment() {
         journal.put((0..5).map(|i| stmt(&format!("e{i}"), "Person", "name", "x", "bulk")).collect()).await.unwrap();
         let mut calls = 0;
         let failed = journal
-            .drain(2, async |_batch: StatementRows| {
+            .drain(2, |_batch: StatementRows| {
                 calls += 1;
-                if calls == 2 { Err(Error::Journal("sink down".into())) } else { Ok(()) }
+                std::future::ready(if calls == 2 { Err(Error::Journal("sink down".into())) } else { Ok(()) })
             })
             .await;
         assert!(failed.is_err(), "{uri}");
@@ -113,9 +113,9 @@ async fn failed_sink_keeps_the_segment() {
         assert_eq!(journal.count().await.unwrap(), 6, "{uri}: the segment stays");
         let mut seen = 0;
         let again = journal
-            .drain(100, async |batch: StatementRows| {
+            .drain(100, |batch: StatementRows| {
                 seen += batch.len();
-                Ok(())
+                std::future::ready(Ok(()))
             })
             .await
             .unwrap();
@@ -134,8 +134,8 @@ async fn each_lake_has_its_own_in_memory_journal() {
     let other = JournalStore::open("sqlite:///:memory:", &dataset, b).await.unwrap();
     first.put(vec![stmt("p1", "Person", "name", "Ann", "bulk")]).await.unwrap();
     assert_eq!((first.count().await.unwrap(), other.count().await.unwrap()), (1, 0));
-    assert_eq!(other.drain(10, async |_| Ok(())).await.unwrap(), Some(0), "nothing to drain in lake b");
+    assert_eq!(other.drain(10, |_| std::future::ready(Ok(()))).await.unwrap(), Some(0), "nothing to drain in lake b");
     let again = JournalStore::open("sqlite:///:memory:", &dataset, a).await.unwrap();
     assert_eq!(again.count().await.unwrap(), 1, "lake a's journal, opened again");
-    assert_eq!(again.drain(10, async |_| Ok(())).await.unwrap(), Some(1));
+    assert_eq!(again.drain(10, |_| std::future::ready(Ok(()))).await.unwrap(), Some(1));
 }
