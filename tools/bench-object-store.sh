@@ -9,28 +9,16 @@
 # (/tmp/ftm-bench). Each run imports into a fresh lake on each side, the sides alternating, then
 # runs `make` there; the table gives the median time and the largest peak RSS. Set
 # FTM_LAKEHOUSE_BIN to time a binary built elsewhere.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ftm-lakehouse-target}"
-entities="${1:-100000}"
-runs="${2:-3}"
-bench="${BENCH_DIR:-/tmp/ftm-bench}"
-mkdir -p "$bench"
+default_entities=100000
+source "$(dirname "$0")/bench-common.sh"
 command -v /usr/bin/time >/dev/null || { echo "needs GNU time: apt-get install time" >&2; exit 1; }
-input="$bench/bench-$entities.ftm.json"
-[ -f "$input" ] || python3 ../shared/bench/gen_ftm.py --entities "$entities" --seed 1 -o "$input"
 eval "$(bash .ci/object-stores.sh)"
-if [ -z "${FTM_LAKEHOUSE_BIN:-}" ]; then
-  cargo build -q --release --locked -p ftm-lakehouse
-fi
-bin="${FTM_LAKEHOUSE_BIN:-$CARGO_TARGET_DIR/release/ftm-lakehouse}"
-unset LAKEHOUSE_JOURNAL_URI LAKEHOUSE_URI
 stamp="$(date +%s)-$$"
 
 measure() { # measure LABEL LAKE ARGS...: "seconds peak_kib" appended to $bench/LABEL.m
   local label=$1 lake=$2; shift 2
   sync
-  /usr/bin/time -f "%e %M" -a -o "$bench/$label.m" "$bin" --uri "$lake" -d bench "$@" >/dev/null 2>"$bench/$label.log" ||
+  /usr/bin/time -f "%e %M" -a -o "$bench/$label.m" "$ours" --uri "$lake" -d bench "$@" >/dev/null 2>"$bench/$label.log" ||
     { echo "$label failed, see $bench/$label.log" >&2; exit 1; }
 }
 for side in disk s3; do rm -f "$bench/$side-import.m" "$bench/$side-make.m"; done

@@ -11,38 +11,13 @@
 # lookup is `entities iterate -q filter:id=ID`. Its reads need DuckDB's delta extension, which
 # tools/reference-check.sh installs ($REF_DUCKDB, /tmp/duck). Set FTM_LAKEHOUSE_BIN to time a
 # binary built elsewhere.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ftm-lakehouse-target}"
-entities="${1:-1000000}"
-runs="${2:-3}"
-bench="${BENCH_DIR:-/tmp/ftm-bench}"
-venv="${REF_VENV:-/tmp/ref}"
-duck="${REF_DUCKDB:-/tmp/duck}"
+default_entities=1000000
+source "$(dirname "$0")/bench-common.sh"
 [ -x "$venv/bin/ftm-lakehouse" ] || { echo "run tools/reference-check.sh first (it creates $venv)" >&2; exit 1; }
 command -v /usr/bin/time >/dev/null || { echo "needs GNU time: apt-get install time" >&2; exit 1; }
-mkdir -p "$bench"
-input="$bench/bench-$entities.ftm.json"
-[ -f "$input" ] || python3 ../shared/bench/gen_ftm.py --entities "$entities" --seed 1 -o "$input"
-if [ -z "${FTM_LAKEHOUSE_BIN:-}" ]; then
-  cargo build -q --release --locked -p ftm-lakehouse
-fi
-ours="${FTM_LAKEHOUSE_BIN:-$CARGO_TARGET_DIR/release/ftm-lakehouse}"
 export PYTHONPATH="$duck/site" LAKEHOUSE_DUCKDB_EXTENSION_DIRECTORY="$duck/ext"
 theirs="$venv/bin/ftm-lakehouse"
-unset LAKEHOUSE_JOURNAL_URI LAKEHOUSE_URI
-lake_ours="$bench/query-ours-$entities"
-lake_ref="$bench/query-ref-$entities"
-if [ ! -f "$lake_ours/bench/index.json" ]; then
-  rm -rf "$lake_ours"
-  "$ours" --uri "$lake_ours" -d bench entities import -i "$input" 2>/dev/null
-  "$ours" --uri "$lake_ours" -d bench make 2>/dev/null
-fi
-if [ ! -f "$lake_ref/bench/index.json" ]; then
-  rm -rf "$lake_ref"
-  "$theirs" --uri "$lake_ref" -d bench entities import -i "$input" >/dev/null 2>&1
-  "$theirs" --uri "$lake_ref" -d bench make >/dev/null 2>&1
-fi
+made_lakes query
 query="filter:schema=Person&filter:properties.country=de"
 sql="SELECT schema, count(*) FROM statement GROUP BY 1"
 id=$("$ours" --uri "$lake_ours" -d bench entities iterate -q "$query&limit=1" | sed 's/^{"id":"\([^"]*\)".*/\1/')

@@ -10,7 +10,9 @@
 #      both exports equal the input;
 #   5. the reference's client in api mode (LAKEHOUSE_URI=http://…) against our `api` server: its
 #      library posts the sample as zstd Arrow IPC journal bulks, its CLI runs `make` (ensure,
-#      flush, OptimizeJob, MakeJob, blob reads) and `entities iterate` (the NDJSON query route).
+#      flush, OptimizeJob, MakeJob, blob reads) and `entities iterate` (the NDJSON query route);
+#   6. our CLI in api mode against the reference's server (uvicorn): `entities import` posts
+#      journal bulks and a flush, `make` runs its jobs there, `entities iterate` queries it.
 # Every read must give the sample's 2857 statements and 474 entities.
 #
 #   bash tools/reference-check.sh            # venv in /tmp/ref (created on first run)
@@ -172,4 +174,23 @@ cp "$work/served/donations/entities.ftm.json" "$work/5-api-make.json"
 check "entities:reference make through our server:5-api-make.json" \
   "entities:reference iterate through our server:5-api-iterate.json" \
   "count:statements the reference posted to our server:5-statements.csv"
+
+echo "6. our client in api mode writes and makes through the reference's server"
+mkdir -p "$work/refserved"
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+(cd "$work" && LAKEHOUSE_URI="$work/refserved" PYTHONPATH="$duck/site" LAKEHOUSE_DUCKDB_EXTENSION_DIRECTORY="$duck/ext" \
+  "$venv/bin/uvicorn" ftm_lakehouse.api:app --host 127.0.0.1 --port "$port" > "$work/refserver.log" 2>&1) &
+refserver=$!
+trap 'kill $server $refserver 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 150); do curl -sf "http://127.0.0.1:$port/openapi.json" >/dev/null && break; sleep 0.2; done
+export LAKEHOUSE_URI="http://127.0.0.1:$port"
+"$ours" -d donations entities import -i "$sample" 2>/dev/null
+"$ours" -d donations make 2>/dev/null
+"$ours" -d donations entities iterate -o "$work/6-api-iterate.json" 2>/dev/null
+unset LAKEHOUSE_URI
+cp "$work/refserved/donations/entities.ftm.json" "$work/6-api-make.json"
+ref --uri "$work/refserved" -d donations statements iterate -o "$work/6-statements.csv"
+check "entities:our make through the reference's server:6-api-make.json" \
+  "entities:our iterate through the reference's server:6-api-iterate.json" \
+  "count:statements we posted to the reference's server:6-statements.csv"
 echo "reference check passed"

@@ -1,9 +1,10 @@
 //! `ftm-lakehouse api`: the server as a process. It prints where it listens, serves the lake,
 //! and on SIGTERM stops accepting but finishes the request in flight before it exits 0.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 /// One HTTP/1.1 request on its own connection; the answer's status line and body.
@@ -21,18 +22,8 @@ fn request(addr: &str, head: &str, body: &[u8]) -> (String, String) {
 #[test]
 fn serves_and_stops_gracefully() {
     let lake = tempfile::tempdir().unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_ftm-lakehouse"))
-        .args(["--uri", lake.path().to_str().unwrap(), "api", "--port", "0"])
-        .env_remove("LAKEHOUSE_URI")
-        .env_remove("LAKEHOUSE_API_KEY")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(server.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line.trim().rsplit("http://").next().unwrap().to_string();
-    assert!(line.starts_with("Serving "), "{line}");
+    let mut served = testkit::Served::start(Path::new(env!("CARGO_BIN_EXE_ftm-lakehouse")), lake.path(), &[]);
+    let addr = served.addr.clone();
 
     let head =
         format!("POST /don/_api/ensure HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
@@ -47,18 +38,18 @@ fn serves_and_stops_gracefully() {
     );
     upload.write_all(head.as_bytes()).unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let killed = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill").args(["-TERM", &served.process.id().to_string()]).status().unwrap();
     assert!(killed.success());
     std::thread::sleep(Duration::from_millis(200));
     upload.write_all(b"world").unwrap();
     let mut answer = String::new();
     upload.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
-    let status = server.wait().unwrap();
+    let status = served.process.wait().unwrap();
     assert!(status.success(), "{status}");
     assert_eq!(std::fs::read_to_string(lake.path().join("don/evidence.txt")).unwrap(), "helloworld");
     let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
+    served.stderr.read_to_string(&mut rest).unwrap();
     assert!(rest.contains("Stopped."), "{rest}");
     assert!(TcpStream::connect(&addr).is_err(), "no longer listening");
 }

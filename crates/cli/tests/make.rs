@@ -17,32 +17,6 @@ fn import_and_make(lake: &Path, dataset: &str) {
     ok(run(lake, &["-d", dataset, "make"]));
 }
 
-/// statements.csv rows without the timestamp columns.
-fn statement_rows(text: &str) -> BTreeSet<Vec<String>> {
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let headers = reader.headers().unwrap().clone();
-    reader
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            headers.iter().zip(r.iter()).filter(|(h, _)| !h.ends_with("_seen")).map(|(_, v)| v.to_string()).collect()
-        })
-        .collect()
-}
-
-/// entities.ftm.json lines without timestamps, in file order.
-fn entity_lines(text: &str) -> Vec<Value> {
-    text.lines()
-        .map(|l| {
-            let mut v: Value = serde_json::from_str(l).unwrap();
-            for key in ["first_seen", "last_seen", "last_change"] {
-                v.as_object_mut().unwrap().remove(key);
-            }
-            v
-        })
-        .collect()
-}
-
 fn sorted_countries(mut v: Value) -> Value {
     if let Some(c) = v.get_mut("countries").and_then(Value::as_array_mut) {
         c.sort_by_key(|x| x.as_str().unwrap_or_default().to_string());
@@ -62,15 +36,15 @@ fn make_matches_the_reference_exports() {
     let theirs = testkit::reference_dataset();
     let file = |root: &Path, key: &str| read(&root.join(key));
     assert_eq!(
-        statement_rows(&file(&ours, "exports/statements.csv")),
-        statement_rows(&file(&theirs, "exports/statements.csv"))
+        testkit::timeless_statement_rows(&file(&ours, "exports/statements.csv")),
+        testkit::timeless_statement_rows(&file(&theirs, "exports/statements.csv"))
     );
-    let entities = entity_lines(&file(&ours, "entities.ftm.json"));
+    let entities = testkit::timeless_entities(&file(&ours, "entities.ftm.json"));
     let ids: Vec<&str> = entities.iter().map(|e| e["id"].as_str().unwrap()).collect();
     let mut sorted = ids.clone();
     sorted.sort_unstable();
     assert_eq!(ids, sorted, "entities.ftm.json is sorted by id");
-    let mut reference = entity_lines(&file(&theirs, "entities.ftm.json"));
+    let mut reference = testkit::timeless_entities(&file(&theirs, "entities.ftm.json"));
     reference.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
     assert_eq!(entities, reference);
     for key in ["exports/documents.csv", "exports/documents.crawl.csv", "exports/parents.csv"] {
@@ -131,14 +105,18 @@ fn compressed_exports_read_back_the_same() {
         assert!(stored.exists(), "{}", stored.display());
         assert!(!dir.path().join(&dataset).join("entities.ftm.json").exists());
         let streamed = ok(run(dir.path(), &["-d", &dataset, "entities", "stream"]));
-        let mut a = entity_lines(&streamed);
-        let mut b = entity_lines(&plain);
+        let mut a = testkit::timeless_entities(&streamed);
+        let mut b = testkit::timeless_entities(&plain);
         for v in a.iter_mut().chain(b.iter_mut()) {
             v["datasets"] = Value::Null;
         }
         assert_eq!(a, b, "{codec}");
         let statements = ok(run(dir.path(), &["-d", &dataset, "statements", "stream"]));
-        assert_eq!(statement_rows(&statements).len(), statement_rows(&plain_statements).len(), "{codec}");
+        assert_eq!(
+            testkit::timeless_statement_rows(&statements).len(),
+            testkit::timeless_statement_rows(&plain_statements).len(),
+            "{codec}"
+        );
     }
     let missing = run(dir.path(), &["-d", "nothing", "entities", "stream"]);
     assert_eq!(missing.status.code(), Some(1));

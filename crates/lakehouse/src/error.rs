@@ -128,6 +128,20 @@ pub enum Error {
     /// A tag or file key that is empty or escapes its folder.
     #[error("Invalid key {0:?}: keys are relative paths without empty, `.` or `..` segments")]
     InvalidKey(String),
+    /// A lakehouse server (api mode) answered with an error status: the request (`POST
+    /// http://…/_api/entities/flush`), the status and the server's `detail`.
+    #[error("{request}: {status} {detail}")]
+    Api {
+        /// Method and URL.
+        request: String,
+        /// HTTP status.
+        status: u16,
+        /// The body's `detail`, or the body.
+        detail: String,
+    },
+    /// A command that cannot run against a lakehouse served over HTTP (spec `interfaces.md` §3.8).
+    #[error("`{0}` is not available in api mode (LAKEHOUSE_URI is an http(s):// server): run it on the server's lake")]
+    NotInApiMode(&'static str),
     /// A storage URI this build cannot use: the URI, and why.
     #[error("Invalid storage URI {0:?}: {1}")]
     InvalidUri(String, String),

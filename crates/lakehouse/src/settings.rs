@@ -47,6 +47,11 @@ pub struct Settings {
     /// Unix socket of a ZFS agent (`LAKEHOUSE_ZFS_SOCKET`): when set, ZFS datasets are created
     /// through it instead of by running `zfs` (spec `zfs.md` §6); empty = unset.
     pub zfs_socket: Option<String>,
+    /// Key sent as `X-Api-Key` by api mode, with [`Settings::api_secret`] (`LAKEHOUSE_API_KEY`;
+    /// spec `interfaces.md` §3.8: both set, or neither is sent); empty = unset.
+    pub api_key: Option<String>,
+    /// Secret sent as `X-Api-Secret` by api mode (`LAKEHOUSE_API_SECRET`); empty = unset.
+    pub api_secret: Option<String>,
 }
 
 impl Default for Settings {
@@ -66,6 +71,8 @@ impl Default for Settings {
             zfs_pool: None,
             zfs_owner: None,
             zfs_socket: None,
+            api_key: None,
+            api_secret: None,
         }
     }
 }
@@ -145,6 +152,8 @@ impl Settings {
         s.zfs_pool = non_empty("ZFS_POOL");
         s.zfs_owner = non_empty("ZFS_OWNER");
         s.zfs_socket = non_empty("ZFS_SOCKET");
+        s.api_key = non_empty("API_KEY");
+        s.api_secret = non_empty("API_SECRET");
         Ok(s)
     }
 }

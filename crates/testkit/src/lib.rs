@@ -1,7 +1,11 @@
 //! Test support shared by the workspace's test suites.
 
+mod served;
 pub mod zfs;
 
+pub use served::Served;
+
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -51,4 +55,38 @@ pub fn copy_dir(src: &Path, dst: &Path) {
             fs::set_permissions(&target, perms).unwrap();
         }
     }
+}
+
+/// The rows of a `statements.csv` export without its timestamp columns (`first_seen`,
+/// `last_seen`), as a set: two runs of the same input compare equal.
+///
+/// # Panics
+/// On CSV that does not parse.
+pub fn timeless_statement_rows(text: &str) -> BTreeSet<Vec<String>> {
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            headers.iter().zip(r.iter()).filter(|(h, _)| !h.ends_with("_seen")).map(|(_, v)| v.to_string()).collect()
+        })
+        .collect()
+}
+
+/// JSON lines (entities) without their timestamps (`first_seen`, `last_seen`, `last_change`), in
+/// order.
+///
+/// # Panics
+/// On a line that is not a JSON object.
+pub fn timeless_entities(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            for key in ["first_seen", "last_seen", "last_change"] {
+                v.as_object_mut().unwrap().remove(key);
+            }
+            v
+        })
+        .collect()
 }

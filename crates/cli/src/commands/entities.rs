@@ -52,7 +52,9 @@ pub async fn get(ctx: &Context, out: &str, id: &str, origin: Option<&str>) -> Re
 /// `entities delete-origin ORIGIN`.
 pub async fn delete_origin(ctx: &Context, origin: &str) -> Result<()> {
     let repo = EntityRepository::open(&ctx.dataset()?).await?;
-    let rows = repo.delete_origin(origin).await?;
-    eprintln!("Deleted {rows} statements of origin `{origin}`.");
+    match repo.delete_origin(origin).await? {
+        Some(rows) => eprintln!("Deleted {rows} statements of origin `{origin}`."),
+        None => eprintln!("Deleted the statements of origin `{origin}`."),
+    }
     Ok(())
 }

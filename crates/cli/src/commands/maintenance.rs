@@ -43,6 +43,8 @@ pub async fn optimize(ctx: &Context, retention_hours: u32, force: bool) -> Resul
     let metrics = metrics?;
     if metrics.skipped {
         eprintln!("Store is optimized (no dirty partition); use --force to run anyway.");
+    } else if repo.api().is_some() {
+        eprintln!("Optimized on {}: {}", ctx.catalog.root(), metrics.job);
     } else {
         let m = &metrics.merge;
         eprintln!(
@@ -56,6 +58,9 @@ pub async fn optimize(ctx: &Context, retention_hours: u32, force: bool) -> Resul
 /// `maintenance unlock`.
 pub async fn unlock(ctx: &Context) -> Result<()> {
     let dataset = ctx.dataset()?;
+    if dataset.api().is_some() {
+        return Err(lakehouse::Error::NotInApiMode("maintenance unlock").into());
+    }
     let config = dataset.ensure().await?;
     let released = dataset.statements(&config)?.unlock().await?;
     eprintln!("{}", if released { "Lock released." } else { "No lock held." });

@@ -42,12 +42,15 @@ pub async fn make(ctx: &Context, args: &MakeArgs) -> Result<()> {
     if metrics.flushed > 0 {
         eprintln!("Flushed {} statements.", metrics.flushed);
     }
-    if let Some(optimized) = &metrics.optimize
-        && !optimized.skipped
-    {
-        eprintln!("Optimized {} partitions.", optimized.merge.partitions);
+    match &metrics.optimize {
+        Some(optimized) if !optimized.skipped && repo.api().is_some() => {
+            eprintln!("Optimized on {}.", ctx.catalog.root());
+        }
+        Some(optimized) if !optimized.skipped => eprintln!("Optimized {} partitions.", optimized.merge.partitions),
+        _ => {}
     }
     match &metrics.export {
+        Some(_) if repo.api().is_some() => eprintln!("Exported on {}.", ctx.catalog.root()),
         Some(exported) => report_export(exported),
         None if options.exports => eprintln!("Dataset is up to date (use --force-exports to export anyway)."),
         None => {}

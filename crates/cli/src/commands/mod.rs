@@ -39,6 +39,12 @@ pub async fn import(ctx: &Context, args: &ImportArgs, records: Records) -> Resul
     let m = result?;
     let target = if m.stored { "statement store" } else { "journal" };
     eprintln!("Imported {} records ({} statements, {} skipped) into the {target}.", m.items, m.statements, m.skipped);
+    if repo.api().is_some() {
+        // A served lake's journal may be in its server's memory: flush it now (the reference
+        // refuses imports in api mode).
+        let flushed = repo.flush().await?.statements;
+        eprintln!("Flushed {flushed} statements on {}.", ctx.catalog.root());
+    }
     Ok(())
 }
 

@@ -19,6 +19,7 @@ use ftm::time::iso_z;
 
 use crate::error::Result;
 use crate::repository::Dataset;
+use crate::storage::remote::DatasetApi;
 
 /// A run id in the reference's uuid7 layout (`06b011f2-74a1-7da7-8000-90e9037b01dd`).
 pub fn run_id(now: DateTime<Utc>) -> String {
@@ -127,6 +128,21 @@ impl Job {
         record["started"] = Value::Null;
         record["took"] = "PT0S".into();
         record
+    }
+
+    /// Runs this job on the server of a served lake (api mode, spec `interfaces.md` §3.6,
+    /// §3.8): posts its record (run id, fields and name) to the operations route and returns
+    /// the final record the server answers with (`started` null when it was fresh).
+    ///
+    /// # Errors
+    /// [`Error::Api`](crate::error::Error::Api).
+    pub async fn run_served(&self, api: &DatasetApi, force: bool) -> Result<Value> {
+        api.operation(&self.record(None, None), force).await
+    }
+
+    /// Whether a final record says the job was skipped as fresh (`started` null).
+    pub fn was_skipped(record: &Value) -> bool {
+        record.get("started").is_some_and(Value::is_null)
     }
 
     /// Writes the record of the running job.

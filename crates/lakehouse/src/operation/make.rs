@@ -60,11 +60,15 @@ pub struct MakeMetrics {
     pub job: Value,
 }
 
-/// Runs `make` (see the module docs).
+/// Runs `make` (see the module docs); on a served lake, asks the server to
+/// ([`EntityRepository::api`]).
 ///
 /// # Errors
 /// Errors of the flush, optimize and export stages; earlier stages' results stay.
 pub async fn make(repo: &EntityRepository, options: &MakeOptions) -> Result<MakeMetrics> {
+    if repo.api().is_some() {
+        return make_served(repo, options).await;
+    }
     let mut metrics = MakeMetrics::default();
     if options.flush {
         metrics.flushed = repo.flush().await?.statements;
@@ -105,6 +109,30 @@ pub async fn make(repo: &EntityRepository, options: &MakeOptions) -> Result<Make
     let (exported, job) = exported?;
     (metrics.export, metrics.job) = (Some(exported), job);
     metrics.optimize = Some(optimized?);
+    Ok(metrics)
+}
+
+/// `make` on a served lake (spec `interfaces.md` §3.8): the flush, an `OptimizeJob` and a
+/// `MakeJob` run by the server. The export's counts are not reported (the make job has
+/// none); `export` is `None` when the make job was fresh.
+async fn make_served(repo: &EntityRepository, options: &MakeOptions) -> Result<MakeMetrics> {
+    let api = repo.api().expect("a served lake");
+    let mut metrics = MakeMetrics::default();
+    if options.flush {
+        metrics.flushed = repo.flush().await?.statements;
+    }
+    if !options.exports {
+        return Ok(metrics);
+    }
+    if options.optimize {
+        metrics.optimize =
+            Some(optimize(repo, &OptimizeOptions { force: options.force_optimize, ..Default::default() }).await?);
+    }
+    let record = Job::start("MakeJob", repo.dataset()).run_served(api, options.force_exports).await?;
+    if !Job::was_skipped(&record) {
+        metrics.export = Some(ExportMetrics { job: record.clone(), ..Default::default() });
+    }
+    metrics.job = record;
     Ok(metrics)
 }
 

@@ -38,11 +38,16 @@ pub struct OptimizeMetrics {
     pub job: Value,
 }
 
-/// Optimizes the dataset's statement store.
+/// Optimizes the dataset's statement store; in api mode, runs an `OptimizeJob` on the server
+/// (the metrics then hold only the job record).
 ///
 /// # Errors
-/// [`Error::Locked`] if the fence stays busy; store errors.
+/// [`Error::Locked`] if the fence stays busy; store errors; [`Error::Api`].
 pub async fn optimize(repo: &EntityRepository, options: &OptimizeOptions) -> Result<OptimizeMetrics> {
+    if let Some(api) = repo.api() {
+        let record = optimize_job(repo, options).run_served(api, options.force).await?;
+        return Ok(OptimizeMetrics { skipped: Job::was_skipped(&record), job: record, ..Default::default() });
+    }
     let store = repo.statements();
     let dirty = store.partitions().await?.iter().any(|p| !p.is_clean());
     let job = optimize_job(repo, options);

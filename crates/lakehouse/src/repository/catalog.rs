@@ -15,6 +15,7 @@ use super::config::DatasetConfig;
 use crate::error::{Error, Result};
 use crate::model::DatasetName;
 use crate::settings::Settings;
+use crate::storage::remote::DatasetApi;
 use crate::storage::tags::LAKEHOUSE_TENANT;
 use crate::storage::zfs::{Zfs, ZfsError};
 use crate::storage::{Location, StatementStore, TagStore, VersionStore};
@@ -112,6 +113,13 @@ impl Dataset {
         &self.settings
     }
 
+    /// The server's routes for this dataset when the lake is served over HTTP (api mode),
+    /// else `None`.
+    pub fn api(&self) -> Option<DatasetApi> {
+        let client = self.location.served()?;
+        Some(DatasetApi::new(client.clone(), self.name.as_str(), self.location.url()))
+    }
+
     /// An object store rooted at the dataset folder.
     pub fn object_store(&self) -> Arc<dyn ObjectStore> {
         self.store.clone()
@@ -151,9 +159,12 @@ impl Dataset {
     /// # Errors
     /// As [`Dataset::read_config`]; [`ZfsError::NoPool`] when `LAKEHOUSE_ON_ZFS` is on without
     /// `LAKEHOUSE_ZFS_POOL`, [`Error::InvalidUri`] when it is on for a dataset in an object
-    /// store, and the errors of [`Zfs::ensure`].
+    /// store, and the errors of [`Zfs::ensure`]; [`Error::Api`] in api mode.
     pub async fn ensure(&self) -> Result<DatasetConfig> {
-        if self.settings.on_zfs {
+        if let Some(api) = self.api() {
+            // The server creates the ZFS datasets (spec `interfaces.md` §3.1).
+            api.ensure().await?;
+        } else if self.settings.on_zfs {
             if !self.location.is_local() {
                 let why = "LAKEHOUSE_ON_ZFS is set, but ZFS datasets back local lakes only";
                 return Err(Error::InvalidUri(self.location.to_string(), why.into()));

@@ -16,6 +16,10 @@
 //!   [`query`](super::query)) flush first when
 //!   the journal holds unflushed writes (`journal/last_flushed` older than
 //!   `journal/last_updated`), unless told not to.
+//!
+//! On a lake served over HTTP (api mode, spec `interfaces.md` §3.8) the journal is the
+//! server's: writers post journal bulks, and flushes, queries and deletes go to the server's
+//! routes ([`EntityRepository::api`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,6 +33,7 @@ use super::catalog::Dataset;
 use super::config::DatasetConfig;
 use crate::error::{Error, Result};
 use crate::model::validate_origin;
+use crate::storage::remote::DatasetApi;
 use crate::storage::rows::pack;
 use crate::storage::rows::{RowRef, StatementRows};
 use crate::storage::tags::keys::{JOURNAL_FLUSHED, JOURNAL_UPDATED, STATEMENTS_UPDATED};
@@ -53,6 +58,8 @@ pub struct EntityRepository {
     config: DatasetConfig,
     store: StatementStore,
     journal: Arc<JournalStore>,
+    /// The server's routes in api mode.
+    api: Option<DatasetApi>,
 }
 
 /// Where a written statement's origin comes from.
@@ -344,10 +351,22 @@ impl EntityRepository {
     pub async fn open(dataset: &Dataset) -> Result<EntityRepository> {
         let config = dataset.ensure().await?;
         let store = dataset.statements(&config)?;
-        let journal =
-            JournalStore::open(&dataset.settings().journal_uri, dataset.name(), dataset.location().url().as_str())
-                .await?;
-        Ok(EntityRepository { dataset: dataset.clone(), config, store, journal: Arc::new(journal) })
+        let api = dataset.api();
+        let journal = match &api {
+            // The journal URI setting is the server's then (spec `interfaces.md` §3.8).
+            Some(api) => JournalStore::Served(api.clone()),
+            None => {
+                let lake = dataset.location().url().as_str();
+                JournalStore::open(&dataset.settings().journal_uri, dataset.name(), lake).await?
+            }
+        };
+        Ok(EntityRepository { dataset: dataset.clone(), config, store, journal: Arc::new(journal), api })
+    }
+
+    /// The server's routes when the lake is served over HTTP (api mode), else `None`: the
+    /// operations run there.
+    pub fn api(&self) -> Option<&DatasetApi> {
+        self.api.as_ref()
     }
 
     /// The dataset.
@@ -403,10 +422,12 @@ impl EntityRepository {
         Ok(BulkWriter { repo: self, options, sink, max_rows, batch_rows: batch, written: 0, inflight: None })
     }
 
-    /// Drains the journal into the statement store (see the module docs).
+    /// Drains the journal into the statement store (see the module docs); in api mode, asks
+    /// the server to (it answers 0 also when another flush was running).
     ///
     /// # Errors
-    /// [`Error::Journal`]; any append error (the segment being drained is kept).
+    /// [`Error::Journal`]; any append error (the segment being drained is kept);
+    /// [`Error::Api`].
     pub async fn flush(&self) -> Result<FlushMetrics> {
         self.flush_with(|_| {}).await
     }
@@ -416,6 +437,11 @@ impl EntityRepository {
     /// # Errors
     /// As [`EntityRepository::flush`].
     pub async fn flush_with(&self, progress: impl Fn(u64) + Clone) -> Result<FlushMetrics> {
+        if let Some(api) = &self.api {
+            let moved = api.flush().await?;
+            progress(moved);
+            return Ok(FlushMetrics { statements: moved, skipped: false });
+        }
         let started = chrono::Utc::now();
         let moved = Arc::new(AtomicU64::new(0));
         let (store, tags) = (&self.store, self.tags());
@@ -491,6 +517,9 @@ impl EntityRepository {
     /// # Errors
     /// As the store's reads and the journal's writes.
     pub async fn delete_entity(&self, entity_id: &str, origin: Option<&str>) -> Result<usize> {
+        if let Some(api) = &self.api {
+            return Ok(api.delete_entity(entity_id, origin).await? as usize);
+        }
         let mut live: HashMap<(String, Option<String>, String, Option<String>), Statement> = HashMap::new();
         let from_store = self.store.get_statements(entity_id).await?;
         let from_journal = self.journal.entity_rows(entity_id).await?;

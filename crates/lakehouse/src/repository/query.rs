@@ -12,9 +12,10 @@ use deltalake::arrow::array::RecordBatch;
 use ftm::{EntityRecord, Statement};
 
 use super::entities::EntityRepository;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::query::{Query, SortKey};
 use crate::model::validate_origin;
+use crate::storage::remote::Lines;
 use crate::storage::statements::{EntityStream, Filter, entity_of};
 use crate::storage::tags::keys::STATEMENTS_UPDATED;
 
@@ -34,8 +35,78 @@ enum Source {
     Stream(Box<EntityStream>),
     /// Read and sorted in advance.
     Sorted(VecDeque<Vec<Statement>>),
+    /// The NDJSON entity lines of a server (api mode), sorted, sliced and projected there.
+    Served(Lines),
     /// Nothing (`limit=0`).
     Empty,
+}
+
+/// A statement of an `entities/query` line (spec `interfaces.md` §3.4).
+#[derive(serde::Deserialize)]
+struct LineStatement {
+    id: String,
+    entity_id: String,
+    canonical_id: Option<String>,
+    schema: String,
+    prop: String,
+    value: String,
+    dataset: String,
+    lang: Option<String>,
+    original_value: Option<String>,
+    first_seen: Option<String>,
+    last_seen: Option<String>,
+    #[serde(default)]
+    external: bool,
+    origin: Option<String>,
+}
+
+/// An `entities/query` line: its statements are all this client reads.
+#[derive(serde::Deserialize)]
+struct Line {
+    statements: Vec<LineStatement>,
+}
+
+/// The statements of an `entities/query` line, property types from the model.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for a line that is not such an object or a bad timestamp;
+/// [`Error::Ftm`] for an unknown schema.
+fn line_statements(line: &[u8]) -> Result<Vec<Statement>> {
+    let bad = |why: String| Error::InvalidInput(format!("a query answer line from the server: {why}"));
+    let line: Line = serde_json::from_slice(line).map_err(|e| bad(e.to_string()))?;
+    let model = ftm::model();
+    let time = |text: Option<String>| -> Result<_> {
+        text.map(|t| ftm::time::parse_iso(&t).ok_or_else(|| bad(format!("not a timestamp: {t:?}")))).transpose()
+    };
+    line.statements
+        .into_iter()
+        .map(|s| {
+            let prop_type = match model.schema(&s.schema)?.property(&s.prop) {
+                Some(property) => property.type_.name().to_string(),
+                None => String::new(),
+            };
+            Ok(Statement {
+                id: s.id,
+                canonical_id: s.canonical_id.unwrap_or_else(|| s.entity_id.clone()),
+                entity_id: s.entity_id,
+                prop: s.prop,
+                prop_type,
+                schema: s.schema,
+                value: s.value,
+                dataset: s.dataset,
+                lang: s.lang,
+                original_value: s.original_value,
+                external: s.external,
+                first_seen: time(s.first_seen)?,
+                last_seen: time(s.last_seen)?,
+                origin: s.origin,
+                fragment: String::new(),
+                role: None,
+                deleted_at: None,
+                source: None,
+            })
+        })
+        .collect()
 }
 
 /// Sorts `held` by the query's order and keeps the first `keep` (all for `None`).
@@ -76,6 +147,7 @@ impl QueryStream {
         match &mut self.source {
             Source::Stream(stream) => stream.next().await,
             Source::Sorted(sorted) => Ok(sorted.pop_front()),
+            Source::Served(lines) => lines.next().await?.map(|line| line_statements(&line)).transpose(),
             Source::Empty => Ok(None),
         }
     }
@@ -111,7 +183,7 @@ impl QueryStream {
     /// schemata conflict are skipped, as the export skips them.
     ///
     /// # Errors
-    /// As [`QueryStream::next_statements`]; [`Error::Ftm`](crate::error::Error::Ftm).
+    /// As [`QueryStream::next_statements`]; [`Error::Ftm`].
     pub async fn next_entity(&mut self) -> Result<Option<EntityRecord<'static>>> {
         while let Some(rows) = self.next_statements().await? {
             if let Some(record) = entity_of(&rows)? {
@@ -128,6 +200,11 @@ impl EntityRepository {
     /// # Errors
     /// As [`EntityRepository::ensure_flush`] and the store's scans.
     pub async fn query(&self, query: &Query, flush: bool) -> Result<QueryStream> {
+        if let Some(api) = self.api() {
+            // Sorted, sliced and projected by the server.
+            let lines = api.query(query.to_json(), flush, false).await?;
+            return Ok(QueryStream { query: Query::default(), source: Source::Served(lines), skip: 0, left: None });
+        }
         if flush {
             self.ensure_flush().await?;
         }
@@ -139,9 +216,19 @@ impl EntityRepository {
     /// journal holds writes); `None` when it has none.
     ///
     /// # Errors
-    /// As [`EntityRepository::query`]; [`Error::Ftm`](crate::error::Error::Ftm) if its
+    /// As [`EntityRepository::query`]; [`Error::Ftm`] if its
     /// schemata conflict.
     pub async fn get(&self, entity_id: &str, origin: Option<&str>) -> Result<Option<EntityRecord<'static>>> {
+        if let Some(api) = self.api() {
+            let leaf = serde_json::json!({"t": "M", "f": "id", "op": "eq", "v": entity_id});
+            let mut lines = api.query(serde_json::json!({"q": {"and": [{"leaf": leaf}]}}), true, false).await?;
+            let mut rows = match lines.next().await? {
+                Some(line) => line_statements(&line)?,
+                None => Vec::new(),
+            };
+            rows.retain(|s| origin.is_none_or(|o| s.origin.as_deref() == Some(o)));
+            return Ok(ftm::aggregate(ftm::model(), &rows)?.map(EntityRecord::into_owned));
+        }
         self.ensure_flush().await?;
         let filter = Filter { origins: origin.into_iter().map(String::from).collect(), ..Filter::entity(entity_id) };
         let rows = self.statements().scan(&filter).await?.next().await?.unwrap_or_default();
@@ -153,26 +240,33 @@ impl EntityRepository {
     ///
     /// # Errors
     /// As [`StatementStore::sql`](crate::storage::StatementStore::sql), and
-    /// [`Error::Query`](crate::error::Error::Query) when the query fails while it runs.
+    /// [`Error::Query`] when the query fails while it runs.
     pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        if self.api().is_some() {
+            return Err(Error::NotInApiMode("statements sql"));
+        }
         self.ensure_flush().await?;
         Ok(self.statements().sql(sql).await?.collect().await?)
     }
 
     /// Drops every statement of `origin` (after flushing the journal, so none of its pending
     /// writes survive); statements of other origins stay. Sets `statements/last_updated` when
-    /// rows went. Returns the rows removed.
+    /// rows went. Returns the rows removed, `None` on a served lake (its route does not say).
     ///
     /// # Errors
-    /// [`Error::InvalidOrigin`](crate::error::Error::InvalidOrigin); as
+    /// [`Error::InvalidOrigin`]; as
     /// [`EntityRepository::flush`] and the store's `delete_origin`.
-    pub async fn delete_origin(&self, origin: &str) -> Result<u64> {
+    pub async fn delete_origin(&self, origin: &str) -> Result<Option<u64>> {
         validate_origin(origin)?;
+        if let Some(api) = self.api() {
+            api.delete_origin(origin).await?;
+            return Ok(None);
+        }
         self.flush().await?;
         let rows = self.statements().delete_origin(origin).await?;
         if rows > 0 {
             self.tags().set(STATEMENTS_UPDATED, chrono::Utc::now()).await?;
         }
-        Ok(rows)
+        Ok(Some(rows))
     }
 }

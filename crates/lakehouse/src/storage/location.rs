@@ -5,7 +5,10 @@
 //! * a local path (`/srv/lake`, `./data`) or a `file://` URL: a folder, made absolute against
 //!   the working directory, created when a store is first opened in it;
 //! * `s3://bucket/prefix`, `gs://…`, `az://container/prefix`, `abfs[s]://…`, `memory://name/…`:
-//!   a prefix in the bucket's store ([`backends`](super::backends)), which needs no folder.
+//!   a prefix in the bucket's store ([`backends`](super::backends)), which needs no folder;
+//! * `http(s)://host[:port][/prefix]`: a lake served by a lakehouse server ("api mode",
+//!   [`remote`](super::remote)): objects through its blob protocol, the rest through its API
+//!   ([`Location::served`]).
 //!
 //! Keys below a location are `/`-separated object paths either way, so every store of the
 //! storage layer works on both through [`Location::object_store`]. What only a local folder can
@@ -22,13 +25,17 @@ use object_store::prefix::PrefixStore;
 use url::Url;
 
 use super::backends::{REMOTE_SCHEMES, bucket_store, register_with_delta};
+use super::remote::{ApiClient, BlobStore};
 use crate::error::{Error, Result};
+use crate::settings::Settings;
 
 /// A lake, dataset or table root.
 #[derive(Debug, Clone)]
 pub struct Location {
     url: Url,
     place: Place,
+    /// The client of a served lake (`http(s)://`), shared by its children.
+    served: Option<Arc<ApiClient>>,
 }
 
 #[derive(Debug, Clone)]
@@ -52,8 +59,9 @@ impl Location {
     /// folders need not exist yet; no remote store is contacted.
     ///
     /// # Errors
-    /// [`Error::InvalidUri`] for an unknown scheme, an `http(s)://` lake (the API client is not
-    /// built yet), an unusable path, or a URL its store refuses.
+    /// [`Error::InvalidUri`] for an unknown scheme, an unusable path, or a URL its store
+    /// refuses; [`Error::InvalidSetting`] for a served lake when `LAKEHOUSE_API_KEY` or
+    /// `LAKEHOUSE_API_SECRET` (read from the environment) cannot be sent.
     pub fn parse(uri: &str) -> Result<Location> {
         let invalid = |why: &str| Error::InvalidUri(uri.to_string(), why.to_string());
         if let Some(rest) = uri.strip_prefix("file://") {
@@ -68,7 +76,20 @@ impl Location {
         };
         let scheme = scheme.to_ascii_lowercase();
         if scheme == "http" || scheme == "https" {
-            return Err(invalid("a lakehouse served over HTTP (api mode) is not supported yet"));
+            let mut url = Url::parse(uri).map_err(|e| invalid(&format!("not a URL: {e}")))?;
+            if url.host_str().is_none_or(str::is_empty) || url.query().is_some() {
+                return Err(invalid("a served lake is http(s)://host[:port][/prefix]"));
+            }
+            if !url.path().ends_with('/') {
+                url.set_path(&format!("{}/", url.path()));
+            }
+            let client = Arc::new(ApiClient::new(&Settings::from_env()?)?);
+            let bucket: Arc<dyn ObjectStore> = Arc::new(BlobStore::new(client.clone(), url.clone()));
+            return Ok(Location {
+                url,
+                place: Place::Remote { bucket, prefix: Path::default() },
+                served: Some(client),
+            });
         }
         if !REMOTE_SCHEMES.contains(&scheme.as_str()) {
             return Err(invalid(&format!(
@@ -84,13 +105,13 @@ impl Location {
         }
         register_with_delta();
         let (bucket, prefix) = bucket_store(&url)?;
-        Ok(Location { url, place: Place::Remote { bucket, prefix } })
+        Ok(Location { url, place: Place::Remote { bucket, prefix }, served: None })
     }
 
     fn folder(path: PathBuf) -> Result<Location> {
         let url = Url::from_directory_path(&path)
             .map_err(|()| Error::InvalidUri(path.display().to_string(), "not an absolute path".into()))?;
-        Ok(Location { url, place: Place::Local(path) })
+        Ok(Location { url, place: Place::Local(path), served: None })
     }
 
     /// A location at a local folder.
@@ -115,7 +136,12 @@ impl Location {
                 Place::Remote { bucket: bucket.clone(), prefix }
             }
         };
-        Location { url, place }
+        Location { url, place, served: self.served.clone() }
+    }
+
+    /// The client of a lake served over HTTP (api mode), `None` for every other location.
+    pub fn served(&self) -> Option<&Arc<ApiClient>> {
+        self.served.as_ref()
     }
 
     /// The local folder, `None` for an object store.
@@ -191,7 +217,10 @@ mod tests {
         assert_eq!(s3.child("ds").child("statements").url().as_str(), "s3://bucket/lake/ds/statements/");
         assert_eq!(s3.to_string(), "s3://bucket/lake");
         assert!(!s3.is_local() && s3.local_path().is_none());
-        for bad in ["ftp://host/x", "https://host/lake", "s3:///no-bucket"] {
+        let served = Location::parse("http://127.0.0.1:8000/lake").unwrap();
+        assert_eq!(served.child("ds").url().as_str(), "http://127.0.0.1:8000/lake/ds/");
+        assert!(served.child("ds").served().is_some() && s3.served().is_none());
+        for bad in ["ftp://host/x", "https://", "http://host/lake?x=1", "s3:///no-bucket"] {
             let err = Location::parse(bad).unwrap_err().to_string();
             assert!(err.contains(bad), "{err}");
         }

@@ -11,6 +11,7 @@
 //! What more than one of them uses:
 //! * [`location`]: where a lake or dataset lives, a local folder or a prefix in a bucket;
 //!   [`backends`]: the object store client of each bucket, also handed to delta-rs;
+//!   [`remote`]: a lake served over HTTP by a lakehouse server (api mode);
 //! * [`table_schema`]: the statement table's Arrow schema; [`rows`]: statements in its
 //!   columns, packed, and read back (the journal and the table share both);
 //! * [`write_behind`]: large local files (exports) written without filling the page cache;
@@ -23,6 +24,7 @@ pub mod fence;
 pub mod journal;
 pub mod location;
 pub mod object_io;
+pub mod remote;
 pub mod rows;
 pub mod statements;
 pub mod table_schema;

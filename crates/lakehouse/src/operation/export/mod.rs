@@ -70,6 +70,24 @@ pub struct ExportMetrics {
 }
 
 impl ExportMetrics {
+    /// The metrics an `ExportJob` record reports in its `result` (a server's, in api mode):
+    /// the counts it holds; `skipped` when the job was fresh.
+    pub fn of_record(record: Value) -> ExportMetrics {
+        let result = record.get("result").cloned().unwrap_or_default();
+        let count = |key: &str| result.get(key).and_then(Value::as_u64).unwrap_or_default();
+        ExportMetrics {
+            skipped: Job::was_skipped(&record),
+            statements: count("statements"),
+            entities: count("entities"),
+            parents: count("parents"),
+            documents: count("documents"),
+            crawl_documents: count("crawl_documents"),
+            statistics: count("statistics"),
+            job: record,
+            ..Default::default()
+        }
+    }
+
     /// The job `result` object (keys present only when counted, `parents` always).
     pub fn to_json(&self) -> Value {
         let mut out = Map::new();
@@ -104,13 +122,20 @@ pub(super) fn public_prefix(repo: &EntityRepository) -> Option<String> {
         .map(|p| p.trim_end_matches('/').to_string())
 }
 
-/// Exports the dataset (see the module docs).
+/// Exports the dataset (see the module docs); in api mode, runs an `ExportJob` on the server.
 ///
 /// # Errors
 /// Flush and scan errors; [`Error::Io`](crate::error::Error::Io) writing files (the previous
 /// artifacts then stay); [`Error::InvalidConfig`](crate::error::Error::InvalidConfig) for an
 /// unsupported codec.
 pub async fn export(repo: &EntityRepository, options: &ExportOptions) -> Result<ExportMetrics> {
+    if let Some(api) = repo.api() {
+        let mut job = Job::start("ExportJob", repo.dataset());
+        job.fields.insert("make_diff".into(), (!options.skip_diff).into());
+        job.fields.insert("result".into(), Value::Null);
+        let record = job.run_served(api, options.force).await?;
+        return Ok(ExportMetrics::of_record(record));
+    }
     export_from(repo, options, None).await
 }
 

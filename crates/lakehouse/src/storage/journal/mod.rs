@@ -27,6 +27,7 @@ use ftm::time::Timestamp;
 
 use crate::error::{Error, Result};
 use crate::model::DatasetName;
+use crate::storage::remote::DatasetApi;
 use crate::storage::rows::StatementRows;
 
 /// Journal columns, in table order, with whether they are nullable and their kind.
@@ -221,6 +222,9 @@ pub enum JournalStore {
     Sqlite(sqlite::SqliteJournal),
     /// `postgresql://` (or `postgres://`) URIs: a server, with cross-process flush exclusion.
     Postgres(postgres::PostgresJournal),
+    /// A served lake's journal (api mode, spec `interfaces.md` §3.8): inserts are posted as
+    /// journal bulks; the server flushes it.
+    Served(DatasetApi),
 }
 
 impl std::fmt::Debug for JournalStore {
@@ -228,6 +232,7 @@ impl std::fmt::Debug for JournalStore {
         match self {
             JournalStore::Sqlite(j) => write!(f, "JournalStore::Sqlite({})", j.table()),
             JournalStore::Postgres(j) => write!(f, "JournalStore::Postgres({})", j.table()),
+            JournalStore::Served(api) => write!(f, "JournalStore::Served({api:?})"),
         }
     }
 }
@@ -256,10 +261,11 @@ impl JournalStore {
         matches!(self, JournalStore::Sqlite(j) if j.is_memory())
     }
 
-    /// Inserts packed statements (origin and timestamps set) in one transaction.
+    /// Inserts packed statements (origin and timestamps set) in one transaction, or, for a
+    /// served journal, one zstd Arrow IPC journal bulk.
     ///
     /// # Errors
-    /// [`Error::Ftm`] for an unknown schema; [`Error::Journal`].
+    /// [`Error::Ftm`] for an unknown schema; [`Error::Journal`]; [`Error::Api`].
     pub async fn put(&self, statements: Vec<Statement>) -> Result<()> {
         if statements.is_empty() {
             return Ok(());
@@ -267,17 +273,24 @@ impl JournalStore {
         match self {
             JournalStore::Sqlite(j) => j.put(statements).await,
             JournalStore::Postgres(j) => j.put(statements).await,
+            JournalStore::Served(api) => {
+                let body = tokio::task::spawn_blocking(move || wire::encode(&statements))
+                    .await
+                    .map_err(Error::task("journal bulk encoding"))??;
+                api.journal_bulk(body).await.map(|_| ())
+            }
         }
     }
 
     /// Rows in the live table and all segments.
     ///
     /// # Errors
-    /// [`Error::Journal`].
+    /// [`Error::Journal`]; [`Error::NotInApiMode`] for a served journal (as for the next three).
     pub async fn count(&self) -> Result<u64> {
         match self {
             JournalStore::Sqlite(j) => j.count().await,
             JournalStore::Postgres(j) => j.count().await,
+            JournalStore::Served(_) => Err(Error::NotInApiMode("journal count")),
         }
     }
 
@@ -289,6 +302,7 @@ impl JournalStore {
         match self {
             JournalStore::Sqlite(j) => j.clear().await,
             JournalStore::Postgres(j) => j.clear().await,
+            JournalStore::Served(_) => Err(Error::NotInApiMode("journal clear")),
         }
     }
 
@@ -300,6 +314,7 @@ impl JournalStore {
         match self {
             JournalStore::Sqlite(j) => j.entity_rows(entity_id).await,
             JournalStore::Postgres(j) => j.entity_rows(entity_id).await,
+            JournalStore::Served(_) => Err(Error::NotInApiMode("journal entity rows")),
         }
     }
 
@@ -320,6 +335,7 @@ impl JournalStore {
         match self {
             JournalStore::Sqlite(j) => j.drain(batch_rows, sink).await,
             JournalStore::Postgres(j) => j.drain(batch_rows, sink).await,
+            JournalStore::Served(_) => Err(Error::NotInApiMode("journal drain")),
         }
     }
 }
