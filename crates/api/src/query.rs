@@ -2,7 +2,11 @@
 //! query in its JSON form (§2.5), answered with NDJSON streamed as the entities are read.
 //!
 //! The response is produced by a task of its own that hands chunks of lines to the body through
-//! a bounded channel, so a slow client holds at most a few chunks in memory, not the result. An
+//! a bounded channel, so a slow client holds at most a few chunks in memory, not the result.
+//! Queries that read more than a few named entities run, with the reads they start, on a
+//! runtime of their own (`lakehouse-query` threads): their long decoding steps then share the cores with
+//! the server's other requests through the operating system's scheduler, instead of holding
+//! the server's workers while a one-entity query waits for one. An
 //! error after the first byte cannot change the status any more; it aborts the response, so
 //! the client sees a broken transfer instead of a short result that looks whole (the
 //! reference ends such a response as if it were complete).
@@ -28,6 +32,8 @@ use crate::state;
 const CHUNK_BYTES: usize = 64 << 10;
 /// Chunks the producing task may run ahead of the client.
 const CHUNKS_AHEAD: usize = 8;
+/// Most ids a query may name at its top and still run on the server's own workers.
+const NAMED_MAX: usize = 100;
 
 /// The body of a query route.
 #[derive(Debug, utoipa::ToSchema)]
@@ -132,10 +138,9 @@ fn parse_query(value: &Value, settings: &ApiSettings) -> ApiResult<Query> {
     Ok(query)
 }
 
-/// Opens the query of `body` on `dataset`, flushing first when asked; `None` for a dataset
-/// that does not exist (an empty answer).
-async fn open(state: &state::State, dataset: &str, body: &[u8]) -> ApiResult<Option<(QueryStream, u32)>> {
-    let body = parse_body(body, &state.settings)?;
+/// Opens `body`'s query on `dataset`, flushing first when asked; `None` for a dataset that does
+/// not exist (an empty answer). With the result, the dataset's shard count.
+async fn open(state: &state::State, dataset: &str, body: QueryBody) -> ApiResult<Option<(QueryStream, u32)>> {
     let Some(repo) = state.existing(dataset).await? else {
         return Ok(None);
     };
@@ -143,6 +148,19 @@ async fn open(state: &state::State, dataset: &str, body: &[u8]) -> ApiResult<Opt
         repo.flush().await?;
     }
     Ok(Some((repo.query(&body.query, false).await?, repo.config().shards())))
+}
+
+/// The runtime that large queries run on (see the module docs): as many workers as cores, for
+/// the process's life.
+fn scan_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .thread_name("lakehouse-query")
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    })
 }
 
 /// A JSON string or null.
@@ -157,7 +175,7 @@ fn time(value: Option<&ftm::time::Timestamp>) -> Value {
 /// One entity's line: `id`, `caption` (FtM's statement-entity caption, see
 /// [`ftm::statement_caption`]), `schema` and its statements (the checksum row left out) with the
 /// keys of the reference's statement-entity form.
-fn entity_line(rows: &[Statement], out: &mut Vec<u8>) -> lakehouse::Result<()> {
+fn entity_line(rows: &[Statement], _shards: u32, out: &mut Vec<u8>) -> lakehouse::Result<()> {
     let Some(entity) = entity_of(rows)? else {
         return Ok(());
     };
@@ -220,28 +238,34 @@ fn statement_lines(rows: &[Statement], shards: u32, out: &mut Vec<u8>) -> lakeho
     Ok(())
 }
 
-/// Streams the lines `write` makes of each entity's rows as NDJSON (see the module docs).
-fn ndjson(
-    results: Option<QueryStream>,
-    write: impl Fn(&[Statement], &mut Vec<u8>) -> lakehouse::Result<()> + Send + 'static,
-) -> Response {
+/// Writes one entity's rows as lines, given the dataset's shard count.
+type WriteLines = fn(&[Statement], u32, &mut Vec<u8>) -> lakehouse::Result<()>;
+
+/// Answers the query of `body` on `dataset` with the lines `write` makes of each entity's rows,
+/// as NDJSON (see the module docs). Errors before the first line are the response.
+async fn respond(state: state::State, dataset: String, body: &[u8], write: WriteLines) -> ApiResult<Response> {
+    let body = parse_body(body, &state.settings)?;
+    let named = body.query.node.as_ref().and_then(Node::bound_ids).is_some_and(|ids| ids.len() <= NAMED_MAX);
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(CHUNKS_AHEAD);
-    let Some(mut results) = results else {
-        return ndjson_response(Body::empty());
-    };
-    tokio::spawn(async move {
+    let (opened_tx, opened) = tokio::sync::oneshot::channel::<ApiResult<()>>();
+    let work = async move {
+        let (mut results, shards) = match open(&state, &dataset, body).await {
+            Ok(Some(opened)) => opened,
+            Ok(None) => return drop(opened_tx.send(Ok(()))),
+            Err(e) => return drop(opened_tx.send(Err(e))),
+        };
+        if opened_tx.send(Ok(())).is_err() {
+            return; // The client went away.
+        }
         let mut buffer = Vec::with_capacity(CHUNK_BYTES * 2);
         loop {
-            let rows = match results.next_statements().await {
-                Ok(Some(rows)) => rows,
+            let written = match results.next_statements().await {
+                Ok(Some(rows)) => write(&rows, shards, &mut buffer),
                 Ok(None) => break,
-                Err(e) => {
-                    eprintln!("error: query stream: {e}");
-                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
-                    return;
-                }
+                Err(e) => Err(e),
             };
-            if let Err(e) = write(&rows, &mut buffer) {
+            if let Err(e) = written {
+                eprintln!("error: query stream: {e}");
                 let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
                 return;
             }
@@ -255,9 +279,15 @@ fn ndjson(
         if !buffer.is_empty() {
             let _ = tx.send(Ok(Bytes::from(buffer))).await;
         }
-    });
+    };
+    if named {
+        tokio::spawn(work);
+    } else {
+        scan_runtime().spawn(work);
+    }
+    opened.await.map_err(|_| ApiError::Internal("the query task stopped".into()))??;
     let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-    ndjson_response(Body::from_stream(stream))
+    Ok(ndjson_response(Body::from_stream(stream)))
 }
 
 fn ndjson_response(body: Body) -> Response {
@@ -281,7 +311,7 @@ pub async fn entities(
     Path(dataset): Path<String>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    Ok(ndjson(open(&state, &dataset, &body).await?.map(|(results, _)| results), entity_line))
+    respond(state, dataset, &body, entity_line).await
 }
 
 /// `POST /{dataset}/_api/entities/statements/query`: the live statement rows of the selected
@@ -300,9 +330,7 @@ pub async fn statements(
     Path(dataset): Path<String>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let opened = open(&state, &dataset, &body).await?;
-    let shards = opened.as_ref().map_or(1, |(_, shards)| *shards);
-    Ok(ndjson(opened.map(|(results, _)| results), move |rows, out| statement_lines(rows, shards, out)))
+    respond(state, dataset, &body, statement_lines).await
 }
 
 #[cfg(test)]

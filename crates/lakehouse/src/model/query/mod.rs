@@ -359,6 +359,25 @@ pub enum Node {
 }
 
 impl Node {
+    /// The ids of a leaf `id eq|in …` (or `entity_id`, `canonical_id`) with at least one value;
+    /// `None` for any other node.
+    pub fn id_leaf(&self) -> Option<&[String]> {
+        let Node::Leaf(leaf) = self else { return None };
+        let ids = leaf.field.family == Family::Meta
+            && matches!(leaf.field.name.as_str(), "id" | "entity_id" | "canonical_id")
+            && matches!(leaf.op, Op::Eq | Op::In);
+        Some(leaf.value.texts()).filter(|values| ids && !values.is_empty())
+    }
+
+    /// The ids the first id leaf at the top of this tree (the node itself, or a child of the
+    /// top `and`) limits the selection to: every entity the tree selects has one of them.
+    pub fn bound_ids(&self) -> Option<&[String]> {
+        match self {
+            Node::And(children) => children.iter().find_map(Node::id_leaf),
+            node => node.id_leaf(),
+        }
+    }
+
     /// The conjunction of `nodes`: `None` for none, the node itself for one.
     pub fn all(mut nodes: Vec<Node>) -> Option<Node> {
         match nodes.len() {

@@ -229,9 +229,13 @@ impl Filter {
         Filter { entity_ids: vec![id.to_string()], ..Filter::default() }
     }
 
-    /// A filter for the entities `node` selects.
+    /// A filter for the entities `node` selects. A leaf `id eq|in …` of at most 1,000
+    /// ids at its top (alone, or a child of the top `and`) becomes the filter's entity ids, so
+    /// that the ids' rows are read straight away instead of first being looked for.
     pub fn query(node: Option<Node>) -> Filter {
-        Filter { node, ..Filter::default() }
+        let bound = node.as_ref().and_then(Node::bound_ids).filter(|ids| ids.len() <= MAX_LIST);
+        let entity_ids = bound.map(<[String]>::to_vec).unwrap_or_default();
+        Filter { node, entity_ids, ..Filter::default() }
     }
 
     /// The row predicate: entity ids (with their shards, for partition pruning) and origins.
@@ -250,8 +254,16 @@ impl Filter {
 
     /// Row predicates whose rows' entity ids include every entity the tree selects (each one
     /// such set; the result lies in their intersection).
+    /// With entity ids, a top id leaf adds nothing: the ids are read anyway.
     pub(crate) fn entity_predicates(&self, shards: u32) -> Vec<Expr> {
-        self.node.as_ref().map(|n| necessary(n, shards)).unwrap_or_default()
+        match &self.node {
+            None => Vec::new(),
+            Some(Node::And(children)) if !self.entity_ids.is_empty() => {
+                children.iter().filter(|c| c.id_leaf().is_none()).flat_map(|c| necessary(c, shards)).collect()
+            }
+            Some(node) if !self.entity_ids.is_empty() && node.id_leaf().is_some() => Vec::new(),
+            Some(node) => necessary(node, shards),
+        }
     }
 
     /// Whether the filter keeps every entity it reads (no query tree).

@@ -186,6 +186,12 @@ async fn lookups_filters_and_changes() {
     // A list longer than a pushed-down predicate may be is left to the evaluation.
     let many: Vec<String> = (0..5000).map(|i| format!("filter:id=x{i}")).chain(["filter:id=p2".into()]).collect();
     assert_eq!(ids(query(&many.join("&"))).await, ["p2"]);
+    // Ids at the top of the query are read straight away; the rest of the tree still decides.
+    assert_eq!(ids(query("filter:id=p1&filter:id=c1")).await, ["c1", "p1"]);
+    assert_eq!(ids(query("filter:id=p1&filter:properties.nationality=de")).await, ["p1"]);
+    assert!(ids(query("filter:id=p2&filter:properties.nationality=de")).await.is_empty());
+    assert!(ids(query("filter:id=nobody")).await.is_empty());
+    assert_eq!(ids(query("exclude:id=p1")).await, ["c1", "p2"]);
     let crawl = Filter { origins: vec!["crawl".into()], ..Filter::default() };
     let mut stream = store.scan(&crawl).await.unwrap();
     let c1 = stream.next().await.unwrap().unwrap();
