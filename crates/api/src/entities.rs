@@ -44,7 +44,7 @@ pub async fn journal_bulk(
     let repo = state.repo(&dataset).await?;
     let rows = tokio::task::spawn_blocking(move || wire::decode(&body))
         .await
-        .map_err(|e| ApiError::Internal(format!("decode task: {e}")))??;
+        .map_err(lakehouse::Error::task("journal bulk decoding"))??;
     Ok(repo.put_rows(rows).await?.to_string())
 }
 

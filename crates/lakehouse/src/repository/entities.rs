@@ -58,8 +58,6 @@ pub struct EntityRepository {
     config: DatasetConfig,
     store: StatementStore,
     journal: Arc<JournalStore>,
-    /// The server's routes in api mode.
-    api: Option<DatasetApi>,
 }
 
 /// Where a written statement's origin comes from.
@@ -351,22 +349,24 @@ impl EntityRepository {
     pub async fn open(dataset: &Dataset) -> Result<EntityRepository> {
         let config = dataset.ensure().await?;
         let store = dataset.statements(&config)?;
-        let api = dataset.api();
-        let journal = match &api {
+        let journal = match dataset.api() {
             // The journal URI setting is the server's then (spec `interfaces.md` §3.8).
-            Some(api) => JournalStore::Served(api.clone()),
+            Some(api) => JournalStore::Served(api),
             None => {
                 let lake = dataset.location().url().as_str();
                 JournalStore::open(&dataset.settings().journal_uri, dataset.name(), lake).await?
             }
         };
-        Ok(EntityRepository { dataset: dataset.clone(), config, store, journal: Arc::new(journal), api })
+        Ok(EntityRepository { dataset: dataset.clone(), config, store, journal: Arc::new(journal) })
     }
 
     /// The server's routes when the lake is served over HTTP (api mode), else `None`: the
     /// operations run there.
     pub fn api(&self) -> Option<&DatasetApi> {
-        self.api.as_ref()
+        match &*self.journal {
+            JournalStore::Served(api) => Some(api),
+            _ => None,
+        }
     }
 
     /// The dataset.
@@ -437,7 +437,7 @@ impl EntityRepository {
     /// # Errors
     /// As [`EntityRepository::flush`].
     pub async fn flush_with(&self, progress: impl Fn(u64) + Clone) -> Result<FlushMetrics> {
-        if let Some(api) = &self.api {
+        if let Some(api) = self.api() {
             let moved = api.flush().await?;
             progress(moved);
             return Ok(FlushMetrics { statements: moved, skipped: false });
@@ -517,7 +517,7 @@ impl EntityRepository {
     /// # Errors
     /// As the store's reads and the journal's writes.
     pub async fn delete_entity(&self, entity_id: &str, origin: Option<&str>) -> Result<usize> {
-        if let Some(api) = &self.api {
+        if let Some(api) = self.api() {
             return Ok(api.delete_entity(entity_id, origin).await? as usize);
         }
         let mut live: HashMap<(String, Option<String>, String, Option<String>), Statement> = HashMap::new();

@@ -13,7 +13,7 @@ use ftm::{EntityRecord, Statement};
 
 use super::entities::EntityRepository;
 use crate::error::{Error, Result};
-use crate::model::query::{Query, SortKey};
+use crate::model::query::{Field, Leaf, Node, Op, Query, SortKey, Value};
 use crate::model::validate_origin;
 use crate::storage::remote::Lines;
 use crate::storage::statements::{EntityStream, Filter, entity_of};
@@ -220,8 +220,9 @@ impl EntityRepository {
     /// schemata conflict.
     pub async fn get(&self, entity_id: &str, origin: Option<&str>) -> Result<Option<EntityRecord<'static>>> {
         if let Some(api) = self.api() {
-            let leaf = serde_json::json!({"t": "M", "f": "id", "op": "eq", "v": entity_id});
-            let mut lines = api.query(serde_json::json!({"q": {"and": [{"leaf": leaf}]}}), true, false).await?;
+            let id = Leaf::new(Field::parse("id", false)?, Op::Eq, Value::Text(entity_id.to_string()))?;
+            let query = Query { node: Some(Node::Leaf(id)), ..Query::default() };
+            let mut lines = api.query(query.to_json(), true, false).await?;
             let mut rows = match lines.next().await? {
                 Some(line) => line_statements(&line)?,
                 None => Vec::new(),

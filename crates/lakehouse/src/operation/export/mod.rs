@@ -122,6 +122,14 @@ pub(super) fn public_prefix(repo: &EntityRepository) -> Option<String> {
         .map(|p| p.trim_end_matches('/').to_string())
 }
 
+/// The `ExportJob` of a run with `options`, not begun.
+fn export_job(repo: &EntityRepository, options: &ExportOptions) -> Job {
+    let mut job = Job::start("ExportJob", repo.dataset());
+    job.fields.insert("make_diff".into(), (!options.skip_diff).into());
+    job.fields.insert("result".into(), Value::Null);
+    job
+}
+
 /// Exports the dataset (see the module docs); in api mode, runs an `ExportJob` on the server.
 ///
 /// # Errors
@@ -130,10 +138,7 @@ pub(super) fn public_prefix(repo: &EntityRepository) -> Option<String> {
 /// unsupported codec.
 pub async fn export(repo: &EntityRepository, options: &ExportOptions) -> Result<ExportMetrics> {
     if let Some(api) = repo.api() {
-        let mut job = Job::start("ExportJob", repo.dataset());
-        job.fields.insert("make_diff".into(), (!options.skip_diff).into());
-        job.fields.insert("result".into(), Value::Null);
-        let record = job.run_served(api, options.force).await?;
+        let record = export_job(repo, options).run_served(api, options.force).await?;
         return Ok(ExportMetrics::of_record(record));
     }
     export_from(repo, options, None).await
@@ -155,9 +160,7 @@ pub(crate) async fn export_from(
         repo.flush().await?;
     }
     let dataset = repo.dataset();
-    let mut job = Job::start("ExportJob", dataset);
-    job.fields.insert("make_diff".into(), (!options.skip_diff).into());
-    job.fields.insert("result".into(), Value::Null);
+    let mut job = export_job(repo, options);
     if !options.force && dataset.tags().is_fresh(EXPORT_LAST_RUN, &CONTENT_CLOCKS).await? {
         return Ok(ExportMetrics { skipped: true, job: job.skipped(), ..Default::default() });
     }

@@ -26,7 +26,7 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
-    CopyMode, CopyOptions, GetOptions, GetRange, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
+    CopyMode, CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
     ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
 };
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, ETAG, LAST_MODIFIED, RANGE};
@@ -40,7 +40,7 @@ use crate::error::Error;
 const STORE: &str = "lakehouse-api";
 
 /// The objects of a served lake.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct BlobStore {
     client: Arc<ApiClient>,
     /// The lake's URL, with a trailing slash.
@@ -148,24 +148,6 @@ fn parse_line(line: &str) -> (u64, Option<i64>, &str) {
     }
 }
 
-/// The `Range` header value of `range`.
-fn range_header(range: &GetRange) -> String {
-    match range {
-        GetRange::Bounded(r) => format!("bytes={}-{}", r.start, r.end.saturating_sub(1)),
-        GetRange::Offset(o) => format!("bytes={o}-"),
-        GetRange::Suffix(n) => format!("bytes=-{n}"),
-    }
-}
-
-/// The byte range `range` selects of an object of `size` bytes.
-fn resolve(range: &GetRange, size: u64) -> Range<u64> {
-    match range {
-        GetRange::Bounded(r) => r.start.min(size)..r.end.min(size),
-        GetRange::Offset(o) => (*o).min(size)..size,
-        GetRange::Suffix(n) => size.saturating_sub(*n)..size,
-    }
-}
-
 /// `bytes <start>-<end>/<size>` of a 206 answer.
 fn content_range(response: &Response) -> Option<(Range<u64>, u64)> {
     let value = response.headers().get(CONTENT_RANGE)?.to_str().ok()?;
@@ -232,7 +214,7 @@ impl ObjectStore for BlobStore {
         let response = self
             .client
             .send(method, &url, |r| match &range {
-                Some(range) => r.header(RANGE, range_header(range)),
+                Some(range) => r.header(RANGE, range.to_string()),
                 None => r,
             })
             .await
@@ -252,7 +234,7 @@ impl ObjectStore for BlobStore {
             (None, None) => (0..meta.size, body.boxed()),
             // The server sent the whole object: cut the range out of it.
             (None, Some(wanted)) => {
-                let range = resolve(wanted, meta.size);
+                let range = wanted.as_range(meta.size).map_err(generic)?;
                 let whole = body.try_fold(Vec::new(), |mut all, chunk| async move {
                     all.extend_from_slice(&chunk);
                     Ok(all)
@@ -269,10 +251,10 @@ impl ObjectStore for BlobStore {
         &self,
         locations: BoxStream<'static, object_store::Result<Path>>,
     ) -> BoxStream<'static, object_store::Result<Path>> {
-        let (client, root) = (self.client.clone(), self.root.clone());
+        let store = self.clone();
         locations
             .map(move |location| {
-                let store = BlobStore { client: client.clone(), root: root.clone() };
+                let store = store.clone();
                 async move {
                     let location = location?;
                     let url = store.url(Some(&location), false);
@@ -287,7 +269,7 @@ impl ObjectStore for BlobStore {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        let store = BlobStore { client: self.client.clone(), root: self.root.clone() };
+        let store = self.clone();
         let prefix = prefix.cloned();
         futures::stream::once(async move { store.query(prefix.as_ref(), "1000 stat").await })
             .map_ok(|listed| futures::stream::iter(listed.objects.into_iter().map(Ok::<_, object_store::Error>)))
