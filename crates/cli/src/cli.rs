@@ -52,6 +52,9 @@ pub enum Command {
     /// Read, query and write statements.
     #[command(subcommand)]
     Statements(StatementsCommand),
+    /// Mappings of archived CSV files to entities: put, ls, get, delete, process.
+    #[command(subcommand)]
+    Mappings(MappingsCommand),
     /// Flush, optimize and export the dataset: the main job.
     Make(MakeArgs),
     /// Export every artifact (statements.csv, entities.ftm.json, documents, statistics, index).
@@ -110,6 +113,46 @@ pub struct CrawlArgs {
     /// Files already archived: overwrite, skip-path or skip-checksum.
     #[arg(long, default_value = "overwrite", value_parser = ["overwrite", "skip-path", "skip-checksum"])]
     pub existing: String,
+}
+
+/// `mappings …` (seed 002 "Mappings").
+#[derive(Debug, Subcommand)]
+pub enum MappingsCommand {
+    /// Check and store a mapping (YAML: `dataset`, `content_hash`, `queries`).
+    Put {
+        /// The mapping's YAML file (`-` = stdin).
+        #[arg(short = 'i', default_value = "-", value_name = "YML")]
+        input: String,
+        /// The archived CSV file's checksum, instead of the YAML's `content_hash`.
+        #[arg(long, value_name = "CHECKSUM")]
+        content_hash: Option<String>,
+    },
+    /// List the checksums that have a mapping, one per line.
+    Ls(Output),
+    /// Print a stored mapping as YAML.
+    Get {
+        /// The archived CSV file's checksum.
+        content_hash: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Remove a mapping and the entities it made.
+    Delete {
+        /// The archived CSV file's checksum.
+        content_hash: String,
+    },
+    /// Map archived CSV files to entities, replacing each mapping's earlier output.
+    Process {
+        /// The checksums whose mappings to run.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        content_hashes: Vec<String>,
+        /// Run every mapping of the dataset.
+        #[arg(long)]
+        all: bool,
+        /// Run even when a mapping was processed after its last change.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `archive …` (spec `archive-and-crawl.md` §4).

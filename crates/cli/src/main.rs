@@ -20,7 +20,9 @@ use lakehouse::model::DatasetName;
 use lakehouse::operation::artifacts::{ENTITIES, STATEMENTS};
 
 use crate::cli::{Cli, Command, EntitiesCommand, MaintenanceCommand, StatementsCommand};
-use crate::commands::{Records, api, archive, catalog, entities, import, maintenance, make, statements, stream, zfs};
+use crate::commands::{
+    Records, api, archive, catalog, entities, import, maintenance, make, mappings, statements, stream, zfs,
+};
 use crate::context::Context;
 
 /// jemalloc instead of the system allocator: the pipelines allocate on one thread and free on
@@ -102,6 +104,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Configure { config } => catalog::configure(&ctx, &config).await?,
         Command::Crawl(args) => archive::crawl(&ctx, &args).await?,
         Command::Archive(command) => archive::archive(&ctx, command).await?,
+        Command::Mappings(command) => mappings::mappings(&ctx, command).await?,
         Command::Entities(EntitiesCommand::Import(args)) => import(&ctx, &args, Records::Entities).await?,
         Command::Statements(StatementsCommand::Import(args)) => import(&ctx, &args, Records::Statements).await?,
         Command::Entities(EntitiesCommand::Iterate(args)) => {

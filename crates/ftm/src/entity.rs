@@ -200,7 +200,8 @@ impl Entity {
         Ok(())
     }
 
-    fn push(&mut self, prop: &str, value: String) {
+    /// Adds a value of a property the schema is known to define, unless already present.
+    pub(crate) fn push(&mut self, prop: &str, value: String) {
         let values = self.properties.entry(prop.to_string()).or_default();
         if !values.contains(&value) {
             values.push(value);

@@ -10,11 +10,13 @@
 //! This crate knows nothing of storage: no Delta, no journal, no partitions.
 
 pub mod aggregate;
+pub mod clean;
 pub mod countries;
 pub mod entity;
 pub mod error;
 pub mod explode;
 pub mod ids;
+pub mod mapping;
 pub mod model;
 pub mod schema;
 pub mod statement;

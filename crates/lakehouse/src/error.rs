@@ -101,6 +101,14 @@ pub enum Error {
     /// A `config.yml` that cannot be used.
     #[error("Invalid dataset config: {0}")]
     InvalidConfig(String),
+    /// A mapping that cannot be stored or run.
+    #[error("Invalid mapping {name}: {problem}")]
+    InvalidMapping {
+        /// The mapping's file or content hash.
+        name: String,
+        /// What is wrong, naming the query, entity and property or column.
+        problem: String,
+    },
     /// Something that should exist does not.
     #[error("Not found: {0}")]
     NotFound(String),

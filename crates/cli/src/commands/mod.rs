@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod entities;
 pub mod maintenance;
 pub mod make;
+pub mod mappings;
 pub mod statements;
 pub mod zfs;
 

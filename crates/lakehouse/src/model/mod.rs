@@ -3,6 +3,7 @@
 
 pub mod dataset;
 pub mod file;
+pub mod mapping;
 pub mod mime;
 pub mod origin;
 pub mod partition;

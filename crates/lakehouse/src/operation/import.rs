@@ -61,7 +61,9 @@ pub struct ImportMetrics {
 }
 
 /// The writer of an import: into the journal, or the store when the journal is in memory.
-fn open_writer<'a>(repo: &'a EntityRepository, options: &ImportOptions) -> Result<BulkWriter<'a>> {
+/// The writer of an operation whose writes must outlive the process: the journal's, or the
+/// statement store's when the journal is in memory (and would be lost at exit).
+pub(crate) fn durable_writer<'a>(repo: &'a EntityRepository, options: &ImportOptions) -> Result<BulkWriter<'a>> {
     if repo.journal().is_memory() {
         repo.store_writer(options.write.clone(), options.bulk_size.unwrap_or(STORE_BATCH_ROWS))
     } else {
@@ -161,7 +163,7 @@ pub async fn import_entities(
     options: &ImportOptions,
     mut progress: impl FnMut(u64),
 ) -> Result<ImportMetrics> {
-    let mut writer = open_writer(repo, options)?;
+    let mut writer = durable_writer(repo, options)?;
     let mut metrics = ImportMetrics::default();
     let mut failure = None;
     let mut parsing = std::collections::VecDeque::new();
@@ -246,7 +248,7 @@ pub async fn import_statements(
     .iter()
     .map(|c| column(c))
     .collect();
-    let mut writer = open_writer(repo, options)?;
+    let mut writer = durable_writer(repo, options)?;
     let mut metrics = ImportMetrics::default();
     let mut failure = None;
     for (n, record) in reader.records().enumerate() {

@@ -9,6 +9,7 @@
 //! * [`jobs`]: the run record of every job, written as it starts and when it ends;
 //! * [`import`]: entities (FtM JSON lines) and statements (CSV) into the journal;
 //! * [`make`]: flush, optimize and export: the main job;
+//! * [`mapping`]: an archived CSV file mapped to entities by its stored mapping;
 //! * [`optimize`]: merge, compact and vacuum the statement store;
 //! * [`zfs_agent`]: the host-side service creating ZFS datasets for clients without ZFS tools.
 
@@ -19,5 +20,6 @@ pub mod export;
 pub mod import;
 pub mod jobs;
 pub mod make;
+pub mod mapping;
 pub mod optimize;
 pub mod zfs_agent;

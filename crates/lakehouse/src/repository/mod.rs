@@ -4,16 +4,19 @@
 //! * [`catalog`]: the lakehouse root, its datasets and their `config.yml`;
 //! * [`config`]: the dataset configuration model;
 //! * [`entities`]: writing entities through the journal and reading them back;
+//! * [`mappings`]: the dataset's CSV mappings, stored and versioned;
 //! * [`query`]: queries on a dataset's entities, one-entity lookups, dropping an origin.
 
 pub mod archive;
 pub mod catalog;
 pub mod config;
 pub mod entities;
+pub mod mappings;
 pub mod query;
 
 pub use archive::ArchiveRepository;
 pub use catalog::{Catalog, Dataset};
 pub use config::DatasetConfig;
 pub use entities::{BulkWriter, EntityRepository, FlushMetrics, WriteOptions};
+pub use mappings::MappingRepository;
 pub use query::QueryStream;

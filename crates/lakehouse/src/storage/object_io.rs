@@ -13,8 +13,8 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::runtime::{Handle, RuntimeFlavor};
@@ -65,7 +65,7 @@ fn wait<F: std::future::Future>(future: F) -> std::io::Result<F::Output> {
 
 /// An object's bytes, as a [`Read`].
 pub struct ObjectReader {
-    chunks: BoxStream<'static, object_store::Result<Bytes>>,
+    chunks: BoxStream<'static, std::io::Result<Bytes>>,
     chunk: Bytes,
 }
 
@@ -80,7 +80,12 @@ impl ObjectReader {
             Err(object_store::Error::NotFound { .. }) => return Err(Error::NotFound(shown.to_string())),
             Err(e) => return Err(e.into()),
         };
-        Ok(ObjectReader { chunks: got.into_stream(), chunk: Bytes::new() })
+        Ok(ObjectReader::from_stream(got.into_stream().map_err(std::io::Error::other).boxed()))
+    }
+
+    /// Reads the chunks of `stream` (an archive blob, say) in order.
+    pub fn from_stream(stream: BoxStream<'static, std::io::Result<Bytes>>) -> ObjectReader {
+        ObjectReader { chunks: stream, chunk: Bytes::new() }
     }
 
     /// Opens the object `uri` names, from synchronous code.
@@ -98,7 +103,7 @@ impl Read for ObjectReader {
         while self.chunk.is_empty() {
             match wait(self.chunks.next())? {
                 None => return Ok(0),
-                Some(chunk) => self.chunk = chunk.map_err(std::io::Error::other)?,
+                Some(chunk) => self.chunk = chunk?,
             }
         }
         let n = buf.len().min(self.chunk.len());

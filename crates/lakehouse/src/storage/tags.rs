@@ -129,6 +129,17 @@ impl TagStore {
         Ok(())
     }
 
+    /// Unsets `key` (nothing happens when it is not set).
+    ///
+    /// # Errors
+    /// [`Error::InvalidKey`]; [`Error::Storage`].
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        match self.store.delete(&self.path(key)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Whether `key` is set.
     ///
     /// # Errors
