@@ -97,7 +97,7 @@ struct PropertyMapping {
 /// What one row gave: the entities and the values their types rejected.
 #[derive(Debug, Default)]
 pub struct Mapped {
-    /// Entities in mapping order (several may share an id).
+    /// Entities query by query, each query's in dependency order (several may share an id).
     pub entities: Vec<Entity>,
     /// `(entity name, property, value)` for each value its type refused.
     pub discarded: Vec<(String, String, String)>,
@@ -141,7 +141,8 @@ impl Mapping {
         mapped
     }
 
-    /// Every column the mapping reads, sorted (to check a table's header before mapping).
+    /// Every column the mapping names outside templates, sorted (to check a table's header
+    /// before mapping; a `{{column}}` the table lacks renders empty, as in followthemoney).
     pub fn columns(&self) -> Vec<&str> {
         let mut columns: Vec<&str> = Vec::new();
         for query in &self.queries {

@@ -25,9 +25,10 @@ fn digits(bytes: &[u8], pos: &mut usize, max: usize) -> Option<u32> {
 
 /// A date prefix without a format (`2010-5-15` → `2010-05-15`): a four-digit year, then each
 /// further component in turn as long as its separator follows (`-`, `-`, `T` or space, `:`,
-/// `:`). A zero month or day ends the prefix there; a component directly followed by `Z` is
-/// dropped; an offset (`+02:00`, `-0500`) right after whole seconds is taken to UTC; anything
-/// after the last component is ignored. `None` for an impossible date or time.
+/// `:`). A zero month or day ends the prefix there; an hour, minute or second directly
+/// followed by `Z` is dropped; an offset (`+02:00`, `-0500`) right after whole seconds is
+/// taken to UTC; anything after the last component is ignored. `None` for an impossible date or
+/// time.
 pub(super) fn parse_prefix(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut pos = 0;

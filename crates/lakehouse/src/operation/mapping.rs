@@ -104,6 +104,9 @@ pub async fn process_mapping(
     let mut record = csv::StringRecord::new();
     while reader.read_record(&mut record).map_err(|e| csv_error(content_hash, &e))? {}
 
+    // Unset the tag first: a run that fails from here on leaves the mapping stale, so the
+    // next run redoes it instead of calling the partial output up to date.
+    tags.delete(&tag).await?;
     let origin = mapping_origin(content_hash);
     let removed = repo.delete_origin(&origin).await?.unwrap_or(0);
     let mut metrics = MappingMetrics { removed, ..MappingMetrics::default() };
@@ -135,10 +138,15 @@ pub async fn process_mapping(
 /// the statements removed, `None` when there was no mapping (nothing touched).
 ///
 /// # Errors
-/// [`Error::InvalidChecksum`]; as [`EntityRepository::delete_origin`].
+/// [`Error::InvalidChecksum`]; [`Error::InvalidMapping`] for a stored mapping that no longer
+/// reads; as [`EntityRepository::delete_origin`].
 pub async fn delete_mapping(repo: &EntityRepository, content_hash: &str) -> Result<Option<u64>> {
-    if !MappingRepository::new(repo.dataset()).delete(content_hash).await? {
+    let mappings = MappingRepository::new(repo.dataset());
+    if mappings.get(content_hash).await?.is_none() {
         return Ok(None);
     }
-    Ok(Some(repo.delete_origin(&mapping_origin(content_hash)).await?.unwrap_or(0)))
+    // The entities first: a failure leaves the mapping in place for a retry.
+    let removed = repo.delete_origin(&mapping_origin(content_hash)).await?.unwrap_or(0);
+    mappings.delete(content_hash).await?;
+    Ok(Some(removed))
 }
