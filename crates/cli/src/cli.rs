@@ -52,6 +52,12 @@ pub enum Command {
     /// Read, query and write statements.
     #[command(subcommand)]
     Statements(StatementsCommand),
+    /// Tags per tenant: ls, get, set, delete (the `lakehouse` tenant is the lake's own).
+    #[command(subcommand)]
+    Tags(TagsCommand),
+    /// A tenant's queue of mutations: put, ls, consume.
+    #[command(subcommand)]
+    Queue(QueueCommand),
     /// Mappings of archived CSV files to entities: put, ls, get, delete, process.
     #[command(subcommand)]
     Mappings(MappingsCommand),
@@ -113,6 +119,88 @@ pub struct CrawlArgs {
     /// Files already archived: overwrite, skip-path or skip-checksum.
     #[arg(long, default_value = "overwrite", value_parser = ["overwrite", "skip-path", "skip-checksum"])]
     pub existing: String,
+}
+
+/// `tags …` (seed 002 "Tags", "Tenant usage").
+#[derive(Debug, Subcommand)]
+pub enum TagsCommand {
+    /// List a tenant's tags: key, a tab, the value; one per line.
+    Ls {
+        /// Whose tags.
+        #[arg(long, default_value = "lakehouse")]
+        tenant: String,
+        /// Only keys under this prefix (`mappings/`).
+        #[arg(long)]
+        prefix: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Print a tag's value (exit 1 when it is not set).
+    Get {
+        /// The tag's key, e.g. `journal/last_updated`.
+        key: String,
+        /// Whose tag.
+        #[arg(long, default_value = "lakehouse")]
+        tenant: String,
+    },
+    /// Set a tag of a tenant to a time (now, when none is given).
+    Set {
+        /// The tag's key.
+        key: String,
+        /// An ISO 8601 time.
+        time: Option<String>,
+        /// Whose tag (not `lakehouse`: those are the lake's own).
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Unset a tag of a tenant.
+    Delete {
+        /// The tag's key.
+        key: String,
+        /// Whose tag (not `lakehouse`).
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+/// `queue …` (seed 001 "QueueStore", seed 002 "Queue").
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Queue items, one JSON object per line: `{"action": "UPSERT"|"DELETE", "resource":
+    /// "entity"|"file", "payload": {…}}` (entity JSON; `{"id", "origin"?}`; `{"path",
+    /// "key"?}`; `{"checksum", "file_id"?}`). All are checked before any is queued.
+    Put {
+        /// The items (`-` = stdin).
+        #[arg(short = 'i', default_value = "-", value_name = "IN")]
+        input: String,
+        /// Whose queue.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// List the queued items, oldest first, as JSON lines with their `id` (an item that does
+    /// not read as `{"id", "unreadable": its text}`).
+    Ls {
+        /// Whose queue.
+        #[arg(long)]
+        tenant: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Run the queued items in order, removing each once it is durable.
+    Consume {
+        /// Whose queue.
+        #[arg(long)]
+        tenant: String,
+        /// Keep waiting for new items (stop with Ctrl-C).
+        #[arg(long)]
+        follow: bool,
+        /// Items run and made durable together.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+    },
 }
 
 /// `mappings …` (seed 002 "Mappings").

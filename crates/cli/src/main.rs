@@ -21,7 +21,7 @@ use lakehouse::operation::artifacts::{ENTITIES, STATEMENTS};
 
 use crate::cli::{Cli, Command, EntitiesCommand, MaintenanceCommand, StatementsCommand};
 use crate::commands::{
-    Records, api, archive, catalog, entities, import, maintenance, make, mappings, statements, stream, zfs,
+    Records, api, archive, catalog, entities, import, maintenance, make, mappings, queue, statements, stream, tags, zfs,
 };
 use crate::context::Context;
 
@@ -105,6 +105,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Crawl(args) => archive::crawl(&ctx, &args).await?,
         Command::Archive(command) => archive::archive(&ctx, command).await?,
         Command::Mappings(command) => mappings::mappings(&ctx, command).await?,
+        Command::Tags(command) => return tags::tags(&ctx, command).await,
+        Command::Queue(command) => queue::queue(&ctx, command).await?,
         Command::Entities(EntitiesCommand::Import(args)) => import(&ctx, &args, Records::Entities).await?,
         Command::Statements(StatementsCommand::Import(args)) => import(&ctx, &args, Records::Statements).await?,
         Command::Entities(EntitiesCommand::Iterate(args)) => {

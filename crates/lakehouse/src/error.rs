@@ -43,6 +43,18 @@ pub enum Error {
         /// When the marker was taken, as written in it, or `unknown`.
         since: String,
     },
+    /// Another consumer runs a tenant's queue.
+    #[error(
+        "The queue of tenant `{tenant}` is being consumed by {holder} (lock `{lock}`); one consumer runs a queue at a time"
+    )]
+    QueueBusy {
+        /// The tenant.
+        tenant: String,
+        /// Who holds the lock, as written in it.
+        holder: String,
+        /// The lock's path below the dataset root.
+        lock: String,
+    },
     /// Stored data that does not have the expected shape.
     #[error("corrupt statement data: {0}")]
     Corrupt(String),

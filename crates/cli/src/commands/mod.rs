@@ -7,7 +7,9 @@ pub mod entities;
 pub mod maintenance;
 pub mod make;
 pub mod mappings;
+pub mod queue;
 pub mod statements;
+pub mod tags;
 pub mod zfs;
 
 use anyhow::Result;

@@ -8,6 +8,7 @@ pub mod mime;
 pub mod origin;
 pub mod partition;
 pub mod query;
+pub mod queue;
 
 pub use dataset::DatasetName;
 pub use origin::validate_origin;

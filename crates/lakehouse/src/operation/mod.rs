@@ -11,6 +11,7 @@
 //! * [`make`]: flush, optimize and export: the main job;
 //! * [`mapping`]: an archived CSV file mapped to entities by its stored mapping;
 //! * [`optimize`]: merge, compact and vacuum the statement store;
+//! * [`queue`]: a tenant's queued mutations run in order, each removed once durable;
 //! * [`zfs_agent`]: the host-side service creating ZFS datasets for clients without ZFS tools.
 
 pub mod artifacts;
@@ -22,4 +23,5 @@ pub mod jobs;
 pub mod make;
 pub mod mapping;
 pub mod optimize;
+pub mod queue;
 pub mod zfs_agent;

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use super::config::DatasetConfig;
 use crate::error::{Error, Result};
 use crate::model::DatasetName;
+use crate::model::file::validate_segment;
 use crate::settings::Settings;
 use crate::storage::remote::DatasetApi;
 use crate::storage::tags::LAKEHOUSE_TENANT;
@@ -128,6 +129,16 @@ impl Dataset {
     /// The lakehouse's tags of this dataset.
     pub fn tags(&self) -> TagStore {
         TagStore::new(self.store.clone(), LAKEHOUSE_TENANT)
+    }
+
+    /// The tags of `tenant` (seed 002 "Tenant usage": each client keeps its runtime state in its
+    /// own namespace `tags/{tenant}/`, invisible to the others).
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`](crate::error::Error::InvalidName) for a tenant that is not one
+    /// path segment.
+    pub fn tenant_tags(&self, tenant: &str) -> Result<TagStore> {
+        Ok(TagStore::new(self.store.clone(), validate_segment("tenant", tenant)?))
     }
 
     /// Versioned files of this dataset.

@@ -24,6 +24,7 @@ pub mod fence;
 pub mod journal;
 pub mod location;
 pub mod object_io;
+pub mod queue;
 pub mod remote;
 pub mod rows;
 pub mod statements;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use ftm::time::{Timestamp, isoformat, parse_iso};
+use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
@@ -127,6 +128,32 @@ impl TagStore {
     pub async fn set_raw(&self, key: &str, value: &str) -> Result<()> {
         self.store.put(&self.path(key)?, PutPayload::from(value.as_bytes().to_vec())).await?;
         Ok(())
+    }
+
+    /// Every key of this tenant under `prefix` (all keys when `None`) with its raw value, by key.
+    ///
+    /// # Errors
+    /// [`Error::InvalidKey`] for a bad prefix; [`Error::Storage`].
+    pub async fn list(&self, prefix: Option<&str>) -> Result<Vec<(String, String)>> {
+        let root = Path::from(format!("tags/{}", self.tenant));
+        let under = match prefix {
+            Some(prefix) => self.path(prefix.trim_end_matches('/'))?,
+            None => root.clone(),
+        };
+        let objects: Vec<_> = self.store.list(Some(&under)).try_collect().await?;
+        let mut tags = Vec::with_capacity(objects.len());
+        for object in objects {
+            let Some(key) = object.location.prefix_match(&root).map(|parts| parts.map(|p| p.as_ref().to_string()))
+            else {
+                continue;
+            };
+            let key = key.collect::<Vec<_>>().join("/");
+            if let Some(value) = read(self.store.as_ref(), &object.location).await? {
+                tags.push((key, String::from_utf8_lossy(&value).into_owned()));
+            }
+        }
+        tags.sort();
+        Ok(tags)
     }
 
     /// Unsets `key` (nothing happens when it is not set).
