@@ -148,3 +148,23 @@ fn bad_mappings_and_files_are_refused_and_nothing_is_touched() {
     assert_eq!(ok(cli(lake, &["statements", "iterate"])), before);
     assert!(ok(cli(lake, &["mappings", "get", &hashes[0]])).contains("schema: Company"));
 }
+
+#[test]
+fn signed_mappings_store_the_ids_ftm_map_csv_signs() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path();
+    let csv = std::fs::read(testkit::fixtures().join("companies.csv")).unwrap();
+    let hash = crawl(lake, &dir.path().join("src"), &[("companies.csv", &csv)]).remove(0);
+    let mapping = std::fs::read_to_string(testkit::fixtures().join("mapping.yml")).unwrap();
+    ok(put(lake, &format!("{mapping}\nsign: true\n"), &hash));
+    ok(cli(lake, &["mappings", "process", &hash]));
+    ok(cli(lake, &["make"]));
+    // `ftm map-csv -d test_dataset` of the same file and mapping.
+    let signed = [
+        ("e40aae1f2591f0e7e63c37ce234b6fca0d355e87.b921f605a7c72735d6258f179942ef91c3fcd761", "Acme Corporation"),
+        ("501b4df067b6291618bc15107d276b32db191bad.9b412665b2206124fb63e36364fc0065cff384bd", "Global Industries Ltd"),
+        ("c302ba084545f84f6ff7faa34f0623f25c7f2519.2d2e0de29f2559eb52944e4d7a82c300d67e3151", "TechStart Inc"),
+    ];
+    assert_eq!(exported_companies(lake), expected(&signed));
+    assert!(fails(put(lake, &format!("{mapping}\nsign: maybe\n"), &hash)).contains("`sign` is not true or false"));
+}

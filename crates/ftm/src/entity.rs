@@ -208,6 +208,18 @@ impl Entity {
         }
     }
 
+    /// Signs the id and every entity reference in the namespace `name` ([`crate::ids::sign`]),
+    /// as followthemoney's `Namespace.apply` does.
+    pub fn sign(&mut self, name: &str) {
+        self.id = self.id.as_deref().map(|id| crate::ids::sign(name, id));
+        let schema = self.schema;
+        for (prop, values) in self.properties.iter_mut() {
+            if schema.property(prop).is_some_and(|p| p.type_ == crate::types::PropertyType::Entity) {
+                values.iter_mut().for_each(|value| *value = crate::ids::sign(name, value));
+            }
+        }
+    }
+
     /// Removes and returns the values of `prop`.
     pub fn take(&mut self, prop: &str) -> Vec<String> {
         self.properties.shift_remove(prop).unwrap_or_default()

@@ -18,7 +18,7 @@ use std::collections::HashSet;
 
 use crate::entity::Entity;
 use crate::error::{FtmError, Result};
-use crate::ids::{sanitize_text, strip_namespace};
+use crate::ids::{clean_entity_id, sanitize_text, strip_namespace};
 use crate::statement::{BASE_ID, Statement, entity_checksum, key_digest};
 use crate::time::Timestamp;
 use crate::types::PropertyType;
@@ -92,14 +92,45 @@ pub fn explode_lenient(entity: &Entity, dataset: &str) -> Option<Vec<Statement>>
     explode_rows(entity, dataset, false).ok().flatten().map(|e| e.statements(dataset))
 }
 
+/// What happens to the namespace suffix of ids (`id.signature`, spec `ftm-model.md` §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Namespace {
+    /// Drop it, as the lakehouse does with every imported entity (the empty namespace).
+    Strip,
+    /// Keep ids and references as given (cleaned and checked): signed mapping output.
+    Keep,
+}
+
+impl Namespace {
+    fn apply(self, id: &str) -> Option<&str> {
+        match self {
+            Namespace::Strip => strip_namespace(id),
+            Namespace::Keep => clean_entity_id(id),
+        }
+    }
+}
+
 /// [`explode`] (`strict`) or [`explode_lenient`], as rows borrowed from `entity`; `Ok(None)`
 /// only when lenient.
 ///
 /// # Errors
 /// As [`explode`], when `strict`.
 pub fn explode_rows<'a>(entity: &'a Entity, dataset: &str, strict: bool) -> Result<Option<Exploded<'a>>> {
+    explode_rows_in(entity, dataset, strict, Namespace::Strip)
+}
+
+/// [`explode_rows`] with ids and references treated as `namespace` says.
+///
+/// # Errors
+/// As [`explode`], when `strict`.
+pub fn explode_rows_in<'a>(
+    entity: &'a Entity,
+    dataset: &str,
+    strict: bool,
+    namespace: Namespace,
+) -> Result<Option<Exploded<'a>>> {
     let raw_id = entity.id.as_deref().unwrap_or_default();
-    let Some(id) = strip_namespace(raw_id) else {
+    let Some(id) = namespace.apply(raw_id) else {
         return if strict { Err(FtmError::MissingId(format!("{raw_id:?}"))) } else { Ok(None) };
     };
     let schema = entity.schema.name.as_str();
@@ -125,7 +156,7 @@ pub fn explode_rows<'a>(entity: &'a Entity, dataset: &str, strict: bool) -> Resu
             let value = if prop.type_ == PropertyType::Entity {
                 // A stripped reference passed the entity id rule: ASCII letters, digits, `.`
                 // and `-`, which `sanitize_text` leaves as they are.
-                let Some(target) = strip_namespace(value) else {
+                let Some(target) = namespace.apply(value) else {
                     continue;
                 };
                 debug_assert_eq!(sanitize_text(target).as_deref(), Some(target));

@@ -69,6 +69,17 @@ pub fn strip_namespace(id: &str) -> Option<&str> {
     Some(id.rsplit_once('.').map_or(id, |(plain, _)| plain))
 }
 
+/// Signs an id in the namespace `name` as followthemoney's `Namespace.sign` does: `id.` and
+/// the hex HMAC-SHA1 of the id keyed with the name (`ftm map-csv -d NAME`). An id already
+/// carrying a namespace is signed on its plain part.
+pub fn sign(name: &str, id: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let plain = id.rsplit_once('.').map_or(id, |(plain, _)| plain);
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(name.as_bytes()).expect("HMAC takes any key length");
+    mac.update(plain.as_bytes());
+    format!("{plain}.{}", hex::encode(mac.finalize().into_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +112,14 @@ mod tests {
             assert!(!is_entity_id(bad), "{bad}");
         }
         assert_eq!(clean_entity_id(" e2 "), Some("e2"));
+    }
+
+    #[test]
+    fn signing() {
+        // `ftm map-csv -d test_dataset` of the shared companies.csv, first row.
+        let signed = sign("test_dataset", "e40aae1f2591f0e7e63c37ce234b6fca0d355e87");
+        assert_eq!(signed, "e40aae1f2591f0e7e63c37ce234b6fca0d355e87.b921f605a7c72735d6258f179942ef91c3fcd761");
+        assert_eq!(sign("test_dataset", &signed), signed);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 pub mod aggregate;
 pub mod clean;
 pub mod countries;
+pub mod cypher;
 pub mod entity;
 pub mod error;
 pub mod explode;

@@ -31,17 +31,22 @@ fn load(name: &str) -> (Mapping, String, Vec<HashMap<String, String>>) {
     (mapping, dataset, rows)
 }
 
-fn check(name: &str) {
+/// Compares our output with `NAME.ftm.json` (or, `signed`, with `NAME.signed.ftm.json`).
+fn check(name: &str, signed: bool) {
     let (mapping, dataset, rows) = load(name);
     let mut ours: Vec<String> = Vec::new();
     for row in &rows {
-        for entity in mapping.map(row, &dataset).entities {
+        for mut entity in mapping.map(row, &dataset).entities {
+            if signed {
+                entity.sign(&dataset);
+            }
             let props = entity.properties().map(|(p, v)| (p.to_string(), v.to_vec())).collect::<Vec<_>>();
             ours.push(normal(entity.id.as_deref().unwrap(), &entity.schema.name, props.into_iter()));
         }
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mapping");
-    let mut theirs: Vec<String> = std::fs::read_to_string(dir.join(format!("{name}.ftm.json")))
+    let expected = if signed { format!("{name}.signed.ftm.json") } else { format!("{name}.ftm.json") };
+    let mut theirs: Vec<String> = std::fs::read_to_string(dir.join(expected))
         .unwrap()
         .lines()
         .map(|line| {
@@ -60,12 +65,17 @@ fn check(name: &str) {
 
 #[test]
 fn people_equal_ftm_map_csv() {
-    check("people");
+    check("people", false);
 }
 
 #[test]
 fn families_equal_ftm_map_csv() {
-    check("families");
+    check("families", false);
+}
+
+#[test]
+fn signed_families_equal_ftm_map_csv_with_a_dataset() {
+    check("families", true);
 }
 
 #[test]

@@ -77,6 +77,7 @@ pub fn import_options(args: &ImportArgs) -> Result<ImportOptions> {
             override_origin: args.override_origin,
             role: args.role.clone(),
             last_seen,
+            keep_namespace: false,
         },
         lenient: args.lenient,
         bulk_size: args.bulk_size,

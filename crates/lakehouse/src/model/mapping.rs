@@ -17,6 +17,9 @@ pub struct DatasetMapping {
     pub content_hash: String,
     /// The mapping language part (`queries`).
     pub mapping: ftm::mapping::Mapping,
+    /// `sign: true`: ids and references are signed in the `dataset` namespace, as
+    /// `ftm map-csv -d DATASET` signs them, and stored signed.
+    pub sign: bool,
     /// The mapping as YAML, `content_hash` and `dataset` filled in.
     pub yaml: String,
 }
@@ -27,7 +30,7 @@ impl DatasetMapping {
     ///
     /// # Errors
     /// [`Error::InvalidMapping`] for YAML that does not parse, a missing or malformed
-    /// `content_hash`, a `sign: true` (not supported yet), or a mapping the FtM model refuses
+    /// `content_hash`, a `sign` that is not a boolean, or a mapping the FtM model refuses
     /// (naming the query, entity and property).
     pub fn from_yaml(text: &str, source: &str, content_hash: Option<&str>, dataset: &str) -> Result<DatasetMapping> {
         let invalid = |problem: String| Error::InvalidMapping { name: source.to_string(), problem };
@@ -41,9 +44,11 @@ impl DatasetMapping {
             _ => return Err(invalid("no `content_hash` (the archive checksum of the CSV file)".into())),
         };
         validate_checksum(&hash).map_err(|e| invalid(e.to_string()))?;
-        if object.get("sign").and_then(Value::as_bool) == Some(true) {
-            return Err(invalid("`sign: true` is not supported yet: ids are stored without a namespace".into()));
-        }
+        let sign = match object.get("sign") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(sign)) => *sign,
+            Some(_) => return Err(invalid("`sign` is not true or false".into())),
+        };
         let dataset = match object.get("dataset") {
             Some(Value::String(name)) => name.clone(),
             None | Some(Value::Null) => {
@@ -54,7 +59,7 @@ impl DatasetMapping {
         };
         let mapping = ftm::mapping::Mapping::from_value(ftm::model(), &value).map_err(|e| invalid(e.to_string()))?;
         let yaml = serde_norway::to_string(&value).map_err(|e| invalid(e.to_string()))?;
-        Ok(DatasetMapping { dataset, content_hash: hash, mapping, yaml })
+        Ok(DatasetMapping { dataset, content_hash: hash, mapping, sign, yaml })
     }
 }
 

@@ -33,6 +33,8 @@ pub const DOCUMENTS: &str = "exports/documents.csv";
 pub const CRAWL_DOCUMENTS: &str = "exports/documents.crawl.csv";
 /// The folders of the documents, with their paths.
 pub const PARENTS: &str = "exports/parents.csv";
+/// The dataset as a Cypher script, when the config asks for it (`cypher: true`).
+pub const GRAPH: &str = "exports/graph.cypher";
 /// The statistics file (never compressed, versioned).
 pub const STATISTICS: &str = "exports/statistics.json";
 /// The dataset index (never compressed, versioned).

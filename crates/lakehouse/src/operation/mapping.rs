@@ -112,10 +112,14 @@ pub async fn process_mapping(
     let mut metrics = MappingMetrics { removed, ..MappingMetrics::default() };
     let mut reader = open_csv(&archive, content_hash).await?;
     let columns = header(&mut reader, &mapping)?;
-    let options = ImportOptions::new(WriteOptions { override_origin: true, ..WriteOptions::origin(&origin) });
+    let write = WriteOptions { override_origin: true, keep_namespace: mapping.sign, ..WriteOptions::origin(&origin) };
+    let options = ImportOptions::new(write);
     let mut writer = durable_writer(repo, &options)?;
     while reader.read_record(&mut record).map_err(|e| csv_error(content_hash, &e))? {
-        let mapped = mapping.mapping.map(&Row { columns: &columns, record: &record }, &mapping.dataset);
+        let mut mapped = mapping.mapping.map(&Row { columns: &columns, record: &record }, &mapping.dataset);
+        if mapping.sign {
+            mapped.entities.iter_mut().for_each(|entity| entity.sign(&mapping.dataset));
+        }
         metrics.rows += 1;
         metrics.discarded += mapped.discarded.len() as u64;
         for entity in &mapped.entities {

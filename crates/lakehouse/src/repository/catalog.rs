@@ -135,7 +135,7 @@ impl Dataset {
     /// own namespace `tags/{tenant}/`, invisible to the others).
     ///
     /// # Errors
-    /// [`Error::InvalidName`](crate::error::Error::InvalidName) for a tenant that is not one
+    /// [`Error::InvalidName`] for a tenant that is not one
     /// path segment.
     pub fn tenant_tags(&self, tenant: &str) -> Result<TagStore> {
         Ok(TagStore::new(self.store.clone(), validate_segment("tenant", tenant)?))

@@ -158,6 +158,11 @@ impl DatasetConfig {
         self.data.get("compression").and_then(Value::as_str).and_then(|c| canonical_codec(c).ok())
     }
 
+    /// `cypher: true`: exports also write `exports/graph.cypher` (seed 002 storage layout).
+    pub fn cypher(&self) -> bool {
+        self.data.get("cypher").and_then(Value::as_bool).unwrap_or(false)
+    }
+
     /// `public_url_prefix`, if any.
     pub fn public_url_prefix(&self) -> Option<&str> {
         self.data.get("public_url_prefix").and_then(Value::as_str).filter(|s| !s.is_empty())

@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ftm::explode::Exploded;
+use ftm::explode::{Exploded, Namespace, explode_rows_in};
 use ftm::time::Timestamp;
 use ftm::{Entity, Statement};
 
@@ -71,12 +71,21 @@ pub struct WriteOptions {
     pub role: Option<String>,
     /// `last_seen` (and missing `first_seen`) for input without timestamps; else now.
     pub last_seen: Option<Timestamp>,
+    /// Keep the namespace suffix of ids and references (`id.signature`) instead of stripping
+    /// it as every import does: for signed mapping output.
+    pub keep_namespace: bool,
 }
 
 impl WriteOptions {
     /// Options for `origin`, nothing else set.
     pub fn origin(origin: &str) -> WriteOptions {
-        WriteOptions { origin: origin.to_string(), override_origin: false, role: None, last_seen: None }
+        WriteOptions {
+            origin: origin.to_string(),
+            override_origin: false,
+            role: None,
+            last_seen: None,
+            keep_namespace: false,
+        }
     }
 }
 
@@ -223,7 +232,7 @@ impl<'a> BulkWriter<'a> {
     /// self-reference); [`Error::InvalidOrigin`]; [`Error::BufferFull`] for an entity with more
     /// statements than `LAKEHOUSE_MAX_BUFFER_ROWS`; [`Error::Journal`].
     pub async fn add_entity(&mut self, entity: &Entity) -> Result<usize> {
-        let exploded = ftm::explode::explode_rows(entity, self.repo.dataset.name().as_str(), true)?;
+        let exploded = explode_rows_in(entity, self.repo.dataset.name().as_str(), true, self.namespace())?;
         self.add_exploded(entity, exploded.expect("strict explode never skips")).await
     }
 
@@ -233,10 +242,14 @@ impl<'a> BulkWriter<'a> {
     /// # Errors
     /// As [`BulkWriter::add_entity`], except for the FtM refusals.
     pub async fn add_entity_lenient(&mut self, entity: &Entity) -> Result<usize> {
-        match ftm::explode::explode_rows(entity, self.repo.dataset.name().as_str(), false).ok().flatten() {
+        match explode_rows_in(entity, self.repo.dataset.name().as_str(), false, self.namespace()).ok().flatten() {
             Some(exploded) => self.add_exploded(entity, exploded).await,
             None => Ok(0),
         }
+    }
+
+    fn namespace(&self) -> Namespace {
+        if self.options.keep_namespace { Namespace::Keep } else { Namespace::Strip }
     }
 
     async fn add_exploded(&mut self, entity: &Entity, exploded: Exploded<'_>) -> Result<usize> {

@@ -10,6 +10,7 @@
 //!   (`documents.rs`);
 //! * the diffs since the previous export under `diffs/` (`diff.rs`: [`Series`], [`Op`],
 //!   [`DiffCounts`]);
+//! * `exports/graph.cypher` when the config sets `cypher: true` ([`ftm::cypher`]);
 //! * `exports/statistics.json` (versioned), then `index.json` (versioned, `index.rs`).
 //!
 //! The scan is of the store, or, in [`make`](super::make), of the merge its optimize is

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use ftm::EntityRecord;
+use ftm::cypher::CypherWriter;
 use ftm::time::{IsoSpeller, Timestamp};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -20,7 +21,8 @@ use super::documents::Documents;
 use super::{ExportMetrics, public_prefix};
 use crate::error::{Error, Result};
 use crate::operation::artifacts::{
-    Artifact, CRAWL_DOCUMENTS, DOCUMENTS, ENTITIES, Finished, PARENTS, Published, STATEMENTS, STATISTICS, publish,
+    Artifact, CRAWL_DOCUMENTS, DOCUMENTS, ENTITIES, Finished, GRAPH, PARENTS, Published, STATEMENTS, STATISTICS,
+    publish,
 };
 use crate::operation::optimize::OptimizeScan;
 use crate::repository::EntityRepository;
@@ -75,6 +77,8 @@ struct Sweep {
     stats: StatsBuilder,
     documents: Documents,
     diffs: Option<Diffs>,
+    /// `exports/graph.cypher` when the config asks for it, with its lines not yet written.
+    graph: Option<(Artifact, CypherWriter, Vec<u8>)>,
     metrics: ExportMetrics,
 }
 
@@ -93,6 +97,10 @@ impl Sweep {
             stats: StatsBuilder::default(),
             documents: Documents::default(),
             diffs,
+            graph: match repo.config().cypher() {
+                true => Some((Artifact::create(root, GRAPH, codec)?, CypherWriter::new(), Vec::new())),
+                false => None,
+            },
             metrics: ExportMetrics::default(),
         })
     }
@@ -129,6 +137,13 @@ impl Sweep {
         self.lines.push(b'\n');
         self.stats.add(entity);
         self.documents.add(entity, self.diffs.as_mut());
+        if let Some((artifact, writer, lines)) = self.graph.as_mut() {
+            writer.write(entity, lines);
+            if lines.len() >= ENTITY_LINES_BYTES {
+                artifact.write(lines).await?;
+                lines.clear();
+            }
+        }
         if self.lines.len() >= ENTITY_LINES_BYTES {
             self.entities.write(&self.lines).await?;
             self.lines.clear();
@@ -157,6 +172,11 @@ impl Sweep {
         }
         self.entities.write(&self.lines).await?;
         let mut files = vec![statements, self.entities.finish().await?];
+        let graph = self.graph.is_some();
+        if let Some((mut artifact, _, lines)) = self.graph.take() {
+            artifact.write(&lines).await?;
+            files.push(artifact.finish().await?);
+        }
         let mut metrics = self.metrics;
 
         let root = repo.dataset().location();
@@ -193,6 +213,9 @@ impl Sweep {
         }
         for key in [STATEMENTS, ENTITIES, PARENTS, DOCUMENTS, CRAWL_DOCUMENTS, STATISTICS] {
             tags.set(key, started).await?;
+        }
+        if graph {
+            tags.set(GRAPH, started).await?;
         }
         Ok((metrics, published))
     }
