@@ -94,15 +94,22 @@ fn compressed_exports_read_back_the_same() {
     import_and_make(dir.path(), "plain");
     let plain = ok(run(dir.path(), &["-d", "plain", "entities", "stream"]));
     let plain_statements = ok(run(dir.path(), &["-d", "plain", "statements", "stream"]));
-    for codec in ["gz", "zstd"] {
-        let dataset = format!("packed_{}", codec.trim_end_matches('d'));
+    // (config spelling, file suffix, the format's magic bytes)
+    let codecs: [(&str, &str, &[u8]); 5] = [
+        ("gz", "gz", b"\x1f\x8b"),
+        ("zstd", "zst", b"\x28\xb5\x2f\xfd"),
+        ("bzip2", "bz2", b"BZh"),
+        ("lzma", "xz", b"\xfd7zXZ\x00"),
+        ("lz4", "lz4", b"\x04\x22\x4d\x18"),
+    ];
+    for (codec, suffix, magic) in codecs {
+        let dataset = format!("packed_{suffix}");
         let config = dir.path().join(format!("{codec}.yml"));
         std::fs::write(&config, format!("compression: {codec}\n")).unwrap();
         ok(run(dir.path(), &["-d", &dataset, "configure", "-c", config.to_str().unwrap()]));
         import_and_make(dir.path(), &dataset);
-        let suffix = if codec == "gz" { "gz" } else { "zst" };
         let stored = dir.path().join(&dataset).join(format!("entities.ftm.json.{suffix}"));
-        assert!(stored.exists(), "{}", stored.display());
+        assert!(std::fs::read(&stored).unwrap().starts_with(magic), "{}", stored.display());
         assert!(!dir.path().join(&dataset).join("entities.ftm.json").exists());
         let streamed = ok(run(dir.path(), &["-d", &dataset, "entities", "stream"]));
         let mut a = testkit::timeless_entities(&streamed);

@@ -56,8 +56,8 @@ pub fn artifact_key(name: &str, codec: Option<&str>) -> String {
 /// an artifact in an object store fetches as it is read (see [`ObjectReader`]).
 ///
 /// # Errors
-/// [`Error::NotFound`] if it was never exported; [`Error::InvalidConfig`] for a codec this
-/// build cannot read (`bz2`, `xz`, `lz4`); [`Error::Storage`].
+/// [`Error::NotFound`] if it was never exported; [`Error::InvalidConfig`] for an unknown
+/// codec; [`Error::Storage`].
 pub async fn open_artifact(dataset: &Dataset, config: &DatasetConfig, name: &str) -> Result<Box<dyn Read + Send>> {
     let codec = config.compression();
     let key = artifact_key(name, codec);
@@ -79,16 +79,21 @@ pub async fn open_artifact(dataset: &Dataset, config: &DatasetConfig, name: &str
             }
         }
     };
+    // Every decoder reads all the members or frames a file holds (spec
+    // `exports-and-operations.md` §1.2: artifacts are multi-frame streams).
     match codec {
         None => Ok(raw),
         Some("gz") => Ok(Box::new(flate2::read::MultiGzDecoder::new(raw))),
         Some("zst") => Ok(Box::new(zstd::Decoder::with_buffer(BufReader::new(raw)).map_err(|e| Error::Io(shown, e))?)),
-        Some(other) => Err(unsupported(other)),
+        Some("bz2") => Ok(Box::new(bzip2::read::MultiBzDecoder::new(raw))),
+        Some("xz") => Ok(Box::new(liblzma::read::XzDecoder::new_multi_decoder(raw))),
+        Some("lz4") => Ok(Box::new(lz4_flex::frame::FrameDecoder::new(raw))),
+        Some(other) => Err(unknown(other)),
     }
 }
 
-fn unsupported(codec: &str) -> Error {
-    Error::InvalidConfig(format!("compression `{codec}` is not supported yet (use gz or zst)"))
+fn unknown(codec: &str) -> Error {
+    Error::InvalidConfig(format!("unknown compression `{codec}` (use gz, bz2, xz, zst or lz4)"))
 }
 
 /// A finished artifact, not yet in place: publish it with [`publish`].
@@ -186,6 +191,9 @@ enum Encoder {
     Plain(Output),
     Gzip(flate2::write::GzEncoder<Output>),
     Zstd(zstd::Encoder<'static, Output>),
+    Bzip2(bzip2::write::BzEncoder<Output>),
+    Xz(liblzma::write::XzEncoder<Output>),
+    Lz4(lz4_flex::frame::FrameEncoder<Output>),
 }
 
 impl Encoder {
@@ -194,6 +202,9 @@ impl Encoder {
             Encoder::Plain(w) => w,
             Encoder::Gzip(w) => w.get_mut(),
             Encoder::Zstd(w) => w.get_mut(),
+            Encoder::Bzip2(w) => w.get_mut(),
+            Encoder::Xz(w) => w.get_mut(),
+            Encoder::Lz4(w) => w.get_mut(),
         }
     }
 }
@@ -227,7 +238,11 @@ impl Artifact {
             None => Encoder::Plain(output),
             Some("gz") => Encoder::Gzip(flate2::write::GzEncoder::new(output, flate2::Compression::default())),
             Some("zst") => Encoder::Zstd(zstd::Encoder::new(output, 3).map_err(|e| Error::Io(shown.clone(), e))?),
-            Some(other) => return Err(unsupported(other)),
+            // Python's defaults, as the reference's fsspec writes them: bz2 level 9, xz preset 6.
+            Some("bz2") => Encoder::Bzip2(bzip2::write::BzEncoder::new(output, bzip2::Compression::best())),
+            Some("xz") => Encoder::Xz(liblzma::write::XzEncoder::new(output, 6)),
+            Some("lz4") => Encoder::Lz4(lz4_flex::frame::FrameEncoder::new(output)),
+            Some(other) => return Err(unknown(other)),
         };
         Ok(Artifact { key, shown, encoder, place })
     }
@@ -242,6 +257,9 @@ impl Artifact {
             Encoder::Plain(w) => w.write_all(bytes),
             Encoder::Gzip(w) => w.write_all(bytes),
             Encoder::Zstd(w) => w.write_all(bytes),
+            Encoder::Bzip2(w) => w.write_all(bytes),
+            Encoder::Xz(w) => w.write_all(bytes),
+            Encoder::Lz4(w) => w.write_all(bytes),
         };
         result.map_err(|e| Error::Io(self.shown.clone(), e))?;
         self.drain().await
@@ -267,6 +285,9 @@ impl Artifact {
             Encoder::Plain(w) => w,
             Encoder::Gzip(w) => w.finish().map_err(io)?,
             Encoder::Zstd(w) => w.finish().map_err(io)?,
+            Encoder::Bzip2(w) => w.finish().map_err(io)?,
+            Encoder::Xz(w) => w.finish().map_err(io)?,
+            Encoder::Lz4(w) => w.finish().map_err(|e| io(std::io::Error::other(e)))?,
         };
         output.flush().map_err(io)?;
         let (checksum, size) = (format!("{:x}", output.hasher.finalize()), output.size);
