@@ -352,6 +352,9 @@ pub struct QueryArgs {
     /// RQL query (`and(eq(schema,Person),ne(properties.country,de))`).
     #[arg(long, value_name = "RQL")]
     pub rql: Option<String>,
+    /// Read the statement table as of a version (`maintenance history` lists them) or a time.
+    #[arg(long, value_name = "VERSION|TIME")]
+    pub as_of: Option<String>,
 }
 
 /// Options of `entities iterate` and `statements iterate`.
@@ -377,6 +380,9 @@ pub enum EntitiesCommand {
         /// Only the entity's statements of this origin.
         #[arg(long)]
         origin: Option<String>,
+        /// Read the statement table as of a version or a time.
+        #[arg(long, value_name = "VERSION|TIME")]
+        as_of: Option<String>,
         #[command(flatten)]
         output: Output,
     },
@@ -417,6 +423,9 @@ pub enum StatementsCommand {
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: SqlFormat,
+        /// Read the statement table as of a version or a time.
+        #[arg(long, value_name = "VERSION|TIME")]
+        as_of: Option<String>,
         #[command(flatten)]
         output: Output,
     },
@@ -442,6 +451,9 @@ pub enum MaintenanceCommand {
     },
     /// Release a stale write fence (.LOCK, .LOCK-MERGE, append markers).
     Unlock,
+    /// List the statement table's versions, oldest first, as JSON lines: `version`,
+    /// `timestamp`, `operation`, `parameters` (for `--as-of`).
+    History(Output),
 }
 
 /// `zfs …`: needs no lakehouse, only the ZFS settings.

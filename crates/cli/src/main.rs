@@ -112,15 +112,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Entities(EntitiesCommand::Iterate(args)) => {
             entities::iterate(&ctx, &args.output.output, &args.query).await?;
         }
-        Command::Entities(EntitiesCommand::Get { id, origin, output }) => {
-            return entities::get(&ctx, &output.output, &id, origin.as_deref()).await;
+        Command::Entities(EntitiesCommand::Get { id, origin, as_of, output }) => {
+            return entities::get(&ctx, &output.output, &id, origin.as_deref(), as_of.as_deref()).await;
         }
         Command::Entities(EntitiesCommand::DeleteOrigin { origin }) => entities::delete_origin(&ctx, &origin).await?,
         Command::Statements(StatementsCommand::Iterate(args)) => {
             statements::iterate(&ctx, &args.output.output, &args.query).await?;
         }
-        Command::Statements(StatementsCommand::Sql { query, format, output }) => {
-            statements::sql(&ctx, &output.output, &query, format).await?;
+        Command::Statements(StatementsCommand::Sql { query, format, as_of, output }) => {
+            statements::sql(&ctx, &output.output, &query, format, as_of.as_deref()).await?;
         }
         Command::Entities(EntitiesCommand::Stream(o)) => stream(&ctx, &o.output, ENTITIES).await?,
         Command::Statements(StatementsCommand::Stream(o)) => stream(&ctx, &o.output, STATEMENTS).await?,
@@ -133,6 +133,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             maintenance::optimize(&ctx, retention_hours, force).await?;
         }
         Command::Maintenance(MaintenanceCommand::Unlock) => maintenance::unlock(&ctx).await?,
+        Command::Maintenance(MaintenanceCommand::History(o)) => maintenance::history(&ctx, &o.output).await?,
         Command::Api(args) => api::serve(&ctx, &args).await?,
         Command::Zfs(_) => unreachable!("handled before the catalog is opened"),
     }

@@ -8,6 +8,7 @@ use lakehouse::model::query::Query;
 use lakehouse::repository::EntityRepository;
 
 use crate::cli::QueryArgs;
+use crate::commands::open_repo;
 use crate::context::{Context, output};
 
 /// The query of `-q` or `--rql` (clap refuses both); no flag: every entity.
@@ -22,7 +23,7 @@ pub fn parse(args: &QueryArgs) -> Result<Query> {
 /// `entities iterate`: the live entities the query selects, as JSON lines.
 pub async fn iterate(ctx: &Context, out: &str, args: &QueryArgs) -> Result<()> {
     let query = parse(args)?;
-    let repo = EntityRepository::open(&ctx.dataset()?).await?;
+    let repo = open_repo(ctx, args.as_of.as_deref()).await?;
     let mut results = repo.query(&query, true).await?;
     let mut out = output(out)?;
     while let Some(entity) = results.next_entity().await? {
@@ -35,8 +36,8 @@ pub async fn iterate(ctx: &Context, out: &str, args: &QueryArgs) -> Result<()> {
 
 /// `entities get ID [--origin O]`: one entity as a JSON line; exit 1 (with a message) when the
 /// entity has no live statements (of that origin).
-pub async fn get(ctx: &Context, out: &str, id: &str, origin: Option<&str>) -> Result<ExitCode> {
-    let repo = EntityRepository::open(&ctx.dataset()?).await?;
+pub async fn get(ctx: &Context, out: &str, id: &str, origin: Option<&str>, as_of: Option<&str>) -> Result<ExitCode> {
+    let repo = open_repo(ctx, as_of).await?;
     let Some(entity) = repo.get(id, origin).await? else {
         let of = origin.map(|o| format!(" of origin `{o}`")).unwrap_or_default();
         eprintln!("error: no entity `{id}`{of} in dataset `{}`", repo.dataset().name());

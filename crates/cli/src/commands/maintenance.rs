@@ -1,10 +1,12 @@
 //! `maintenance flush`, `maintenance optimize`, `maintenance unlock`.
 
+use std::io::Write;
+
 use anyhow::{Result, bail};
 use lakehouse::operation::optimize::{OptimizeOptions, optimize as run_optimize};
 use lakehouse::repository::EntityRepository;
 
-use crate::context::{Context, progress};
+use crate::context::{Context, output, progress};
 
 /// `maintenance flush [--all]`.
 pub async fn flush(ctx: &Context, all: bool, dataset_given: bool) -> Result<()> {
@@ -64,5 +66,26 @@ pub async fn unlock(ctx: &Context) -> Result<()> {
     let config = dataset.ensure().await?;
     let released = dataset.statements(&config)?.unlock().await?;
     eprintln!("{}", if released { "Lock released." } else { "No lock held." });
+    Ok(())
+}
+
+/// `maintenance history`: the statement table's versions as JSON lines.
+pub async fn history(ctx: &Context, out: &str) -> Result<()> {
+    let dataset = ctx.dataset()?;
+    if dataset.api().is_some() {
+        return Err(lakehouse::Error::NotInApiMode("maintenance history").into());
+    }
+    let config = dataset.ensure().await?;
+    let mut out = output(out)?;
+    for commit in dataset.statements(&config)?.history().await? {
+        let line = serde_json::json!({
+            "version": commit.version,
+            "timestamp": commit.timestamp.map(|t| ftm::time::isoformat(&t)),
+            "operation": commit.operation,
+            "parameters": commit.parameters,
+        });
+        writeln!(out, "{line}")?;
+    }
+    out.finish()?;
     Ok(())
 }

@@ -16,6 +16,7 @@ use anyhow::Result;
 use lakehouse::operation::artifacts::open_artifact;
 use lakehouse::operation::import::{ImportMetrics, ImportOptions, import_entities, import_statements};
 use lakehouse::repository::{EntityRepository, WriteOptions};
+use lakehouse::storage::statements::AsOf;
 
 use crate::cli::ImportArgs;
 use crate::context::{Context, input, output, progress};
@@ -49,6 +50,15 @@ pub async fn import(ctx: &Context, args: &ImportArgs, records: Records) -> Resul
         eprintln!("Flushed {flushed} statements on {}.", ctx.catalog.root());
     }
     Ok(())
+}
+
+/// The dataset's entities, read as of `as_of` (`--as-of`) when given.
+pub async fn open_repo(ctx: &Context, as_of: Option<&str>) -> Result<EntityRepository> {
+    let repo = EntityRepository::open(&ctx.dataset()?).await?;
+    Ok(match as_of {
+        Some(text) => repo.at(AsOf::parse(text)?)?,
+        None => repo,
+    })
 }
 
 /// `entities stream` / `statements stream`: copies an exported artifact, decompressed.

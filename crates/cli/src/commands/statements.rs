@@ -5,18 +5,18 @@ use std::time::Instant;
 
 use anyhow::Result;
 use lakehouse::arrow::array::RecordBatch;
-use lakehouse::repository::EntityRepository;
 use lakehouse::storage::statements::TableCsv;
 
 use crate::cli::{QueryArgs, SqlFormat};
 use crate::commands::entities::parse;
+use crate::commands::open_repo;
 use crate::context::{Context, output};
 
 /// `statements iterate`: the live statement rows of the entities the query selects, as CSV (see
 /// [`TableCsv`]); `select` keeps the rows of the selected properties and the checksum row.
 pub async fn iterate(ctx: &Context, out: &str, args: &QueryArgs) -> Result<()> {
     let query = parse(args)?;
-    let repo = EntityRepository::open(&ctx.dataset()?).await?;
+    let repo = open_repo(ctx, args.as_of.as_deref()).await?;
     let mut results = repo.query(&query, true).await?;
     let mut csv = TableCsv::new(output(out)?, repo.config().shards());
     while let Some(rows) = results.next_statements().await? {
@@ -28,9 +28,9 @@ pub async fn iterate(ctx: &Context, out: &str, args: &QueryArgs) -> Result<()> {
 
 /// `statements sql QUERY`: the result as a table with a row count, CSV or JSON lines; the
 /// time taken goes to stderr.
-pub async fn sql(ctx: &Context, out: &str, sql: &str, format: SqlFormat) -> Result<()> {
+pub async fn sql(ctx: &Context, out: &str, sql: &str, format: SqlFormat, as_of: Option<&str>) -> Result<()> {
     let started = Instant::now();
-    let repo = EntityRepository::open(&ctx.dataset()?).await?;
+    let repo = open_repo(ctx, as_of).await?;
     let batches = repo.sql(sql).await?;
     let mut out = output(out)?;
     match format {

@@ -36,6 +36,7 @@ use crate::model::validate_origin;
 use crate::storage::remote::DatasetApi;
 use crate::storage::rows::pack;
 use crate::storage::rows::{RowRef, StatementRows};
+use crate::storage::statements::AsOf;
 use crate::storage::tags::keys::{JOURNAL_FLUSHED, JOURNAL_UPDATED, STATEMENTS_UPDATED};
 use crate::storage::{JournalStore, StatementStore, TagStore};
 
@@ -480,11 +481,28 @@ impl EntityRepository {
         Ok(FlushMetrics { statements: moved.load(Ordering::Relaxed), skipped: false })
     }
 
-    /// Flushes when the journal holds writes newer than the last flush.
+    /// This repository reading the statement table as of `as_of` (`--as-of`): reads see that
+    /// state and flush nothing; writes to the table are refused.
+    ///
+    /// # Errors
+    /// [`Error::NotInApiMode`] on a served lake.
+    pub fn at(mut self, as_of: AsOf) -> Result<EntityRepository> {
+        if self.api().is_some() {
+            return Err(Error::NotInApiMode("--as-of"));
+        }
+        self.store = self.store.at(as_of);
+        Ok(self)
+    }
+
+    /// Flushes when the journal holds writes newer than the last flush (never when reading a
+    /// past state).
     ///
     /// # Errors
     /// As [`EntityRepository::flush`].
     pub async fn ensure_flush(&self) -> Result<()> {
+        if self.store.as_of().is_some() {
+            return Ok(());
+        }
         let tags = self.tags();
         let updated = tags.get(JOURNAL_UPDATED).await?;
         let flushed = tags.get(JOURNAL_FLUSHED).await?;

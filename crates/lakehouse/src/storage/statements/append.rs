@@ -57,6 +57,7 @@ impl StatementStore {
     /// # Errors
     /// As [`StatementStore::append_rows`].
     pub async fn append(&self, statements: impl AsRef<[Statement]>) -> Result<AppendMetrics> {
+        self.writable()?;
         let mut rows = StatementRows::default();
         for s in statements.as_ref() {
             rows.push_statement(s)?;
@@ -73,6 +74,7 @@ impl StatementStore {
     /// writing or a commit fails (the buckets committed before stay; files of an uncommitted
     /// bucket are orphans for vacuum).
     pub async fn append_rows(&self, rows: StatementRows) -> Result<AppendMetrics> {
+        self.writable()?;
         if rows.is_empty() {
             return Ok(AppendMetrics { version: self.version().await?, ..Default::default() });
         }

@@ -37,6 +37,7 @@ impl StatementStore {
     /// # Errors
     /// [`Error::Locked`](crate::error::Error::Locked) if the fence stays busy; [`Error::Delta`](crate::error::Error::Delta).
     pub async fn compact(&self) -> Result<CompactMetrics> {
+        self.writable()?;
         if !self.exists().await? {
             return Ok(CompactMetrics::default());
         }

@@ -19,6 +19,7 @@ impl StatementStore {
     /// [`Error::Locked`](crate::error::Error::Locked) if the fence stays busy;
     /// [`Error::Delta`](crate::error::Error::Delta).
     pub async fn delete_origin(&self, origin: &str) -> Result<u64> {
+        self.writable()?;
         let Some(table) = self.table().await? else {
             return Ok(0);
         };

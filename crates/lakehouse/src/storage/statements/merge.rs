@@ -104,6 +104,7 @@ impl StatementStore {
     /// [`Error::Delta`] if reading, writing or committing fails (commits already made stay; an
     /// uncommitted merged file is an orphan for vacuum).
     pub async fn merge(&self, options: &MergeOptions) -> Result<MergeMetrics> {
+        self.writable()?;
         if !self.exists().await? {
             return Ok(MergeMetrics::default());
         }
@@ -132,6 +133,7 @@ impl StatementStore {
     /// the table or the clean partitions' files. Errors of the merge itself reach the scan as
     /// an error and [`MergeTask::wait`] as the cause.
     pub async fn merge_scan(&self, options: &MergeOptions) -> Result<Option<MergeScan>> {
+        self.writable()?;
         if !self.exists().await? {
             return Ok(None);
         }

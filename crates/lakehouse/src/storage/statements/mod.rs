@@ -25,6 +25,7 @@ mod dedupe;
 mod delete;
 mod filter;
 mod gather;
+mod history;
 mod merge;
 mod object_reader;
 mod profiles;
@@ -49,6 +50,7 @@ pub use batch::{EntityBatch, EntityRows};
 pub use compact::CompactMetrics;
 pub use csv::{CsvRows, TableCsv};
 pub use filter::Filter;
+pub use history::{AsOf, Commit};
 pub use merge::{MergeMetrics, MergeOptions, MergeScan, MergeTask};
 pub use read_ahead::ReadAhead;
 pub use scan::{EntityStream, entity_of};
@@ -117,6 +119,8 @@ pub struct StatementStore {
     /// DataFusion memory budget for sorts and joins, bytes (512 MiB); beyond it they spill to
     /// disk. It bounds what a large `make` holds without slowing it down.
     memory_limit: usize,
+    /// Reads see the table as of this state (`--as-of`); writes are refused.
+    as_of: Option<AsOf>,
 }
 
 impl StatementStore {
@@ -135,6 +139,7 @@ impl StatementStore {
             grace_period_days: settings.grace_period_days,
             merge_partitions: settings.merge_partitions.max(1),
             memory_limit: 512 << 20,
+            as_of: None,
         })
     }
 
@@ -184,15 +189,33 @@ impl StatementStore {
         }
     }
 
-    /// The table at its latest version, or `None` if there is none.
+    /// The table at its latest version (or as of the state [`at`](StatementStore::at) set), or
+    /// `None` if there is none.
     ///
     /// # Errors
-    /// [`Error::Delta`] if the log cannot be read.
+    /// [`Error::Delta`] if the log cannot be read, or has no such version or no commit that
+    /// early.
     pub async fn table(&self) -> Result<Option<DeltaTable>> {
         if !self.exists().await? {
             return Ok(None);
         }
-        Ok(Some(deltalake::open_table(self.table_location().url().clone()).await?))
+        let url = self.table_location().url().clone();
+        Ok(Some(match self.as_of {
+            None => deltalake::open_table(url).await?,
+            Some(AsOf::Version(version)) => match deltalake::open_table_with_version(url.clone(), version).await {
+                Ok(table) => table,
+                Err(e) => {
+                    let latest = deltalake::open_table(url).await?.version().unwrap_or_default();
+                    if version > latest {
+                        return Err(Error::InvalidInput(format!(
+                            "--as-of {version}: the statement table's versions are 0 to {latest}"
+                        )));
+                    }
+                    return Err(e.into());
+                }
+            },
+            Some(AsOf::Time(time)) => deltalake::open_table_with_ds(url, time.to_rfc3339()).await?,
+        }))
     }
 
     /// The current table version, `None` without a table.
@@ -301,6 +324,7 @@ impl StatementStore {
     /// # Errors
     /// [`Error::Locked`] if the fence stays busy; [`Error::Storage`].
     pub async fn destroy(&self) -> Result<bool> {
+        self.writable()?;
         if !self.exists().await? {
             return Ok(false);
         }

@@ -27,6 +27,7 @@ impl StatementStore {
     /// # Errors
     /// [`Error::Locked`](crate::error::Error::Locked) if the fence stays busy; [`Error::Delta`](crate::error::Error::Delta).
     pub async fn vacuum(&self, retention_hours: u32) -> Result<VacuumMetrics> {
+        self.writable()?;
         let Some(table) = self.table().await? else {
             return Ok(VacuumMetrics::default());
         };
