@@ -451,6 +451,17 @@ pub enum MaintenanceCommand {
     },
     /// Release a stale write fence (.LOCK, .LOCK-MERGE, append markers).
     Unlock,
+    /// Check the dataset: every data file of the table exists and reads; with --archive every
+    /// blob hashes to its checksum; staging leftovers are listed (removed with --repair).
+    /// Exits 1 with a report when something is wrong.
+    Verify {
+        /// Hash every archived blob too.
+        #[arg(long)]
+        archive: bool,
+        /// Remove staging leftovers (never a referenced file). Run it when no writer runs.
+        #[arg(long)]
+        repair: bool,
+    },
     /// List the statement table's versions, oldest first, as JSON lines: `version`,
     /// `timestamp`, `operation`, `parameters` (for `--as-of`).
     History(Output),

@@ -134,6 +134,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Maintenance(MaintenanceCommand::Unlock) => maintenance::unlock(&ctx).await?,
         Command::Maintenance(MaintenanceCommand::History(o)) => maintenance::history(&ctx, &o.output).await?,
+        Command::Maintenance(MaintenanceCommand::Verify { archive, repair }) => {
+            return maintenance::verify(&ctx, archive, repair).await;
+        }
         Command::Api(args) => api::serve(&ctx, &args).await?,
         Command::Zfs(_) => unreachable!("handled before the catalog is opened"),
     }

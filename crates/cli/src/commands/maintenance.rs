@@ -1,9 +1,11 @@
 //! `maintenance flush`, `maintenance optimize`, `maintenance unlock`.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use lakehouse::operation::optimize::{OptimizeOptions, optimize as run_optimize};
+use lakehouse::operation::verify::{VerifyOptions, verify as run_verify};
 use lakehouse::repository::EntityRepository;
 
 use crate::context::{Context, output, progress};
@@ -88,4 +90,44 @@ pub async fn history(ctx: &Context, out: &str) -> Result<()> {
     }
     out.finish()?;
     Ok(())
+}
+
+/// `maintenance verify [--archive] [--repair]`: the report on stderr; exit 1 when a problem
+/// remains.
+pub async fn verify(ctx: &Context, archive: bool, repair: bool) -> Result<ExitCode> {
+    let dataset = ctx.dataset()?;
+    if dataset.api().is_some() {
+        return Err(lakehouse::Error::NotInApiMode("maintenance verify").into());
+    }
+    let repo = EntityRepository::open(&dataset).await?;
+    let report = run_verify(&repo, VerifyOptions { archive, repair }).await?;
+    let table = &report.table;
+    eprintln!("Statement table: {} data files checked.", table.files);
+    for file in &table.missing {
+        eprintln!("missing data file: statements/{file}");
+    }
+    for (file, error) in &table.unreadable {
+        eprintln!("unreadable data file: statements/{file}: {error}");
+    }
+    if archive {
+        eprintln!("Archive: {} blobs hashed.", report.blobs);
+    }
+    for (checksum, problem) in &report.bad_blobs {
+        eprintln!("bad blob {checksum}: {problem}");
+    }
+    for stray in &report.strays {
+        let done = if report.removed.contains(stray) { " (removed)" } else { "" };
+        eprintln!("staging leftover: {stray}{done}");
+    }
+    let problems = report.problems();
+    if problems > 0 {
+        eprintln!(
+            "error: {problems} problem{} found in dataset `{}`",
+            if problems == 1 { "" } else { "s" },
+            dataset.name()
+        );
+        return Ok(ExitCode::from(1));
+    }
+    eprintln!("No problem found.");
+    Ok(ExitCode::SUCCESS)
 }

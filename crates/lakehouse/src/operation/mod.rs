@@ -12,6 +12,7 @@
 //! * [`mapping`]: an archived CSV file mapped to entities by its stored mapping;
 //! * [`optimize`]: merge, compact and vacuum the statement store;
 //! * [`queue`]: a tenant's queued mutations run in order, each removed once durable;
+//! * [`verify`]: the table's files and the archive's blobs checked, staging leftovers removed;
 //! * [`zfs_agent`]: the host-side service creating ZFS datasets for clients without ZFS tools.
 
 pub mod artifacts;
@@ -24,4 +25,5 @@ pub mod make;
 pub mod mapping;
 pub mod optimize;
 pub mod queue;
+pub mod verify;
 pub mod zfs_agent;

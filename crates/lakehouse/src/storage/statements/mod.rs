@@ -17,6 +17,7 @@
 mod append;
 mod batch;
 mod bloom;
+mod check;
 mod columns;
 mod compact;
 mod csv;
@@ -47,6 +48,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 pub use append::AppendMetrics;
 pub use batch::{EntityBatch, EntityRows};
+pub use check::TableCheck;
 pub use compact::CompactMetrics;
 pub use csv::{CsvRows, TableCsv};
 pub use filter::Filter;

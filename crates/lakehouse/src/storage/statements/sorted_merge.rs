@@ -109,7 +109,7 @@ pub(super) struct TableFiles {
 }
 
 /// A data file opened for reading, before its reader is built.
-enum Opened {
+pub(super) enum Opened {
     File(ParquetRecordBatchReaderBuilder<File>),
     Object(ParquetRecordBatchStreamBuilder<ObjectFile>),
 }
@@ -129,7 +129,8 @@ impl TableFiles {
         TableFiles { store, local }
     }
 
-    async fn open(&self, file: &str) -> Result<Opened> {
+    /// Opens `file` (a path from the log) and reads its Parquet footer.
+    pub(super) async fn open(&self, file: &str) -> Result<Opened> {
         if let Some(table) = &self.local {
             let path = table.join(file);
             let handle = File::open(&path).map_err(|e| Error::Io(path.display().to_string(), e))?;
