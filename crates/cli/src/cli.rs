@@ -9,9 +9,13 @@ use lakehouse::model::origin::BULK_ORIGIN;
 #[derive(Debug, Parser)]
 #[command(name = "ftm-lakehouse", disable_version_flag = true)]
 pub struct Cli {
-    /// Print the version to stderr and exit.
-    #[arg(long)]
+    /// Print the version, and the reference version whose lakes and commands it is compatible
+    /// with, to stderr and exit.
+    #[arg(long, overrides_with = "no_version")]
     pub version: bool,
+    /// Do not print the version (the reference's spelling; the default).
+    #[arg(long, overrides_with = "version", hide = true)]
+    pub no_version: bool,
     /// Print the resolved settings and CLI state to stderr and exit.
     #[arg(long)]
     pub settings: bool,
@@ -77,6 +81,11 @@ pub enum Command {
     Zfs(ZfsCommand),
     /// Serve the lake over HTTP: the reference's REST API and blob protocol.
     Api(ApiArgs),
+    /// Print a shell completion script (`source <(ftm-lakehouse completions bash)`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Options of `api` (the rest comes from `LAKEHOUSE_API_*`).

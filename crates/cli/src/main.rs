@@ -68,15 +68,22 @@ fn message(err: &anyhow::Error) -> String {
     parts.join(": ").replace('\n', " ")
 }
 
+/// The reference release whose lake format, commands and HTTP API this build follows.
+const REFERENCE_VERSION: &str = "0.9.0";
+
 async fn run(cli: Cli) -> Result<ExitCode> {
     if cli.version {
-        eprintln!("{}", env!("CARGO_PKG_VERSION"));
+        eprintln!("{} (compatible with ftm-lakehouse {REFERENCE_VERSION})", env!("CARGO_PKG_VERSION"));
         return Ok(ExitCode::SUCCESS);
     }
     let mut settings = Settings::from_env()?;
     // The `zfs` group needs no catalog (spec `interfaces.md` §1.1 step 3).
     let command = match cli.command {
         Some(Command::Zfs(command)) => return zfs::run(&settings, command).await,
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut Cli::command(), "ftm-lakehouse", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
         command => command,
     };
     if let Some(uri) = &cli.uri {
@@ -138,7 +145,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             return maintenance::verify(&ctx, archive, repair).await;
         }
         Command::Api(args) => api::serve(&ctx, &args).await?,
-        Command::Zfs(_) => unreachable!("handled before the catalog is opened"),
+        Command::Zfs(_) | Command::Completions { .. } => unreachable!("handled before the catalog is opened"),
     }
     Ok(ExitCode::SUCCESS)
 }

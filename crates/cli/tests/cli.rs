@@ -19,7 +19,18 @@ fn version_goes_to_stderr() {
     let out = run(&["--version"]);
     assert!(out.status.success());
     assert!(out.stdout.is_empty());
-    assert_eq!(stderr(&out).trim(), env!("CARGO_PKG_VERSION"));
+    assert_eq!(stderr(&out).trim(), format!("{} (compatible with ftm-lakehouse 0.9.0)", env!("CARGO_PKG_VERSION")));
+    let quiet = run(&["--version", "--no-version"]);
+    assert_eq!(quiet.status.code(), Some(2), "no command: the usage, not the version");
+}
+
+#[test]
+fn completion_scripts_name_the_commands() {
+    let bash = run(&["completions", "bash"]);
+    assert!(bash.status.success());
+    let script = String::from_utf8_lossy(&bash.stdout);
+    assert!(script.contains("ftm-lakehouse") && script.contains("mappings") && script.contains("--as-of"), "{script}");
+    assert_eq!(run(&["completions", "tcsh"]).status.code(), Some(2));
 }
 
 #[test]
