@@ -77,13 +77,14 @@ fn byte_size(var: &str, value: &str) -> Result<usize> {
 }
 
 impl ApiSettings {
-    /// Settings from the process environment and `./README.md`.
+    /// Settings from the process environment, `./.env` and `/run/secrets`
+    /// ([`lakehouse::settings::setting_sources`]) and `./README.md`.
     ///
     /// # Errors
     /// [`Error::InvalidSetting`] naming the variable whose value does not parse.
     pub fn from_env() -> Result<ApiSettings> {
         let readme = std::fs::read_to_string("README.md").unwrap_or_default();
-        ApiSettings::from_vars(std::env::vars(), readme)
+        ApiSettings::from_vars(lakehouse::settings::setting_sources(), readme)
     }
 
     /// Settings from `(name, value)` pairs, `readme` the default description.

@@ -78,3 +78,23 @@ fn invalid_setting_names_the_variable() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("LAKEHOUSE_WORKERS"));
 }
+
+#[test]
+fn a_dotenv_file_in_the_working_directory_sets_what_the_environment_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "lakehouse_uri=from-dotenv\nLAKEHOUSE_LOCK_MAX_RETRIES=4\n").unwrap();
+    let settings = |env: &[(&str, &str)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ftm-lakehouse"))
+            .arg("--settings")
+            .current_dir(dir.path())
+            .env_remove("LAKEHOUSE_URI")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str::<serde_json::Value>(&stderr(&out)).unwrap()["settings"].clone()
+    };
+    let from_file = settings(&[]);
+    assert_eq!((from_file["uri"].as_str(), from_file["lock_max_retries"].as_u64()), (Some("from-dotenv"), Some(4)));
+    assert_eq!(settings(&[("LAKEHOUSE_URI", "from-env")])["uri"], "from-env", "the environment wins");
+}

@@ -4,6 +4,7 @@
 //! does for the reference. A value that does not parse is an error naming the variable.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -94,13 +95,62 @@ fn parse_bool(var: &str, value: &str) -> Result<bool> {
     }
 }
 
+/// Every `(name, value)` settings are read from, lowest precedence first (spec
+/// `interfaces.md` §4.1, pydantic-settings' order): Docker secrets in `/run/secrets` (one file
+/// per setting, named like the variable in any case, its content stripped), then a `.env` file
+/// in the working directory, then the process environment. Names keep their case; the readers
+/// match them case-insensitively, a later pair overriding an earlier one.
+pub fn setting_sources() -> Vec<(String, String)> {
+    let mut pairs = sources_in(Path::new("/run/secrets"), Path::new(".env"));
+    pairs.extend(std::env::vars());
+    pairs
+}
+
+/// The secrets in `secrets` (if it is a folder), then the assignments of the `.env` file
+/// `dotenv` (if there is one).
+fn sources_in(secrets: &Path, dotenv: &Path) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(secrets) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type().is_ok_and(|t| t.is_file())
+                && let Ok(value) = std::fs::read_to_string(entry.path())
+            {
+                pairs.push((name, value.trim().to_string()));
+            }
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string(dotenv) {
+        pairs.extend(text.lines().filter_map(dotenv_line));
+    }
+    pairs
+}
+
+/// One `.env` assignment (`NAME=value`, `export NAME="value"`, `NAME='value' # note`); `None`
+/// for blank lines, comments and lines without `=`.
+fn dotenv_line(line: &str) -> Option<(String, String)> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let line = line.strip_prefix("export ").unwrap_or(line);
+    let (name, value) = line.split_once('=')?;
+    let value = value.trim();
+    let value = match value.chars().next() {
+        Some(quote @ ('"' | '\'')) => value[1..].split(quote).next().unwrap_or_default(),
+        _ => value.split(" #").next().unwrap_or_default().trim_end(),
+    };
+    Some((name.trim().to_string(), value.to_string()))
+}
+
 impl Settings {
-    /// Settings from the process environment.
+    /// Settings from the process environment, `./.env` and `/run/secrets`
+    /// ([`setting_sources`]).
     ///
     /// # Errors
     /// [`Error::InvalidSetting`] naming the variable whose value does not parse.
     pub fn from_env() -> Result<Settings> {
-        Settings::from_vars(std::env::vars())
+        Settings::from_vars(setting_sources())
     }
 
     /// Settings from `(name, value)` pairs; names are matched case-insensitively.
@@ -161,6 +211,28 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_over_dotenv_over_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = dir.path().join("secrets");
+        std::fs::create_dir(&secrets).unwrap();
+        std::fs::write(secrets.join("lakehouse_api_secret"), "s3cret\n").unwrap();
+        std::fs::write(secrets.join("LAKEHOUSE_URI"), "from-secret").unwrap();
+        std::fs::write(secrets.join("LAKEHOUSE_GRACE_PERIOD_DAYS"), "7").unwrap();
+        let dotenv = dir.path().join(".env");
+        let text = "# settings\nexport lakehouse_uri=\"from dotenv\"\nLAKEHOUSE_LOCK_MAX_RETRIES=3 # few\n\nnot a line\nLAKEHOUSE_ZFS_POOL='tank/lake'\n";
+        std::fs::write(&dotenv, text).unwrap();
+        let mut pairs = sources_in(&secrets, &dotenv);
+        pairs.push(("LAKEHOUSE_GRACE_PERIOD_DAYS".into(), "9".into()));
+        let s = Settings::from_vars(pairs).unwrap();
+        assert_eq!(s.api_secret.as_deref(), Some("s3cret"));
+        assert_eq!(s.uri, "from dotenv");
+        assert_eq!(s.lock_max_retries, 3);
+        assert_eq!(s.zfs_pool.as_deref(), Some("tank/lake"));
+        assert_eq!(s.grace_period_days, 9, "the environment wins");
+        assert!(sources_in(&dir.path().join("none"), &dir.path().join("none.env")).is_empty());
+    }
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
