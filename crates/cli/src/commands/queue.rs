@@ -30,10 +30,11 @@ pub async fn queue(ctx: &Context, command: QueueCommand) -> Result<()> {
                 QueueAction::from_json(&format!("{source} line {}", number + 1), line.as_bytes())?;
                 items.push(line);
             }
-            for item in &items {
-                queue.put(item.clone().into_bytes().into()).await?;
+            let count = items.len();
+            for item in items {
+                queue.put(item.into_bytes().into()).await?;
             }
-            eprintln!("Queued {} items for tenant `{tenant}`.", items.len());
+            eprintln!("Queued {count} items for tenant `{tenant}`.");
         }
         QueueCommand::Ls { tenant, limit, output: o } => {
             let queue = QueueStore::new(dataset.object_store(), validate_segment("tenant", &tenant)?);

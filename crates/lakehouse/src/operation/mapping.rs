@@ -142,11 +142,10 @@ pub async fn process_mapping(
 /// the statements removed, `None` when there was no mapping (nothing touched).
 ///
 /// # Errors
-/// [`Error::InvalidChecksum`]; [`Error::InvalidMapping`] for a stored mapping that no longer
-/// reads; as [`EntityRepository::delete_origin`].
+/// [`Error::InvalidChecksum`]; as [`EntityRepository::delete_origin`].
 pub async fn delete_mapping(repo: &EntityRepository, content_hash: &str) -> Result<Option<u64>> {
     let mappings = MappingRepository::new(repo.dataset());
-    if mappings.get(content_hash).await?.is_none() {
+    if !mappings.exists(content_hash).await? {
         return Ok(None);
     }
     // The entities first: a failure leaves the mapping in place for a retry.

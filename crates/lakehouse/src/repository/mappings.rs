@@ -2,6 +2,7 @@
 //! `mappings/{content_hash}/mapping.yml`, each change also kept as a versioned snapshot
 //! (`versions/YYYY/MM/TS/mappings/…`, the lake's one convention for versioned files) and tagged.
 
+use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
@@ -9,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::model::file::validate_checksum;
 use crate::model::mapping::{DatasetMapping, mapping_key, processed_tag};
 use crate::repository::{ArchiveRepository, Dataset};
+use crate::storage::object_io::exists;
 
 /// The mappings of one dataset.
 #[derive(Debug, Clone)]
@@ -59,20 +61,28 @@ impl MappingRepository {
         DatasetMapping::from_yaml(&text, &mapping_key(content_hash), None, self.dataset.name().as_str()).map(Some)
     }
 
-    /// The content hashes that have a mapping, sorted.
+    /// Whether `content_hash` has a stored mapping (read or not).
+    ///
+    /// # Errors
+    /// [`Error::InvalidChecksum`]; [`Error::Storage`].
+    pub async fn exists(&self, content_hash: &str) -> Result<bool> {
+        validate_checksum(content_hash)?;
+        exists(self.dataset.object_store().as_ref(), &Path::from(mapping_key(content_hash))).await
+    }
+
+    /// The content hashes that have a mapping, sorted: one listing of `mappings/`.
     ///
     /// # Errors
     /// [`Error::Storage`].
     pub async fn list(&self) -> Result<Vec<String>> {
         let store = self.dataset.object_store();
-        let listing = store.list_with_delimiter(Some(&Path::from("mappings"))).await?;
-        let mut hashes = Vec::new();
-        for folder in listing.common_prefixes {
-            let Some(hash) = folder.filename().map(str::to_string) else { continue };
-            if validate_checksum(&hash).is_ok() && self.dataset.versions().read(&mapping_key(&hash)).await?.is_some() {
-                hashes.push(hash);
-            }
-        }
+        let objects: Vec<_> = store.list(Some(&Path::from("mappings"))).try_collect().await?;
+        let mut hashes: Vec<String> = objects
+            .iter()
+            .filter_map(|o| o.location.as_ref().strip_prefix("mappings/")?.strip_suffix("/mapping.yml"))
+            .filter(|hash| validate_checksum(hash).is_ok())
+            .map(str::to_string)
+            .collect();
         hashes.sort();
         Ok(hashes)
     }
@@ -84,18 +94,11 @@ impl MappingRepository {
     /// # Errors
     /// [`Error::InvalidChecksum`]; [`Error::Storage`].
     pub async fn delete(&self, content_hash: &str) -> Result<bool> {
-        validate_checksum(content_hash)?;
-        let store = self.dataset.object_store();
-        let path = Path::from(mapping_key(content_hash));
-        let existed = match store.head(&path).await {
-            Ok(_) => true,
-            Err(object_store::Error::NotFound { .. }) => false,
-            Err(e) => return Err(e.into()),
-        };
-        if existed {
-            store.delete(&path).await?;
-            self.dataset.tags().delete(&processed_tag(content_hash)).await?;
+        if !self.exists(content_hash).await? {
+            return Ok(false);
         }
-        Ok(existed)
+        self.dataset.object_store().delete(&Path::from(mapping_key(content_hash))).await?;
+        self.dataset.tags().delete(&processed_tag(content_hash)).await?;
+        Ok(true)
     }
 }
