@@ -449,7 +449,7 @@ pub enum MaintenanceCommand {
         #[arg(long)]
         all: bool,
     },
-    /// Merge, compact and vacuum the statement store.
+    /// Merge and vacuum the statement store.
     Optimize {
         /// Vacuum files unreferenced for at least this many hours.
         #[arg(long, default_value_t = 0)]
@@ -458,7 +458,11 @@ pub enum MaintenanceCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Release a stale write fence (.LOCK, .LOCK-MERGE, append markers).
+    /// Pack each partition's small files into larger ones (Delta's OPTIMIZE, bin-packing),
+    /// without deduplicating: a lighter step than the merge of `optimize`; the files it writes
+    /// are merged by the next `optimize`.
+    Compact,
+    /// Release a stale write fence (.LOCK, .LOCK-MERGE, append markers, read leases).
     Unlock,
     /// Check the dataset: every data file of the table exists and reads; with --archive every
     /// blob hashes to its checksum; staging leftovers are listed (removed with --repair).

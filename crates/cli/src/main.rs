@@ -139,6 +139,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Maintenance(MaintenanceCommand::Optimize { retention_hours, force }) => {
             maintenance::optimize(&ctx, retention_hours, force).await?;
         }
+        Command::Maintenance(MaintenanceCommand::Compact) => maintenance::compact(&ctx).await?,
         Command::Maintenance(MaintenanceCommand::Unlock) => maintenance::unlock(&ctx).await?,
         Command::Maintenance(MaintenanceCommand::History(o)) => maintenance::history(&ctx, &o.output).await?,
         Command::Maintenance(MaintenanceCommand::Verify { archive, repair }) => {

@@ -202,7 +202,7 @@ fn one_consumer_at_a_time_and_malformed_items_are_named() {
     std::fs::write(&lock, json!({"host": host, "pid": std::process::id()}).to_string()).unwrap();
     let busy = run(lake, &["-d", "queued", "queue", "consume", "--tenant", "crawler"]);
     assert_eq!(busy.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&busy.stderr).contains("is being consumed by"));
+    assert!(String::from_utf8_lossy(&busy.stderr).contains("is running in another process"));
     // One held by a process that is gone is taken over.
     std::fs::write(&lock, json!({"host": host, "pid": u32::MAX}).to_string()).unwrap();
     ok(run(lake, &["-d", "queued", "queue", "consume", "--tenant", "crawler"]));

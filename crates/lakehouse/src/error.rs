@@ -43,13 +43,12 @@ pub enum Error {
         /// When the marker was taken, as written in it, or `unknown`.
         since: String,
     },
-    /// Another consumer runs a tenant's queue.
-    #[error(
-        "The queue of tenant `{tenant}` is being consumed by {holder} (lock `{lock}`); one consumer runs a queue at a time"
-    )]
-    QueueBusy {
-        /// The tenant.
-        tenant: String,
+    /// An operation lock (`locks/{tenant}/{operation}`) is held by another process: a tenant's
+    /// queue consumer, an export.
+    #[error("`{operation}` is running in another process: {holder} holds lock `{lock}`; one runs at a time")]
+    Busy {
+        /// The operation (the lock's name).
+        operation: String,
         /// Who holds the lock, as written in it.
         holder: String,
         /// The lock's path below the dataset root.

@@ -144,6 +144,13 @@ fn dotenv_line(line: &str) -> Option<(String, String)> {
 }
 
 impl Settings {
+    /// How long a waiter gives a lock held from another host: as long as the write fence waits
+    /// over its [`lock_max_retries`](Settings::lock_max_retries) (1 s, 2 s, … between tries).
+    pub fn lock_patience(&self) -> std::time::Duration {
+        let retries = u64::from(self.lock_max_retries);
+        std::time::Duration::from_secs(retries * (retries + 1) / 2)
+    }
+
     /// Settings from the process environment, `./.env` and `/run/secrets`
     /// ([`setting_sources`]).
     ///

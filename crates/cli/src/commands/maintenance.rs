@@ -52,10 +52,22 @@ pub async fn optimize(ctx: &Context, retention_hours: u32, force: bool) -> Resul
     } else {
         let m = &metrics.merge;
         eprintln!(
-            "Optimized {} partitions: {} rows read, {} rows kept; {} files compacted, {} files vacuumed.",
-            m.partitions, m.rows_read, m.rows_written, metrics.files_compacted, metrics.files_vacuumed
+            "Optimized {} partitions: {} rows read, {} rows kept; {} files vacuumed.",
+            m.partitions, m.rows_read, m.rows_written, metrics.files_vacuumed
         );
     }
+    Ok(())
+}
+
+/// `maintenance compact`: Delta's bin-packing of small files, without a merge.
+pub async fn compact(ctx: &Context) -> Result<()> {
+    let dataset = ctx.dataset()?;
+    if dataset.api().is_some() {
+        return Err(lakehouse::Error::NotInApiMode("maintenance compact").into());
+    }
+    let config = dataset.ensure().await?;
+    let m = dataset.statements(&config)?.compact().await?;
+    eprintln!("Compacted {} files into {} in {} partitions.", m.files_removed, m.files_added, m.partitions);
     Ok(())
 }
 

@@ -3,7 +3,8 @@
 //! and reading them back decompressed (spec `exports-and-operations.md` §1.2, §6; `entities
 //! stream`, `statements stream`, `archive download`).
 //!
-//! In a local folder an artifact is assembled at `<key>.tmp` (written behind, so that gigabytes
+//! In a local folder an artifact is assembled at `<key>.<run>.tmp`, a name of its own per run
+//! (written behind, so that gigabytes
 //! of exports do not fill the page cache) and renamed into place; in an object store it is a
 //! multipart upload completed when the export publishes. Either way readers see the previous artifact until
 //! the export publishes.
@@ -210,8 +211,8 @@ impl Encoder {
 }
 
 impl Artifact {
-    /// Starts `name` (with the codec's suffix) of the dataset at `root`: at `<key>.tmp` in a
-    /// local folder, as an upload in an object store.
+    /// Starts `name` (with the codec's suffix) of the dataset at `root`: at `<key>.<run>.tmp` in
+    /// a local folder (`run` unique to this call), as an upload in an object store.
     ///
     /// # Errors
     /// [`Error::Io`]; [`Error::InvalidConfig`] for a codec this build cannot write.
@@ -220,7 +221,7 @@ impl Artifact {
         let (output, place, shown) = match root.local_path() {
             Some(folder) => {
                 let path = folder.join(&key);
-                let tmp = folder.join(format!("{key}.tmp"));
+                let tmp = folder.join(format!("{key}.{}.tmp", uuid::Uuid::now_v7().simple()));
                 let shown = tmp.display().to_string();
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| Error::Io(parent.display().to_string(), e))?;
@@ -303,8 +304,44 @@ impl Artifact {
     }
 }
 
+/// Removes the `.tmp` files of unfinished artifacts in the local folder `root` (the top level,
+/// `exports/` and `diffs/`): those of an export that failed or was killed. Run only while
+/// holding the export lock, which makes every such file a leftover. Returns how many went;
+/// nothing happens in an object store, where an unfinished upload is never visible.
+///
+/// # Errors
+/// [`Error::Io`] naming the file or folder.
+pub(crate) fn remove_leftovers(root: &Location) -> Result<usize> {
+    fn walk(folder: &std::path::Path, deep: bool, removed: &mut usize) -> Result<()> {
+        let entries = match std::fs::read_dir(folder) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::Io(folder.display().to_string(), e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::Io(folder.display().to_string(), e))?;
+            let (path, kind) =
+                (entry.path(), entry.file_type().map_err(|e| Error::Io(folder.display().to_string(), e))?);
+            if kind.is_dir() && deep {
+                walk(&path, deep, removed)?;
+            } else if kind.is_file() && path.extension().is_some_and(|x| x == "tmp") {
+                std::fs::remove_file(&path).map_err(|e| Error::Io(path.display().to_string(), e))?;
+                *removed += 1;
+            }
+        }
+        Ok(())
+    }
+    let mut removed = 0;
+    if let Some(folder) = root.local_path() {
+        walk(folder, false, &mut removed)?;
+        walk(&folder.join("exports"), true, &mut removed)?;
+        walk(&folder.join("diffs"), true, &mut removed)?;
+    }
+    Ok(removed)
+}
+
 /// Puts finished artifacts in place, one after the other. After a failure the rest are
-/// dropped (uploads aborted, `.tmp` files left for the next export to replace).
+/// dropped (uploads aborted, `.tmp` files left for [`remove_leftovers`]).
 ///
 /// # Errors
 /// [`Error::Io`] naming the file; [`Error::Storage`].

@@ -1,5 +1,7 @@
-//! `maintenance optimize`: merge, compact and vacuum the statement store (seed 002 "Optimize";
-//! spec `exports-and-operations.md` §9.4).
+//! `maintenance optimize`: merge and vacuum the statement store (seed 002 "Optimize"; spec
+//! `exports-and-operations.md` §9.4: the merge is the compaction; Delta's bin-packing is
+//! `maintenance compact`, never run here, since it would pack the files appended meanwhile with
+//! the merged ones into an unsorted file).
 //!
 //! Skipped when no partition is dirty unless forced. Sets `operations/optimize/last_run` (the
 //! start time) and `statements/store_optimized` when it ran.
@@ -30,8 +32,6 @@ pub struct OptimizeMetrics {
     pub skipped: bool,
     /// What the merge did.
     pub merge: MergeMetrics,
-    /// Files the compaction packed into larger ones (removed from the table).
-    pub files_compacted: u64,
     /// Files the vacuum deleted.
     pub files_vacuumed: usize,
     /// The final `OptimizeJob` record (the skipped record when nothing ran).
@@ -104,7 +104,7 @@ pub(crate) async fn optimize_scan(repo: &EntityRepository, options: &OptimizeOpt
 }
 
 impl OptimizeScan {
-    /// Waits for the merge to commit, then compacts and vacuums. Later calls give the same
+    /// Waits for the merge to commit, then vacuums. Later calls give the same
     /// outcome (an error then as [`Error::Corrupt`] with its message).
     ///
     /// # Errors
@@ -162,16 +162,8 @@ async fn run(repo: &EntityRepository, options: &OptimizeOptions) -> Result<Optim
     tidy(repo, options, merge).await
 }
 
-/// Compacts and vacuums after `merge`.
+/// Vacuums after `merge`.
 async fn tidy(repo: &EntityRepository, options: &OptimizeOptions, merge: MergeMetrics) -> Result<OptimizeMetrics> {
-    let store = repo.statements();
-    let compacted = store.compact().await?;
-    let vacuumed = store.vacuum(options.retention_hours).await?;
-    Ok(OptimizeMetrics {
-        skipped: false,
-        merge,
-        files_compacted: compacted.files_removed,
-        files_vacuumed: vacuumed.files_deleted.len(),
-        job: Value::Null,
-    })
+    let vacuumed = repo.statements().vacuum(options.retention_hours).await?;
+    Ok(OptimizeMetrics { skipped: false, merge, files_vacuumed: vacuumed.files_deleted.len(), job: Value::Null })
 }

@@ -129,7 +129,7 @@ impl<'a> Batch<'a> {
 /// are done and removed, it and the ones after stay queued. `progress` gets the items done.
 ///
 /// # Errors
-/// [`Error::QueueBusy`] when another consumer runs the queue; [`Error::InvalidInput`] naming a
+/// [`Error::Busy`] when another consumer runs the queue; [`Error::InvalidInput`] naming a
 /// malformed item or one whose action failed; storage and journal errors.
 pub async fn consume(
     repo: &EntityRepository,

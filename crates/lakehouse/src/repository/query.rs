@@ -247,7 +247,7 @@ impl EntityRepository {
             return Err(Error::NotInApiMode("statements sql"));
         }
         self.ensure_flush().await?;
-        Ok(self.statements().sql(sql).await?.collect().await?)
+        self.statements().sql(sql).await
     }
 
     /// Drops every statement of `origin` (after flushing the journal, so none of its pending

@@ -6,7 +6,13 @@
 //! * `.LOCK-MERGE` — also held by maintenance, so a reference (0.9.0) process merging the same
 //!   lake and this one exclude each other;
 //! * `.LOCK-APPENDS/<uuid>` — one per in-flight append. Maintenance waits until none is left,
-//!   so it can never tombstone or vacuum the files of an append that has not committed yet.
+//!   so it can never tombstone or vacuum the files of an append that has not committed yet;
+//! * `.LOCK-READS/<uuid>` — one per reader of the statement table (a scan, an export, a SQL
+//!   query), a [`ReadLease`] naming its holder (`{"host", "pid", "since"}`). Nothing waits for
+//!   it: a vacuum keeps every file removed since the oldest live lease began
+//!   ([`Fence::oldest_read`]), so a reader reads the whole version it opened even when a merge
+//!   and a vacuum run meanwhile. A lease whose holder is gone (on this host) or older than
+//!   [`READ_LEASE_MAX_AGE`] is dropped.
 //!
 //! Every marker is created atomically (create-if-absent, never check-then-write) and holds the
 //! acquisition time as a JSON string (`"2026-11-21T04:21:56.202483+00:00"`), as the reference
@@ -21,10 +27,13 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::storage::object_io::exists;
+use crate::storage::locks::{holder_gone, this_holder};
+use crate::storage::object_io::{create, delete, exists};
+use crate::storage::tags::read;
 
 /// The maintenance lock file.
 pub const LOCK: &str = ".LOCK";
@@ -32,6 +41,11 @@ pub const LOCK: &str = ".LOCK";
 pub const LOCK_MERGE: &str = ".LOCK-MERGE";
 /// The folder of in-flight append markers.
 pub const LOCK_APPENDS: &str = ".LOCK-APPENDS";
+
+/// The folder of read leases.
+pub const LOCK_READS: &str = ".LOCK-READS";
+/// How long a read lease from another host is honoured (its holder may have died unseen).
+pub const READ_LEASE_MAX_AGE: chrono::Duration = chrono::Duration::hours(24);
 
 /// The fence of one dataset, over the object store rooted at the dataset.
 #[derive(Debug, Clone)]
@@ -53,6 +67,15 @@ pub struct MaintenanceGuard {
 pub struct AppendGuard {
     fence: Fence,
     marker: Path,
+}
+
+/// Proof of a read lease: the files of the table version its holder opened stay until it is
+/// released ([`ReadLease::release`]; dropped, it is removed in the background).
+#[derive(Debug)]
+#[must_use = "release the lease when the read is done"]
+pub struct ReadLease {
+    store: Arc<dyn ObjectStore>,
+    marker: Option<Path>,
 }
 
 fn now_json() -> PutPayload {
@@ -97,12 +120,7 @@ impl Fence {
 
     /// Creates `name` if absent; `false` if it exists.
     async fn try_create(&self, name: &str) -> Result<bool> {
-        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match self.store.put_opts(&Path::from(name), now_json(), opts).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        create(self.store.as_ref(), &Path::from(name), now_json()).await
     }
 
     /// Creates `name`, retrying while another holder has it.
@@ -162,8 +180,7 @@ impl Fence {
         let lock = Path::from(LOCK);
         for attempt in 1..=self.max_retries + 1 {
             if !self.exists(&lock).await? {
-                let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-                self.store.put_opts(&marker, now_json(), opts).await?;
+                create(self.store.as_ref(), &marker, now_json()).await?;
                 if !self.exists(&lock).await? {
                     return Ok(AppendGuard { fence: self.clone(), marker });
                 }
@@ -177,14 +194,11 @@ impl Fence {
     }
 
     async fn delete(&self, name: &str) -> Result<bool> {
-        match self.store.delete(&Path::from(name)).await {
-            Ok(()) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        delete(self.store.as_ref(), &Path::from(name)).await
     }
 
-    /// Breaks the fence: deletes `.LOCK`, `.LOCK-MERGE` and every append marker. Returns
+    /// Breaks the fence: deletes `.LOCK`, `.LOCK-MERGE`, every append marker and every read
+    /// lease. Returns
     /// whether anything was held. Only for when no writer is alive: breaking a live holder's
     /// lock can corrupt its write.
     ///
@@ -197,7 +211,47 @@ impl Fence {
             self.store.delete(&marker).await?;
             released = true;
         }
+        let reads: Vec<_> = self.store.list(Some(&Path::from(LOCK_READS))).try_collect().await?;
+        for lease in reads {
+            released |= delete(self.store.as_ref(), &lease.location).await?;
+        }
         Ok(released)
+    }
+
+    /// Takes a read lease. Take it before opening the table: files the version opened after it
+    /// holds are removed after `since`.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] if the store fails.
+    pub async fn read(&self) -> Result<ReadLease> {
+        let marker = Path::from(format!("{LOCK_READS}/{}", uuid::Uuid::new_v4().simple()));
+        let holder = serde_json::to_vec(&this_holder()).expect("JSON serialises");
+        create(self.store.as_ref(), &marker, PutPayload::from(holder)).await?;
+        Ok(ReadLease { store: self.store.clone(), marker: Some(marker) })
+    }
+
+    /// When the oldest live read lease began, `None` without one. Leases whose holder is gone
+    /// from this host, older than [`READ_LEASE_MAX_AGE`] or unreadable are removed.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] if the store fails.
+    pub async fn oldest_read(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        let prefix = Path::from(LOCK_READS);
+        let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
+        let now = chrono::Utc::now();
+        let mut oldest = None;
+        for meta in metas {
+            let Some(bytes) = read(self.store.as_ref(), &meta.location).await? else { continue };
+            let holder: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let since = holder["since"].as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+            match since.map(|s| s.with_timezone(&chrono::Utc)) {
+                Some(since) if !holder_gone(&holder) && now - since < READ_LEASE_MAX_AGE => {
+                    oldest = Some(oldest.map_or(since, |o: chrono::DateTime<chrono::Utc>| o.min(since)));
+                }
+                _ => drop(delete(self.store.as_ref(), &meta.location).await?),
+            }
+        }
+        Ok(oldest)
     }
 
     /// Whether maintenance (`.LOCK`) is held right now.
@@ -227,9 +281,30 @@ impl AppendGuard {
     /// # Errors
     /// [`Error::Storage`] if the store fails.
     pub async fn release(self) -> Result<()> {
-        match self.fence.store.delete(&self.marker).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
+        delete(self.fence.store.as_ref(), &self.marker).await.map(drop)
+    }
+}
+
+impl ReadLease {
+    /// Removes the lease.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] if the store fails.
+    pub async fn release(mut self) -> Result<()> {
+        match self.marker.take() {
+            Some(marker) => delete(self.store.as_ref(), &marker).await.map(drop),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ReadLease {
+    fn drop(&mut self) {
+        // A reader dropped early (a query stopped half way): the lease goes in the background.
+        // Should the process end first, the lease names a holder that is gone.
+        if let (Some(marker), Ok(runtime)) = (self.marker.take(), tokio::runtime::Handle::try_current()) {
+            let store = self.store.clone();
+            runtime.spawn(async move { delete(store.as_ref(), &marker).await });
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod backends;
 pub mod fence;
 pub mod journal;
 pub mod location;
+pub mod locks;
 pub mod object_io;
 pub mod queue;
 pub mod remote;

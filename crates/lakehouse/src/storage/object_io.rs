@@ -16,7 +16,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tokio::runtime::{Handle, RuntimeFlavor};
 use url::Url;
 
@@ -51,6 +51,32 @@ pub async fn exists(store: &dyn ObjectStore, path: &Path) -> Result<bool> {
     match store.head(path).await {
         Ok(_) => Ok(true),
         Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes the object `path` of `store`; returns whether it was there.
+///
+/// # Errors
+/// [`Error::Storage`] for any failure but "not found".
+pub async fn delete(store: &dyn ObjectStore, path: &Path) -> Result<bool> {
+    match store.delete(path).await {
+        Ok(()) => Ok(true),
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates the object `path` of `store` with `payload` if it is absent (a conditional put,
+/// atomic on disk and on object stores that support it); returns whether it was created.
+///
+/// # Errors
+/// [`Error::Storage`] for any failure but "already exists".
+pub async fn create(store: &dyn ObjectStore, path: &Path, payload: PutPayload) -> Result<bool> {
+    let options = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
+    match store.put_opts(path, payload, options).await {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
         Err(e) => Err(e.into()),
     }
 }

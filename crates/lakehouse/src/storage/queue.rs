@@ -3,21 +3,19 @@
 //! `locks/{tenant}/queue` (seed 002 `locks/{tenant}/`) that lets one consumer run a queue at a
 //! time.
 //!
-//! The lock is created atomically and names its holder (`{"host", "pid", "since"}`). A holder
-//! that died without releasing it (a consumer killed with SIGKILL) is detected on the same host
-//! by its process being gone, and the lock is taken over through a second atomic marker
-//! (`locks/{tenant}/queue.takeover`), so two consumers restarting at once cannot both take it.
-//! A lock held from another host is never broken here.
+//! The lock is an [`OperationLock`]: taken over from a consumer that died on this host, never
+//! broken from another host.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
-use serde_json::{Value, json};
+use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::storage::locks::OperationLock;
+use crate::storage::object_io;
 use crate::storage::tags::read;
 
 /// The queue of one tenant of one dataset.
@@ -25,53 +23,6 @@ use crate::storage::tags::read;
 pub struct QueueStore {
     store: Arc<dyn ObjectStore>,
     tenant: String,
-}
-
-/// Proof that this process consumes the queue. Release it with [`ConsumerLock::release`].
-#[must_use = "release the lock when done"]
-pub struct ConsumerLock {
-    store: Arc<dyn ObjectStore>,
-    path: Path,
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
-}
-
-/// Whether process `pid` runs on this host (a zombie counts as gone).
-fn alive(pid: u64) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
-}
-
-/// Whether a lock's holder is a process of this host that is gone.
-fn holder_gone(holder: &Value) -> bool {
-    let here = hostname();
-    !here.is_empty()
-        && holder["host"].as_str() == Some(here.as_str())
-        && holder["pid"].as_u64().is_some_and(|pid| !alive(pid))
-}
-
-async fn create(store: &dyn ObjectStore, path: &Path, body: &Value) -> Result<bool> {
-    let payload = PutPayload::from(serde_json::to_vec(body).expect("JSON serialises"));
-    match store.put_opts(path, payload, PutOptions { mode: PutMode::Create, ..PutOptions::default() }).await {
-        Ok(_) => Ok(true),
-        Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn delete(store: &dyn ObjectStore, path: &Path) -> Result<()> {
-    match store.delete(path).await {
-        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn read_json(store: &dyn ObjectStore, path: &Path) -> Result<Option<Value>> {
-    Ok(read(store, path).await?.map(|b| serde_json::from_slice(&b).unwrap_or(Value::Null)))
 }
 
 impl QueueStore {
@@ -128,60 +79,15 @@ impl QueueStore {
     /// # Errors
     /// [`Error::Storage`].
     pub async fn remove(&self, id: &str) -> Result<()> {
-        delete(self.store.as_ref(), &self.item(id)).await
+        object_io::delete(self.store.as_ref(), &self.item(id)).await.map(drop)
     }
 
-    /// Takes the consumer lock, breaking it when its holder died on this host.
+    /// Takes the consumer lock `locks/{tenant}/queue`, breaking it when its holder died on this
+    /// host ([`OperationLock`]).
     ///
     /// # Errors
-    /// [`Error::QueueBusy`] naming the holder; [`Error::Storage`].
-    pub async fn lock(&self) -> Result<ConsumerLock> {
-        let store = self.store.as_ref();
-        let path = Path::from(format!("locks/{}/queue", self.tenant));
-        let takeover = Path::from(format!("locks/{}/queue.takeover", self.tenant));
-        let me =
-            json!({"host": hostname(), "pid": std::process::id(), "since": ftm::time::isoformat(&chrono::Utc::now())});
-        for _ in 0..3 {
-            if create(store, &path, &me).await? {
-                return Ok(ConsumerLock { store: self.store.clone(), path });
-            }
-            let holder = read_json(store, &path).await?.unwrap_or(Value::Null);
-            if !holder_gone(&holder) {
-                return Err(Error::QueueBusy {
-                    tenant: self.tenant.clone(),
-                    holder: holder.to_string(),
-                    lock: path.to_string(),
-                });
-            }
-            // A dead holder: one taker wins the takeover marker, checks the lock is still the
-            // dead one, and removes it. A marker left by a taker that died is removed too.
-            if !create(store, &takeover, &me).await? {
-                if read_json(store, &takeover).await?.is_some_and(|taker| holder_gone(&taker)) {
-                    delete(store, &takeover).await?;
-                    continue;
-                }
-                return Err(Error::QueueBusy {
-                    tenant: self.tenant.clone(),
-                    holder: holder.to_string(),
-                    lock: path.to_string(),
-                });
-            }
-            if read_json(store, &path).await? == Some(holder) {
-                delete(store, &path).await?;
-            }
-            delete(store, &takeover).await?;
-        }
-        let holder = read_json(store, &path).await?.unwrap_or(Value::Null);
-        Err(Error::QueueBusy { tenant: self.tenant.clone(), holder: holder.to_string(), lock: path.to_string() })
-    }
-}
-
-impl ConsumerLock {
-    /// Releases the lock.
-    ///
-    /// # Errors
-    /// [`Error::Storage`].
-    pub async fn release(self) -> Result<()> {
-        delete(self.store.as_ref(), &self.path).await
+    /// [`Error::Busy`] naming the holder; [`Error::Storage`].
+    pub async fn lock(&self) -> Result<OperationLock> {
+        OperationLock::try_acquire(self.store.clone(), &self.tenant, "queue").await
     }
 }

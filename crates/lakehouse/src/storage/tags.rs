@@ -15,7 +15,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::error::{Error, Result};
-use crate::storage::object_io::exists;
+use crate::storage::object_io::{delete, exists};
 
 /// The lakehouse's own tenant.
 pub const LAKEHOUSE_TENANT: &str = "lakehouse";
@@ -161,10 +161,7 @@ impl TagStore {
     /// # Errors
     /// [`Error::InvalidKey`]; [`Error::Storage`].
     pub async fn delete(&self, key: &str) -> Result<()> {
-        match self.store.delete(&self.path(key)?).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        delete(self.store.as_ref(), &self.path(key)?).await.map(drop)
     }
 
     /// Whether `key` is set.

@@ -14,9 +14,15 @@
 //! * `exports/statistics.json` (versioned), then `index.json` (versioned, `index.rs`).
 //!
 //! The scan is of the store, or, in [`make`](super::make), of the merge its optimize is
-//! writing. Files are compressed with the dataset's codec (`gz` or `zst`; statistics and index
-//! never) and appear only when the whole sweep succeeded: assembled at `<file>.tmp` and renamed
-//! in a local folder, uploaded in parts and completed in a bucket.
+//! writing. Files are compressed with the dataset's codec (`gz`, `zst`, `bz2`, `xz`, `lz4`;
+//! statistics and index never) and appear only when the whole sweep succeeded: assembled at
+//! `<file>.<run>.tmp` and renamed in a local folder, uploaded in parts and completed in a
+//! bucket.
+//!
+//! One export runs at a time: the export lock `locks/lakehouse/export` (seed 002
+//! `locks/{tenant}/`, an [`OperationLock`]) is taken after the flush, before the freshness
+//! check, so a second export waits for the first and then finds its result fresh (or, forced,
+//! runs after it). Holding it, the export removes the `.tmp` files a failed or killed one left.
 //! The export flushes the journal first and is skipped when `operations/export/last_run` is
 //! newer than `statements/last_updated` and `journal/last_updated`, unless forced. Artifact
 //! tags get the export's start time; an `ExportJob` record is written.
@@ -30,11 +36,14 @@ use serde_json::{Map, Value};
 
 pub use diff::{DiffCounts, Op, Series};
 
+use super::artifacts;
 use super::jobs::Job;
 use super::optimize::OptimizeScan;
 use crate::error::Result;
 use crate::repository::EntityRepository;
+use crate::storage::locks::OperationLock;
 use crate::storage::statements::EntityStream;
+use crate::storage::tags::LAKEHOUSE_TENANT;
 use crate::storage::tags::keys::{CONTENT_CLOCKS, EXPORT_LAST_RUN};
 
 /// Options of an export.
@@ -161,10 +170,27 @@ pub(crate) async fn export_from(
         repo.flush().await?;
     }
     let dataset = repo.dataset();
+    let patience = dataset.settings().lock_patience();
+    let lock = OperationLock::acquire(dataset.object_store(), LAKEHOUSE_TENANT, "export", patience).await?;
+    let exported = export_locked(repo, options, merging).await;
+    let released = lock.release().await;
+    let exported = exported?;
+    released?;
+    Ok(exported)
+}
+
+/// [`export_from`] holding the export lock.
+async fn export_locked(
+    repo: &EntityRepository,
+    options: &ExportOptions,
+    merging: Option<(EntityStream, &mut OptimizeScan)>,
+) -> Result<ExportMetrics> {
+    let dataset = repo.dataset();
     let mut job = export_job(repo, options);
     if !options.force && dataset.tags().is_fresh(EXPORT_LAST_RUN, &CONTENT_CLOCKS).await? {
         return Ok(ExportMetrics { skipped: true, job: job.skipped(), ..Default::default() });
     }
+    artifacts::remove_leftovers(dataset.location())?;
     job.begin(dataset).await?;
     let result = sweep::sweep(repo, job.started(), !options.skip_diff, merging).await;
     let result = match result {
@@ -182,6 +208,7 @@ pub(crate) async fn export_from(
         }
         Err(e) => {
             job.finish(dataset, Some(&e.to_string())).await?;
+            artifacts::remove_leftovers(dataset.location())?;
             Err(e)
         }
     }

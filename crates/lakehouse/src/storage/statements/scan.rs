@@ -32,6 +32,7 @@ use super::read_ahead::{Batches, ReadAhead};
 use super::sorted_merge::SortedMerge;
 use super::{Filter, Partition, StatementStore};
 use crate::error::{Error, Result};
+use crate::storage::fence::ReadLease;
 
 /// The table name queries use.
 pub(super) const TABLE: &str = "statements";
@@ -49,15 +50,24 @@ pub struct EntityStream {
     /// The ids the pushed-down predicates found, when the stream reads more entities than those.
     candidates: Option<HashSet<String>>,
     shards: u32,
+    /// The read lease that keeps the files of the version read, released at the end.
+    lease: Option<ReadLease>,
 }
 
 impl EntityStream {
     fn empty() -> EntityStream {
-        EntityStream { merge: None, ready: VecDeque::new(), filter: Filter::default(), candidates: None, shards: 1 }
+        EntityStream {
+            merge: None,
+            ready: VecDeque::new(),
+            filter: Filter::default(),
+            candidates: None,
+            shards: 1,
+            lease: None,
+        }
     }
 
     fn new(merge: SortedMerge, filter: Filter, candidates: Option<HashSet<String>>, shards: u32) -> EntityStream {
-        EntityStream { merge: Some(merge), ready: VecDeque::new(), filter, candidates, shards }
+        EntityStream { merge: Some(merge), ready: VecDeque::new(), filter, candidates, shards, lease: None }
     }
 
     /// Every entity `merge` yields.
@@ -77,6 +87,9 @@ impl EntityStream {
             };
             let Some(mut out) = merge.next_entities().await? else {
                 self.merge = None;
+                if let Some(lease) = self.lease.take() {
+                    lease.release().await?;
+                }
                 return Ok(None);
             };
             if self.candidates.is_some() || !self.filter.selects_all() {
@@ -197,7 +210,19 @@ impl StatementStore {
         Ok(set)
     }
 
+    /// The stream of `filter`, under a read lease taken before the table is opened (none when
+    /// the lease cannot be written: a lake this process may only read).
     async fn stream(&self, filter: &Filter, semi: Option<Expr>, tombstones: Tombstones) -> Result<EntityStream> {
+        let lease = self.fence.read().await.ok();
+        let mut stream = self.open_stream(filter, semi, tombstones).await?;
+        match stream.merge {
+            Some(_) => stream.lease = lease,
+            None => drop(lease),
+        }
+        Ok(stream)
+    }
+
+    async fn open_stream(&self, filter: &Filter, semi: Option<Expr>, tombstones: Tombstones) -> Result<EntityStream> {
         let Some(table) = self.table().await? else {
             return Ok(EntityStream::empty());
         };

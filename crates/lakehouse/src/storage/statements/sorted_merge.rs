@@ -23,6 +23,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use deltalake::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, TimestampMicrosecondArray};
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::DataType;
 use deltalake::datafusion::execution::SendableRecordBatchStream;
 use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
@@ -185,8 +187,10 @@ pub(super) async fn is_sorted(table: &TableFiles, part: &Partition) -> Result<bo
         drop(opened);
         let mut last: Option<String> = None;
         for batch in table.entity_ids(file).await? {
-            let ids =
-                batch.column(0).as_string_opt::<i32>().ok_or_else(|| Error::Corrupt(format!("{file}: entity_id")))?;
+            // Other writers (Delta's OPTIMIZE among them) may store it as a string view.
+            let ids = cast(batch.column(0), &DataType::Utf8)
+                .map_err(|e| Error::Corrupt(format!("{file}: entity_id is not text: {e}")))?;
+            let ids = ids.as_string::<i32>();
             let first = (!ids.is_empty()).then(|| ids.value(0));
             if first.zip(last.as_deref()).is_some_and(|(first, last)| first < last)
                 || ids.iter().zip(ids.iter().skip(1)).any(|(a, b)| a > b)

@@ -21,7 +21,6 @@ use deltalake::datafusion::execution::TaskContext;
 use deltalake::datafusion::execution::context::SQLOptions;
 use deltalake::datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use deltalake::datafusion::physical_plan::streaming::PartitionStream;
-use deltalake::datafusion::prelude::DataFrame;
 use futures::{StreamExt, TryStreamExt};
 
 use super::batch::EntityBatch;
@@ -105,13 +104,14 @@ impl PartitionStream for LiveRows {
 }
 
 impl StatementStore {
-    /// Plans `sql` over the [`LIVE_VIEW`] and [`RAW_VIEW`] views; collect or stream the frame
-    /// for its rows.
+    /// Runs `sql` over the [`LIVE_VIEW`] and [`RAW_VIEW`] views, under a read lease (see
+    /// [`Fence::read`](crate::storage::fence::Fence::read)); returns the result's batches.
     ///
     /// # Errors
     /// [`Error::Query`] for SQL that does not parse or plan, names an unknown table or column,
-    /// or is not a query.
-    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+    /// or is not a query, and when the query fails while it runs.
+    pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        let lease = self.fence.read().await.ok();
         let Some(table) = self.table().await? else {
             return Err(Error::InvalidQuery(format!("dataset `{}` holds no statements yet", self.dataset)));
         };
@@ -121,6 +121,10 @@ impl StatementStore {
         let live = LiveRows { store: self.clone(), schema: live_schema() };
         ctx.register_table(LIVE_VIEW, Arc::new(StreamingTable::try_new(live_schema(), vec![Arc::new(live)])?))?;
         let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-        Ok(ctx.sql_with_options(sql, options).await?)
+        let batches = ctx.sql_with_options(sql, options).await?.collect().await?;
+        if let Some(lease) = lease {
+            lease.release().await?;
+        }
+        Ok(batches)
     }
 }

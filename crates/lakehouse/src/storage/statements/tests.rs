@@ -140,6 +140,37 @@ async fn append_merge_compact_vacuum_keeps_the_live_rows() {
     let referenced: usize = store.partitions().await.unwrap().iter().map(|p| p.files.len()).sum();
     assert_eq!(data_files(dir.path()).len(), referenced, "only referenced files remain");
     assert_eq!(summary(&live(&store).await), summary(&before));
+    // A compacted file (Delta's writer: string views, no sort footer) merges as any other.
+    store.append(vec![stmt("p3", "Person", "alias", "Caro", "2024-01-06")]).await.unwrap();
+    let all = live(&store).await;
+    store.merge(&MergeOptions::default()).await.unwrap();
+    assert_eq!(summary(&live(&store).await), summary(&all));
+}
+
+#[tokio::test]
+async fn a_reader_reads_the_version_it_opened_while_merge_and_vacuum_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 1);
+    let rows = |n: usize, seen: &str| -> Vec<Statement> {
+        (0..n).map(|i| stmt(&format!("e{i:05}"), "Person", "name", &format!("Name {i}"), seen)).collect()
+    };
+    store.append(rows(5_000, "2024-01-01")).await.unwrap();
+    store.append(rows(5_000, "2024-01-02")).await.unwrap();
+    let expected = summary(&live(&store).await);
+    let mut reader = store.scan(&Filter::default()).await.unwrap();
+    // Another process merges the partition and vacuums the files the reader opened.
+    let other = self::store(dir.path(), 1);
+    other.merge(&MergeOptions::default()).await.unwrap();
+    let vacuumed = other.vacuum(0).await.unwrap();
+    assert!(vacuumed.files_deleted.is_empty(), "vacuumed under a reader: {:?}", vacuumed.files_deleted);
+    let mut read = Vec::new();
+    while let Some(rows) = reader.next().await.unwrap() {
+        read.extend(rows);
+    }
+    assert_eq!(summary(&read), expected);
+    // The reader done, its lease is gone and the replaced files go.
+    assert_eq!(other.vacuum(0).await.unwrap().files_deleted.len(), 2);
+    assert_eq!(data_files(dir.path()).len(), 1);
 }
 
 #[tokio::test]

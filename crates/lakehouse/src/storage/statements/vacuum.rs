@@ -5,7 +5,10 @@
 //! `retention_hours` (default 0, as the reference's CLI). Full mode: files the log never
 //! referenced are deleted too. Safe with a zero retention because it runs under the maintenance
 //! fence, which waits for in-flight appends (the reference's vacuum can delete the files of an
-//! append that has not committed yet).
+//! append that has not committed yet), and keeps every file removed since the oldest live read
+//! lease began ([`Fence::oldest_read`](crate::storage::fence::Fence::oldest_read)), so a reader
+//! of the previous version reads it whole (the reference's vacuum pulls files from under its
+//! readers).
 
 use deltalake::operations::vacuum::VacuumMode;
 
@@ -32,9 +35,19 @@ impl StatementStore {
             return Ok(VacuumMetrics::default());
         };
         let guard = self.fence.maintenance().await?;
+        let mut retention = chrono::Duration::hours(i64::from(retention_hours));
+        match self.fence.oldest_read().await {
+            // A second of margin for the clocks of the lease and of the removing commit.
+            Ok(Some(since)) => retention = retention.max(chrono::Utc::now() - since + chrono::Duration::seconds(1)),
+            Ok(None) => {}
+            Err(e) => {
+                guard.release().await?;
+                return Err(e);
+            }
+        }
         let result = table
             .vacuum()
-            .with_retention_period(chrono::Duration::hours(i64::from(retention_hours)))
+            .with_retention_period(retention)
             .with_enforce_retention_duration(false)
             .with_mode(VacuumMode::Full)
             .await;
