@@ -12,7 +12,9 @@
 #      library posts the sample as zstd Arrow IPC journal bulks, its CLI runs `make` (ensure,
 #      flush, OptimizeJob, MakeJob, blob reads) and `entities iterate` (the NDJSON query route);
 #   6. our CLI in api mode against the reference's server (uvicorn): `entities import` posts
-#      journal bulks and a flush, `make` runs its jobs there, `entities iterate` queries it.
+#      journal bulks and a flush, `make` runs its jobs there, `entities iterate` queries it;
+#   7. re-sharded lakes: the reference reads a lake we re-sharded to 8 shards, we read (and look
+#      up by id in) a lake it re-sharded.
 # Every read must give the sample's 2857 statements and 474 entities.
 #
 #   bash tools/reference-check.sh            # venv in /tmp/ref (created on first run)
@@ -193,4 +195,23 @@ ref --uri "$work/refserved" -d donations statements iterate -o "$work/6-statemen
 check "entities:our make through the reference's server:6-api-make.json" \
   "entities:our iterate through the reference's server:6-api-iterate.json" \
   "count:statements we posted to the reference's server:6-statements.csv"
+echo "7. each reads a lake the other re-sharded to 8 shards"
+cp -r "$work/ours-made" "$work/ours-sharded"
+"$ours" --uri "$work/ours-sharded" -d donations maintenance shard --shards 8 >/dev/null 2>&1
+ref --uri "$work/ours-sharded" -d donations statements iterate -o "$work/7-ref-statements.csv"
+ref --uri "$work/ours-sharded" -d donations entities iterate -o "$work/7-ref-entities.json"
+cp -r "$work/theirs" "$work/theirs-sharded"
+ref --uri "$work/theirs-sharded" -d donations maintenance shard --shards 8 >/dev/null
+"$ours" --uri "$work/theirs-sharded" -d donations statements iterate -o "$work/7-our-statements.csv" 2>/dev/null
+"$ours" --uri "$work/theirs-sharded" -d donations entities iterate -o "$work/7-our-entities.json" 2>/dev/null
+for lake in ours-sharded theirs-sharded; do
+  shards="$(ls "$work/$lake/donations/statements" | grep -c '^shard=')"
+  [ "$shards" = 8 ] || { echo "  $lake has $shards shard folders, not 8" >&2; exit 1; }
+done
+id=006dd13b055a6b66947f991ced6c854defe0e626
+"$ours" --uri "$work/theirs-sharded" -d donations entities get "$id" 2>/dev/null | grep -q "$id" \
+  || { echo "  our lookup of $id in the reference's re-sharded lake failed" >&2; exit 1; }
+check "entities:reference iterate of our re-sharded lake:7-ref-entities.json" \
+  "entities:our iterate of the reference's re-sharded lake:7-our-entities.json" \
+  "statements:statements of the re-sharded lakes read across:7-ref-statements.csv:7-our-statements.csv"
 echo "reference check passed"

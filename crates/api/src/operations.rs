@@ -12,7 +12,9 @@ use lakehouse::operation::crawl::{CrawlOptions, crawl};
 use lakehouse::operation::download::download_archive;
 use lakehouse::operation::export::{ExportOptions, export};
 use lakehouse::operation::make::{MakeOptions, make};
+use lakehouse::operation::migrate::migrate;
 use lakehouse::operation::optimize::{OptimizeOptions, optimize};
+use lakehouse::operation::shard::shard;
 use lakehouse::storage::Location;
 use serde_json::{Map, Value, json};
 
@@ -89,11 +91,10 @@ impl Fields<'_> {
         ("force" = Option<bool>, Query, description = "Run even when fresh"),
     ),
     request_body(content = Object, content_type = "application/json",
-        description = "The job: `name` (CrawlJob, DownloadArchiveJob, ExportJob, MakeJob, OptimizeJob) and its fields"),
+        description = "The job: `name` (CrawlJob, DownloadArchiveJob, ExportJob, MakeJob, MigrateJob, OptimizeJob, ShardJob) and its fields"),
     responses(
         (status = 200, description = "The final job record", body = Object),
         (status = 400, description = "Unknown operation, invalid job fields, body not a JSON object"),
-        (status = 501, description = "A job this server does not run yet (ShardJob, MigrateJob)"),
     )
 )]
 pub async fn run(
@@ -115,10 +116,7 @@ pub async fn run(
     let fields = Fields { name, body: &body };
     // Refuse what cannot run before the dataset is opened.
     match name {
-        "CrawlJob" | "DownloadArchiveJob" | "ExportJob" | "MakeJob" | "OptimizeJob" => {}
-        "ShardJob" | "MigrateJob" => {
-            return Err(ApiError::NotImplemented(format!("`{name}` is not available on this server yet")));
-        }
+        "CrawlJob" | "DownloadArchiveJob" | "ExportJob" | "MakeJob" | "OptimizeJob" | "ShardJob" | "MigrateJob" => {}
         _ => return Err(ApiError::BadRequest(format!("Unknown operation: `{name}`"))),
     }
     let repo = state.repo(&dataset).await?;
@@ -152,6 +150,15 @@ pub async fn run(
         "MakeJob" => {
             let options = MakeOptions { optimize: false, force_exports: force, ..MakeOptions::default() };
             make(&repo, &options).await?.job
+        }
+        "MigrateJob" => migrate(&repo, force).await?.job,
+        "ShardJob" => {
+            if matches!(body.get("shards"), None | Some(Value::Null)) {
+                return Err(fields.invalid("shards", "Field required"));
+            }
+            let shards = fields.count("shards", 0)?;
+            let shards = u32::try_from(shards).map_err(|_| fields.invalid("shards", "Too large"))?;
+            shard(&repo, shards, force).await?.job
         }
         _ => {
             let retention_hours = fields.count("retention_hours", 0)?;

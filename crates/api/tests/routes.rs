@@ -118,7 +118,21 @@ async fn write_flush_query_delete_and_operate() {
     let (status, text) = operate(r#"{"name": "CrawlJob"}"#, "").await;
     assert_eq!(status, 400);
     assert!(text.contains("1 validation error for CrawlJob\\nuri\\n  Field required"), "{text}");
-    assert_eq!(operate(r#"{"name": "ShardJob", "shards": 4}"#, "").await.0, 501);
+    let (status, text) = operate(r#"{"name": "ShardJob", "shards": 4}"#, "").await;
+    let job: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!((status, job["shards"].as_u64(), job["done"].as_u64()), (200, Some(4), Some(1)), "{text}");
+    assert!(std::fs::read_to_string(dir.path().join("don/config.yml")).unwrap().contains("shards: 4"));
+    let (_, text) = operate(r#"{"name": "ShardJob", "shards": 4}"#, "").await;
+    assert!(serde_json::from_str::<Value>(&text).unwrap()["started"].is_null(), "fresh: {text}");
+    let (status, text) = operate(r#"{"name": "ShardJob"}"#, "").await;
+    assert_eq!(status, 400);
+    assert!(text.contains("1 validation error for ShardJob\\nshards\\n  Field required"), "{text}");
+    let (status, text) = operate(r#"{"name": "MigrateJob"}"#, "").await;
+    let job: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!((status, job["name"].as_str(), job["done"].as_u64()), (200, Some("MigrateJob"), Some(4)), "{text}");
+    assert!(
+        serde_json::from_str::<Value>(&operate(r#"{"name": "MigrateJob"}"#, "").await.1).unwrap()["started"].is_null()
+    );
     let (status, text) = operate(r#"{"name": "MakeJob"}"#, "?force=maybe").await;
     assert_eq!(status, 422);
     assert!(text.contains("bool_parsing"), "{text}");

@@ -458,6 +458,26 @@ pub enum MaintenanceCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Rewrite the statement table for another shard count, in one commit, then set `shards`
+    /// in config.yml. Partitions come out dirty: run `optimize` afterwards.
+    Shard {
+        /// The new shard count (0 and 1: one shard).
+        #[arg(long)]
+        shards: u32,
+        /// Run even when config.yml has that count already.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Bring the dataset to today's layout: the seed layout's statement table and archive blob
+    /// names, missing table columns, the table's retention properties. Prints the job record.
+    Migrate {
+        /// Migrate every dataset of the catalog.
+        #[arg(long)]
+        all: bool,
+        /// Run every migration again, even those done.
+        #[arg(long)]
+        force: bool,
+    },
     /// Pack each partition's small files into larger ones (Delta's OPTIMIZE, bin-packing),
     /// without deduplicating: a lighter step than the merge of `optimize`; the files it writes
     /// are merged by the next `optimize`.

@@ -139,6 +139,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Maintenance(MaintenanceCommand::Optimize { retention_hours, force }) => {
             maintenance::optimize(&ctx, retention_hours, force).await?;
         }
+        Command::Maintenance(MaintenanceCommand::Shard { shards, force }) => {
+            maintenance::shard(&ctx, shards, force).await?;
+        }
+        Command::Maintenance(MaintenanceCommand::Migrate { all, force }) => {
+            maintenance::migrate(&ctx, all, force, dataset.is_some()).await?;
+        }
         Command::Maintenance(MaintenanceCommand::Compact) => maintenance::compact(&ctx).await?,
         Command::Maintenance(MaintenanceCommand::Unlock) => maintenance::unlock(&ctx).await?,
         Command::Maintenance(MaintenanceCommand::History(o)) => maintenance::history(&ctx, &o.output).await?,

@@ -4,7 +4,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
+use lakehouse::operation::migrate::migrate as run_migrate;
 use lakehouse::operation::optimize::{OptimizeOptions, optimize as run_optimize};
+use lakehouse::operation::shard::shard as run_shard;
 use lakehouse::operation::verify::{VerifyOptions, verify as run_verify};
 use lakehouse::repository::EntityRepository;
 
@@ -55,6 +57,54 @@ pub async fn optimize(ctx: &Context, retention_hours: u32, force: bool) -> Resul
             "Optimized {} partitions: {} rows read, {} rows kept; {} files vacuumed.",
             m.partitions, m.rows_read, m.rows_written, metrics.files_vacuumed
         );
+    }
+    Ok(())
+}
+
+/// `maintenance shard --shards N [--force]`: prints the job record.
+pub async fn shard(ctx: &Context, shards: u32, force: bool) -> Result<()> {
+    let repo = EntityRepository::open(&ctx.dataset()?).await?;
+    let bar = progress("shard");
+    let metrics = run_shard(&repo, shards, force).await;
+    bar.finish_and_clear();
+    let metrics = metrics?;
+    if metrics.skipped {
+        eprintln!("The dataset has {shards} shards already; use --force to rewrite anyway.");
+    } else if repo.api().is_none() {
+        let m = &metrics.reshard;
+        eprintln!(
+            "Re-sharded to {shards}: {} rows, {} files written, {} removed. Run `maintenance optimize` next.",
+            m.rows, m.files_added, m.files_removed
+        );
+    }
+    println!("{}", metrics.job);
+    Ok(())
+}
+
+/// `maintenance migrate [--all] [--force]`: one job record per dataset.
+pub async fn migrate(ctx: &Context, all: bool, force: bool, dataset_given: bool) -> Result<()> {
+    if all && dataset_given {
+        bail!("Use either `-d <dataset>` or `--all`, not both.");
+    }
+    let datasets = if all { ctx.catalog.datasets().await? } else { vec![ctx.dataset()?.name().clone()] };
+    for name in datasets {
+        let repo = EntityRepository::open(&ctx.catalog.dataset(name.clone(), None)?).await?;
+        let bar = progress(&format!("migrate {name}"));
+        let metrics = run_migrate(&repo, force).await;
+        bar.finish_and_clear();
+        let metrics = metrics?;
+        if metrics.skipped {
+            eprintln!("{name}: every migration is done; use --force to run them again.");
+        } else if repo.api().is_none() {
+            eprintln!(
+                "{name}: ran {}; {} statements moved from the seed layout, {} blobs renamed, columns added: {}.",
+                metrics.ran.join(", "),
+                metrics.statements,
+                metrics.blobs,
+                if metrics.columns.is_empty() { "none".to_string() } else { metrics.columns.join(", ") }
+            );
+        }
+        println!("{}", metrics.job);
     }
     Ok(())
 }

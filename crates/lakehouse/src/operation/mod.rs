@@ -10,8 +10,10 @@
 //! * [`import`]: entities (FtM JSON lines) and statements (CSV) into the journal;
 //! * [`make`]: flush, optimize and export: the main job;
 //! * [`mapping`]: an archived CSV file mapped to entities by its stored mapping;
-//! * [`optimize`]: merge, compact and vacuum the statement store;
+//! * [`migrate`]: older layouts (the seed's, older reference tables) brought to today's;
+//! * [`optimize`]: merge and vacuum the statement store;
 //! * [`queue`]: a tenant's queued mutations run in order, each removed once durable;
+//! * [`shard`]: the statement table rewritten for another shard count;
 //! * [`verify`]: the table's files and the archive's blobs checked, staging leftovers removed;
 //! * [`zfs_agent`]: the host-side service creating ZFS datasets for clients without ZFS tools.
 
@@ -23,7 +25,9 @@ pub mod import;
 pub mod jobs;
 pub mod make;
 pub mod mapping;
+pub mod migrate;
 pub mod optimize;
 pub mod queue;
+pub mod shard;
 pub mod verify;
 pub mod zfs_agent;

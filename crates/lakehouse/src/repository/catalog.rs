@@ -210,6 +210,19 @@ impl Dataset {
         Ok(config)
     }
 
+    /// Sets `shards` in `config.yml` (versioned) without the check of
+    /// [`configure`](Dataset::configure): for the re-shard, which has rewritten the table for
+    /// that count already.
+    ///
+    /// # Errors
+    /// [`Error::Storage`]; [`Error::InvalidConfig`] for a `config.yml` that does not parse.
+    pub async fn write_shards(&self, shards: u32) -> Result<DatasetConfig> {
+        let mut config = self.ensure().await?;
+        config.merge(&Map::from_iter([("shards".to_string(), Value::from(shards))]))?;
+        self.versions().write(CONFIG_KEY, config.to_yaml().into_bytes()).await?;
+        Ok(config)
+    }
+
     fn statements_with(&self, shards: u32) -> Result<StatementStore> {
         StatementStore::new(self.location.clone(), self.name.clone(), shards, &self.settings)
     }

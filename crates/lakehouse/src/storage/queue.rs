@@ -42,7 +42,7 @@ impl QueueStore {
     /// Stores an item (already checked) under a new UUID7; returns the id.
     ///
     /// # Errors
-    /// [`Error::Storage`].
+    /// [`Error::Storage`](crate::error::Error::Storage).
     pub async fn put(&self, item: Bytes) -> Result<String> {
         let id = uuid::Uuid::now_v7().to_string();
         let options = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
@@ -53,7 +53,7 @@ impl QueueStore {
     /// The ids of the first `limit` items, oldest first.
     ///
     /// # Errors
-    /// [`Error::Storage`].
+    /// [`Error::Storage`](crate::error::Error::Storage).
     pub async fn list(&self, limit: usize) -> Result<Vec<String>> {
         let objects: Vec<_> = self.store.list(Some(&self.folder())).try_collect().await?;
         let mut ids: Vec<String> = objects
@@ -69,7 +69,7 @@ impl QueueStore {
     /// The bytes of item `id`, `None` when it is gone.
     ///
     /// # Errors
-    /// [`Error::Storage`].
+    /// [`Error::Storage`](crate::error::Error::Storage).
     pub async fn read(&self, id: &str) -> Result<Option<Bytes>> {
         read(self.store.as_ref(), &self.item(id)).await
     }
@@ -77,7 +77,7 @@ impl QueueStore {
     /// Removes item `id` (done); nothing happens when it is gone.
     ///
     /// # Errors
-    /// [`Error::Storage`].
+    /// [`Error::Storage`](crate::error::Error::Storage).
     pub async fn remove(&self, id: &str) -> Result<()> {
         object_io::delete(self.store.as_ref(), &self.item(id)).await.map(drop)
     }
@@ -86,7 +86,7 @@ impl QueueStore {
     /// host ([`OperationLock`]).
     ///
     /// # Errors
-    /// [`Error::Busy`] naming the holder; [`Error::Storage`].
+    /// [`Error::Busy`](crate::error::Error::Busy) naming the holder; [`Error::Storage`](crate::error::Error::Storage).
     pub async fn lock(&self) -> Result<OperationLock> {
         OperationLock::try_acquire(self.store.clone(), &self.tenant, "queue").await
     }

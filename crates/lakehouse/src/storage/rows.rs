@@ -230,7 +230,8 @@ impl StatementRows {
     }
 }
 
-fn string_column(batch: &RecordBatch, name: &str) -> Result<Option<StringArray>> {
+/// A string column by name, cast from other string encodings; `None` when absent.
+pub(crate) fn string_column(batch: &RecordBatch, name: &str) -> Result<Option<StringArray>> {
     let Some(col) = batch.column_by_name(name) else {
         return Ok(None);
     };
@@ -242,7 +243,7 @@ fn string_column(batch: &RecordBatch, name: &str) -> Result<Option<StringArray>>
 }
 
 /// A timestamp column as UTC microseconds, cast from other units or zones.
-fn time_column(batch: &RecordBatch, name: &str) -> Result<Option<TimestampMicrosecondArray>> {
+pub(crate) fn time_column(batch: &RecordBatch, name: &str) -> Result<Option<TimestampMicrosecondArray>> {
     let Some(col) = batch.column_by_name(name) else {
         return Ok(None);
     };
@@ -259,7 +260,8 @@ fn get_str(col: Option<&StringArray>, i: usize) -> Option<String> {
     col.filter(|c| c.is_valid(i)).map(|c| c.value(i).to_string())
 }
 
-fn get_time(col: Option<&TimestampMicrosecondArray>, i: usize) -> Option<Timestamp> {
+/// The timestamp at row `i` of `col`, `None` when null or absent.
+pub(crate) fn get_time(col: Option<&TimestampMicrosecondArray>, i: usize) -> Option<Timestamp> {
     col.filter(|c| c.is_valid(i)).and_then(|c| Timestamp::from_timestamp_micros(c.value(i)))
 }
 

@@ -44,6 +44,10 @@ pub mod keys {
     pub const MAKE_LAST_RUN: &str = "operations/make/last_run";
     /// The last optimize that ran (one skipped because nothing was dirty does not set it).
     pub const OPTIMIZE_LAST_RUN: &str = "operations/optimize/last_run";
+    /// The last re-shard (`maintenance shard`) that ran.
+    pub const SHARD_LAST_RUN: &str = "operations/shard/last_run";
+    /// The last `maintenance migrate` that ran.
+    pub const MIGRATE_LAST_RUN: &str = "operations/migrate/last_run";
     /// The last crawl (informational: a crawl is never fresh).
     pub const CRAWL_LAST_RUN: &str = "operations/crawl/last_run";
     /// The last `archive download`.

@@ -19,20 +19,18 @@ use deltalake::DeltaTable;
 use deltalake::arrow::array::{AsArray, RecordBatch, UInt32Array};
 use deltalake::arrow::compute::take_record_batch;
 use deltalake::kernel::Action;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::protocol::SaveMode;
 use ftm::Statement;
 use object_store::ObjectStore;
 
-use super::StatementStore;
 use super::columns::{ColumnRow, Columns, normalize};
 use super::datafile::{DataFile, partition_folder};
 use super::dedupe::entity_order;
 use super::profiles::writer_properties;
+use super::{StatementStore, commit, write_operation};
 use crate::error::{Error, Result};
 use crate::model::{Bucket, shard};
 use crate::storage::rows::{FileRows, StatementRows};
-use crate::storage::table_schema::PARTITION_COLUMNS;
 
 /// Rows taken into one Arrow batch at a time while writing a file.
 const WRITE_BATCH_ROWS: usize = 65_536;
@@ -79,12 +77,19 @@ impl StatementStore {
             return Ok(AppendMetrics { version: self.version().await?, ..Default::default() });
         }
         let rows = rows.finish(Some(chrono::Utc::now()))?;
-        let (keys, parts) = self.order(&rows)?;
-        let table = self.ensure_table().await?;
+        self.ensure_table().await?;
         let guard = self.fence.append().await?;
-        let written = write_buckets(table, self.table_store()?, &keys, rows.batch, parts).await;
+        let written = self.append_marked(rows).await;
         guard.release().await?;
         written
+    }
+
+    /// Writes `rows` holding an append marker: the table is read again under it, so that its
+    /// shard count ([`StatementStore::shards_of`]) cannot change before the rows are committed.
+    async fn append_marked(&self, rows: FileRows) -> Result<AppendMetrics> {
+        let table = self.table().await?.ok_or_else(|| Error::Corrupt("statement table vanished".into()))?;
+        let (keys, parts) = self.order(&rows, self.shards_of(&table).await?)?;
+        write_buckets(table, self.table_store()?, &keys, rows.batch, parts).await
     }
 
     /// The partition keys in order, and each partition's rows (indices into `rows`) in write
@@ -92,7 +97,7 @@ impl StatementStore {
     /// entities' rows in order already. Consecutive rows of one entity (how writers emit them)
     /// form a run: runs are sorted, then the rows within each, so the large sort compares
     /// entities, not statements, and shards and buckets are computed once per run.
-    fn order(&self, rows: &FileRows) -> Result<(Vec<Key>, Vec<Vec<u32>>)> {
+    fn order(&self, rows: &FileRows, shards: u32) -> Result<(Vec<Key>, Vec<Vec<u32>>)> {
         let model = ftm::model();
         let column = |name: &str| rows.batch.column_by_name(name).expect("a data-file column").as_string::<i32>();
         let (entities, schemata) = (column("entity_id"), column("schema"));
@@ -113,7 +118,7 @@ impl StatementStore {
             }
             let bucket = Bucket::of(model.schema(schemata.value(i))?);
             let origin = rows.origins[rows.origin[i] as usize].clone();
-            let key = (bucket, shard(entities.value(i), self.shards), origin);
+            let key = (bucket, shard(entities.value(i), shards), origin);
             ranks.entry(key.clone()).or_insert(0);
             runs.push((key, i, i + 1));
         }
@@ -170,16 +175,7 @@ async fn write_buckets(
             actions.extend(add.map(Action::Add));
             metrics.rows += *rows;
         }
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: Some(PARTITION_COLUMNS.map(String::from).to_vec()),
-            predicate: None,
-        };
-        CommitBuilder::from(CommitProperties::default())
-            .with_actions(actions)
-            .build(Some(table.snapshot()?), table.log_store(), operation)
-            .await?;
-        table.update_state().await?;
+        commit(&mut table, actions, write_operation(SaveMode::Append)).await?;
         metrics.commits += 1;
     }
     metrics.version = table.version();

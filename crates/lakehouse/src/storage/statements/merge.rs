@@ -16,7 +16,6 @@
 use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::prelude::{SessionContext, col, lit};
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add};
 use deltalake::protocol::DeltaOperation;
 use futures::{StreamExt, TryStreamExt};
@@ -29,7 +28,7 @@ use super::dedupe::Tombstones;
 use super::profiles::merge_writer_properties;
 use super::read_ahead::ReadAhead;
 use super::sorted_merge::{SortedMerge, TableFiles, is_sorted};
-use super::{EntityStream, MERGED_PREFIX, Partition, StatementStore};
+use super::{EntityStream, MERGED_PREFIX, Partition, StatementStore, commit};
 use crate::error::{Error, Result};
 use crate::model::Bucket;
 
@@ -239,11 +238,7 @@ impl StatementStore {
                 }
             }
             let operation = DeltaOperation::Optimize { predicate: None, target_size: 0 };
-            CommitBuilder::from(CommitProperties::default())
-                .with_actions(actions)
-                .build(Some(table.snapshot()?), table.log_store(), operation)
-                .await?;
-            table.update_state().await?;
+            commit(&mut table, actions, operation).await?;
         }
         if metrics.partitions > 0 {
             deltalake::checkpoints::create_checkpoint(&table, None).await?;

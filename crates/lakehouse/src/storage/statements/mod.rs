@@ -6,7 +6,8 @@
 //! [`merge`](StatementStore::merge) collapses duplicates, folds `first_seen`, supersedes fragment
 //! emissions and reaps tombstones past the grace period, one partition at a time;
 //! [`compact`](StatementStore::compact) bin-packs small files; [`vacuum`](StatementStore::vacuum)
-//! deletes files the log no longer references. Reads ([`scan`](StatementStore::scan) and the
+//! deletes files the log no longer references; [`reshard`](StatementStore::reshard) rewrites the
+//! table for another shard count. Reads ([`scan`](StatementStore::scan) and the
 //! lookups built on it) see live rows only: the merge's dedupe rules (spec `storage-format.md`
 //! §5.2) applied to every partition, tombstones hidden.
 //!
@@ -28,9 +29,11 @@ mod filter;
 mod gather;
 mod history;
 mod merge;
+mod migrate;
 mod object_reader;
 mod profiles;
 mod read_ahead;
+mod reshard;
 mod scan;
 mod sorted_merge;
 mod sql;
@@ -41,7 +44,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use deltalake::DeltaTable;
-use deltalake::kernel::LogicalFileView;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, LogicalFileView};
+use deltalake::protocol::{DeltaOperation, SaveMode};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -54,7 +59,9 @@ pub use csv::{CsvRows, TableCsv};
 pub use filter::Filter;
 pub use history::{AsOf, Commit};
 pub use merge::{MergeMetrics, MergeOptions, MergeScan, MergeTask};
+pub use migrate::RETENTION_PROPERTIES;
 pub use read_ahead::ReadAhead;
+pub use reshard::{PENDING_SHARDS, ReshardMetrics, same_layout};
 pub use scan::{EntityStream, entity_of};
 pub use sql::{LIVE_VIEW, RAW_VIEW};
 pub use stats::{CountryCount, DatasetStats, SchemaCount, StatsBuilder, StatsGroup};
@@ -73,6 +80,28 @@ pub const STATEMENTS_DIR: &str = "statements";
 
 /// Prefix of files written by merge: a partition whose files all carry it is deduped and sorted.
 pub const MERGED_PREFIX: &str = "merged-";
+
+/// Commits `actions` on `table` as `operation` and brings `table` to the new version.
+///
+/// # Errors
+/// [`Error::Delta`], a conflicting commit among them.
+async fn commit(table: &mut DeltaTable, actions: Vec<Action>, operation: DeltaOperation) -> Result<()> {
+    CommitBuilder::from(CommitProperties::default())
+        .with_actions(actions)
+        .build(Some(table.snapshot()?), table.log_store(), operation)
+        .await?;
+    table.update_state().await?;
+    Ok(())
+}
+
+/// A `WRITE` commit of the statement table in `mode` (spec `storage-format.md` §2.8).
+fn write_operation(mode: SaveMode) -> DeltaOperation {
+    DeltaOperation::Write {
+        mode,
+        partition_by: Some(crate::storage::table_schema::PARTITION_COLUMNS.map(String::from).to_vec()),
+        predicate: None,
+    }
+}
 
 /// `(shard, bucket, origin)` of a partition.
 type PartitionKey = (String, String, String);

@@ -70,6 +70,11 @@ impl EntityStream {
         EntityStream { merge: Some(merge), ready: VecDeque::new(), filter, candidates, shards, lease: None }
     }
 
+    /// The shard count of the table version read ([`StatementStore::shards_of`]).
+    pub fn shards(&self) -> u32 {
+        self.shards
+    }
+
     /// Every entity `merge` yields.
     pub(super) fn unfiltered(merge: SortedMerge) -> EntityStream {
         EntityStream::new(merge, Filter::default(), None, 1)
@@ -171,9 +176,10 @@ impl StatementStore {
         ctx: &SessionContext,
         filter: &Filter,
         predicates: Vec<Expr>,
+        shards: u32,
     ) -> Result<Option<HashSet<String>>> {
         // One scan per predicate, side by side.
-        let scans = predicates.into_iter().map(|predicate| self.matching_ids(ctx, filter, predicate));
+        let scans = predicates.into_iter().map(|predicate| self.matching_ids(ctx, filter, predicate, shards));
         let mut sets = futures::future::try_join_all(scans).await?;
         sets.sort_by_key(HashSet::len);
         let mut sets = sets.into_iter();
@@ -186,9 +192,15 @@ impl StatementStore {
 
     /// The ids of the entities with a stored row satisfying `predicate` (and the filter's row
     /// predicate).
-    async fn matching_ids(&self, ctx: &SessionContext, filter: &Filter, predicate: Expr) -> Result<HashSet<String>> {
+    async fn matching_ids(
+        &self,
+        ctx: &SessionContext,
+        filter: &Filter,
+        predicate: Expr,
+        shards: u32,
+    ) -> Result<HashSet<String>> {
         let mut df = ctx.table(TABLE).await?;
-        if let Some(rows) = filter.row_predicate(self.shards) {
+        if let Some(rows) = filter.row_predicate(shards) {
             df = df.filter(rows)?;
         }
         // Rows come in file order, sorted by entity id within a merged file: consecutive
@@ -227,8 +239,9 @@ impl StatementStore {
             return Ok(EntityStream::empty());
         };
         let ctx = self.session(&table).await?;
-        let predicates: Vec<Expr> = filter.entity_predicates(self.shards).into_iter().chain(semi).collect();
-        let candidates = self.candidates(&ctx, filter, predicates).await?;
+        let shards = self.shards_of(&table).await?;
+        let predicates: Vec<Expr> = filter.entity_predicates(shards).into_iter().chain(semi).collect();
+        let candidates = self.candidates(&ctx, filter, predicates, shards).await?;
         let ids: Option<Vec<String>> = match candidates {
             None if filter.entity_ids.is_empty() => None,
             None => Some(filter.entity_ids.clone()),
@@ -242,12 +255,12 @@ impl StatementStore {
                 // and bloom filters of `entity_id`.
                 let read = Filter { entity_ids: ids, origins: filter.origins.clone(), node: None };
                 let mut df = ctx.table(TABLE).await?;
-                if let Some(predicate) = read.row_predicate(self.shards) {
+                if let Some(predicate) = read.row_predicate(shards) {
                     df = df.filter(predicate)?;
                 }
                 let df = df.sort(vec![col("entity_id").sort(true, false)])?;
                 let merge = SortedMerge::query(df.execute_stream().await?, tombstones);
-                Ok(EntityStream::new(merge, filter.clone(), None, self.shards))
+                Ok(EntityStream::new(merge, filter.clone(), None, shards))
             }
             ids => {
                 let candidates = ids.map(|ids| ids.into_iter().collect::<HashSet<String>>());
@@ -259,13 +272,13 @@ impl StatementStore {
                     SortedMerge::files(&self.table_files()?, &selected, tombstones).await?.deduped()
                 } else {
                     let mut df = ctx.table(TABLE).await?;
-                    if let Some(predicate) = filter.row_predicate(self.shards) {
+                    if let Some(predicate) = filter.row_predicate(shards) {
                         df = df.filter(predicate)?;
                     }
                     let df = df.sort(vec![col("entity_id").sort(true, false)])?;
                     SortedMerge::query(df.execute_stream().await?, tombstones)
                 };
-                Ok(EntityStream::new(merge, filter.clone(), candidates, self.shards))
+                Ok(EntityStream::new(merge, filter.clone(), candidates, shards))
             }
         }
     }

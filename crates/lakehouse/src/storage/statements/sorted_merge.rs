@@ -58,7 +58,7 @@ const MAX_READ_BATCH_ROWS: usize = 8192;
 const OUTPUT_BATCH_ROWS: usize = 8192;
 
 /// Where a source's batches come from.
-enum Input {
+pub(super) enum Input {
     /// A local data file of the partition `(bucket, origin)`.
     File { reader: ParquetRecordBatchReader, bucket: String, origin: String },
     /// A data file in an object store, of the partition `(bucket, origin)`.
@@ -71,7 +71,7 @@ enum Input {
 
 impl Input {
     /// The next batch, normalized to the row schema; `None` at the end.
-    async fn next(&mut self) -> Result<Option<RecordBatch>> {
+    pub(super) async fn next(&mut self) -> Result<Option<RecordBatch>> {
         let batch = match self {
             Input::File { reader, bucket, origin } => match reader.next() {
                 Some(batch) => normalize(&batch?, Some((bucket, origin)))?,
@@ -145,7 +145,7 @@ impl TableFiles {
 
     /// `file` as a merge source of rows of the partition `(bucket, origin)`, read in batches of
     /// `rows`.
-    async fn input(&self, file: &str, rows: usize, bucket: &str, origin: &str) -> Result<Input> {
+    pub(super) async fn input(&self, file: &str, rows: usize, bucket: &str, origin: &str) -> Result<Input> {
         let (bucket, origin) = (bucket.to_string(), origin.to_string());
         Ok(match self.open(file).await? {
             Opened::File(builder) => Input::File { reader: builder.with_batch_size(rows).build()?, bucket, origin },

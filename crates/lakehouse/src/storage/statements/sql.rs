@@ -87,12 +87,11 @@ impl PartitionStream for LiveRows {
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let store = self.store.clone();
-        let shards = store.shards;
         let batches = futures::stream::once(async move { store.scan(&Filter::default()).await })
             .map_ok(move |stream| {
                 futures::stream::try_unfold(stream, move |mut stream| async move {
                     let Some(batch) = stream.next_batch().await? else { return Ok::<_, Error>(None) };
-                    let rows = live_batches(&batch, shards)?.into_iter().map(Ok::<_, Error>);
+                    let rows = live_batches(&batch, stream.shards())?.into_iter().map(Ok::<_, Error>);
                     Ok(Some((futures::stream::iter(rows), stream)))
                 })
                 .try_flatten()

@@ -456,3 +456,36 @@ async fn merge_sorts_unsorted_files_and_merges_sorted_ones_in_order() {
     let ids: Vec<String> = live(&store).await.into_iter().map(|s| s.entity_id).collect();
     assert_eq!(ids, ["p1", "p2", "p3", "p5", "p9"]);
 }
+
+#[tokio::test]
+async fn a_reshard_whose_config_update_is_outstanding_reads_and_appends_by_the_new_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = store(dir.path(), 1);
+    let rows: Vec<Statement> =
+        (0..200).map(|i| stmt(&format!("e{i:03}"), "Person", "name", &format!("N{i}"), "2024-01-01")).collect();
+    old.append(rows).await.unwrap();
+    let metrics = old.reshard(8).await.unwrap();
+    assert_eq!((metrics.rows, metrics.files_removed), (200, 1));
+    // The config still says 1 (the process died before writing it): the table's pending count
+    // wins, for lookups pruned by shard and for appends.
+    let table = old.table().await.unwrap().unwrap();
+    assert_eq!(old.shards_of(&table).await.unwrap(), 8);
+    for i in [0, 57, 199] {
+        assert!(old.get(&format!("e{i:03}")).await.unwrap().is_some(), "e{i:03}");
+    }
+    old.append(vec![stmt("late", "Person", "name", "Late", "2024-01-02")]).await.unwrap();
+    let parts = old.partitions().await.unwrap();
+    let late = crate::model::shard("late", 8);
+    let expected = (0..200).filter(|i| crate::model::shard(&format!("e{i:03}"), 8) == late).count() + 1;
+    let rows: u64 = parts.iter().filter(|p| p.shard == late).map(|p| p.rows).sum();
+    assert_eq!(rows, expected as u64, "the append went to shard {late} of 8");
+    assert!(old.get("late").await.unwrap().is_some());
+    // Re-sharding again to the pending count rewrites nothing; once the config says 8, the
+    // property goes.
+    assert_eq!(old.reshard(8).await.unwrap().version, None);
+    let new = store(dir.path(), 8);
+    assert!(new.finish_reshard().await.unwrap());
+    assert!(!new.finish_reshard().await.unwrap());
+    assert_eq!(new.shards_of(&new.table().await.unwrap().unwrap()).await.unwrap(), 8);
+    assert_eq!(live(&new).await.len(), 201);
+}
