@@ -75,7 +75,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"detail": list}))).into_response()
             }
             ApiError::Internal(m) => {
-                eprintln!("error: {m}");
+                tracing::error!(error = %m, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
             }
         }

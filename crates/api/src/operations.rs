@@ -144,7 +144,7 @@ pub async fn run(
             download_archive(&repo, &target, |_| {}).await?.job
         }
         "ExportJob" => {
-            let options = ExportOptions { force, skip_diff: !fields.flag("make_diff", true)? };
+            let options = ExportOptions { force, skip_diff: !fields.flag("make_diff", true)?, target: None };
             export(&repo, &options).await?.job
         }
         "MakeJob" => {

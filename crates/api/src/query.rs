@@ -265,7 +265,7 @@ async fn respond(state: state::State, dataset: String, body: &[u8], write: Write
                 Err(e) => Err(e),
             };
             if let Err(e) = written {
-                eprintln!("error: query stream: {e}");
+                tracing::error!(error = %e, "query stream failed");
                 let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
                 return;
             }

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use lakehouse::model::origin::BULK_ORIGIN;
 
 /// FollowTheMoney data lakehouse: entity graph data and source documents on a Delta Lake.
@@ -30,6 +31,39 @@ pub struct Cli {
     pub dataset_uri: Option<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The parsed command line. A usage error exits 2 with clap's message and the usage line of
+    /// the (sub-)command it belongs to, as the reference prints its usage errors (spec
+    /// `interfaces.md` §1.3); clap leaves the usage out of some errors (an invalid value) and
+    /// it is added here. `--help` prints the help and exits 0.
+    pub fn parse_or_exit() -> Cli {
+        let mut err = match Cli::try_parse() {
+            Ok(cli) => return cli,
+            Err(err) => err,
+        };
+        let help = matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+        if !help && err.get(ContextKind::Usage).is_none() {
+            let usage = usage_of(std::env::args().skip(1));
+            err.insert(ContextKind::Usage, ContextValue::StyledStr(usage));
+        }
+        err.exit()
+    }
+}
+
+/// The usage line of the deepest sub-command named in `args` (the top level when none is).
+fn usage_of(args: impl Iterator<Item = String>) -> clap::builder::StyledStr {
+    let mut command = Cli::command();
+    command.build();
+    let mut current = &mut command;
+    for arg in args {
+        if current.find_subcommand(&arg).is_none() {
+            continue;
+        }
+        current = current.find_subcommand_mut(&arg).expect("found above");
+    }
+    current.render_usage()
 }
 
 /// The sub-commands.
@@ -68,11 +102,7 @@ pub enum Command {
     /// Flush, optimize and export the dataset: the main job.
     Make(MakeArgs),
     /// Export every artifact (statements.csv, entities.ftm.json, documents, statistics, index).
-    Export {
-        /// Export even when the artifacts are fresh.
-        #[arg(long)]
-        force: bool,
-    },
+    Export(ExportArgs),
     /// Flush, optimize and unlock the statement store.
     #[command(subcommand)]
     Maintenance(MaintenanceCommand),
@@ -246,9 +276,8 @@ pub enum MappingsCommand {
         /// Run every mapping of the dataset.
         #[arg(long)]
         all: bool,
-        /// Run even when a mapping was processed after its last change.
-        #[arg(long)]
-        force: bool,
+        #[command(flatten)]
+        force: Force,
     },
 }
 
@@ -276,12 +305,14 @@ pub enum ArchiveCommand {
         /// Only the keys (paths), one per line.
         #[arg(long, overrides_with = "no_keys")]
         keys: bool,
-        #[arg(long, hide = true)]
+        /// The reference's spelling of the default; the later of the pair wins.
+        #[arg(long, overrides_with = "keys", hide = true)]
         no_keys: bool,
         /// Only the checksums, one per record.
         #[arg(long, overrides_with = "no_checksums")]
         checksums: bool,
-        #[arg(long, hide = true)]
+        /// The reference's spelling of the default; the later of the pair wins.
+        #[arg(long, overrides_with = "checksums", hide = true)]
         no_checksums: bool,
     },
     /// Write the archived files under their paths (from the documents export) into a folder.
@@ -299,20 +330,60 @@ pub struct MakeArgs {
     #[arg(short = 'c', value_name = "YML")]
     pub config: Option<String>,
     /// Skip draining the journal (the export still flushes).
-    #[arg(long)]
+    #[arg(long, overrides_with = "flush")]
     pub no_flush: bool,
+    /// The reference's spelling of the default; the later of the pair wins.
+    #[arg(long, overrides_with = "no_flush", hide = true)]
+    pub flush: bool,
     /// Only flush: no optimize, no exports.
-    #[arg(long)]
+    #[arg(long, overrides_with = "exports")]
     pub no_exports: bool,
+    /// The reference's spelling of the default; the later of the pair wins.
+    #[arg(long, overrides_with = "no_exports", hide = true)]
+    pub exports: bool,
     /// Skip the optimize stage.
-    #[arg(long)]
+    #[arg(long, overrides_with = "optimize")]
     pub no_optimize: bool,
+    /// The reference's spelling of the default; the later of the pair wins.
+    #[arg(long, overrides_with = "no_optimize", hide = true)]
+    pub optimize: bool,
     /// Optimize even when no partition is dirty.
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_force_optimize")]
     pub force_optimize: bool,
+    /// The reference's spelling of the default; the later of the pair wins.
+    #[arg(long, overrides_with = "force_optimize", hide = true)]
+    pub no_force_optimize: bool,
     /// Export even when the artifacts are fresh.
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_force_exports")]
     pub force_exports: bool,
+    /// The reference's spelling of the default; the later of the pair wins.
+    #[arg(long, overrides_with = "force_exports", hide = true)]
+    pub no_force_exports: bool,
+}
+
+/// `export`'s flags.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub force: Force,
+    /// Write the artifacts into this folder (or bucket prefix) instead of the dataset's,
+    /// leaving the lake as it is: no diffs, tags, job record or index.
+    #[arg(short = 'o', value_name = "DIR")]
+    pub output: Option<String>,
+    /// Export the table as of this version or ISO 8601 time (with `-o`).
+    #[arg(long, value_name = "VERSION|TIME", requires = "output")]
+    pub as_of: Option<String>,
+}
+
+/// `--force` and the reference's `--no-force` (the later of the two wins).
+#[derive(Debug, Args)]
+pub struct Force {
+    /// Run even when the result is fresh (nothing changed since the last run).
+    #[arg(long, overrides_with = "no_force")]
+    pub force: bool,
+    /// The reference's spelling of the default; the later of the pair wins.
+    #[arg(long, overrides_with = "force", hide = true)]
+    pub no_force: bool,
 }
 
 /// `-o OUT`: where data goes.
@@ -335,7 +406,8 @@ pub struct ImportArgs {
     /// Use --origin even for input carrying its own origin.
     #[arg(long, overrides_with = "no_override_origin")]
     pub override_origin: bool,
-    #[arg(long, hide = true)]
+    /// The reference's spelling of the default; the later of the pair wins.
+    #[arg(long, overrides_with = "override_origin", hide = true)]
     pub no_override_origin: bool,
     /// Role for input carrying none.
     #[arg(long)]
@@ -454,9 +526,8 @@ pub enum MaintenanceCommand {
         /// Vacuum files unreferenced for at least this many hours.
         #[arg(long, default_value_t = 0)]
         retention_hours: u32,
-        /// Run even when no partition is dirty.
-        #[arg(long)]
-        force: bool,
+        #[command(flatten)]
+        force: Force,
     },
     /// Rewrite the statement table for another shard count, in one commit, then set `shards`
     /// in config.yml. Partitions come out dirty: run `optimize` afterwards.
@@ -464,9 +535,8 @@ pub enum MaintenanceCommand {
         /// The new shard count (0 and 1: one shard).
         #[arg(long)]
         shards: u32,
-        /// Run even when config.yml has that count already.
-        #[arg(long)]
-        force: bool,
+        #[command(flatten)]
+        force: Force,
     },
     /// Bring the dataset to today's layout: the seed layout's statement table and archive blob
     /// names, missing table columns, the table's retention properties. Prints the job record.
@@ -474,9 +544,8 @@ pub enum MaintenanceCommand {
         /// Migrate every dataset of the catalog.
         #[arg(long)]
         all: bool,
-        /// Run every migration again, even those done.
-        #[arg(long)]
-        force: bool,
+        #[command(flatten)]
+        force: Force,
     },
     /// Pack each partition's small files into larger ones (Delta's OPTIMIZE, bin-packing),
     /// without deduplicating: a lighter step than the merge of `optimize`; the files it writes

@@ -9,12 +9,13 @@
 mod cli;
 mod commands;
 mod context;
+mod logging;
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 use lakehouse::Settings;
 use lakehouse::model::DatasetName;
 use lakehouse::operation::artifacts::{ENTITIES, STATEMENTS};
@@ -40,12 +41,31 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 static MALLOC_CONF: &[u8; 36] = b"dirty_decay_ms:-1,muzzy_decay_ms:-1\0";
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_or_exit();
+    if cli.version {
+        eprintln!("{} (compatible with ftm-lakehouse {REFERENCE_VERSION})", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    logging::init(&settings);
+    let debug = settings.debug;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, settings)) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {}", message(&err));
+            if debug {
+                // `DEBUG` (spec `interfaces.md` §4.4): every cause, as the reference shows its traceback.
+                for cause in err.chain().skip(1) {
+                    eprintln!("  caused by: {cause}");
+                }
+            }
             ExitCode::from(1)
         }
     }
@@ -71,12 +91,7 @@ fn message(err: &anyhow::Error) -> String {
 /// The reference release whose lake format, commands and HTTP API this build follows.
 const REFERENCE_VERSION: &str = "0.9.0";
 
-async fn run(cli: Cli) -> Result<ExitCode> {
-    if cli.version {
-        eprintln!("{} (compatible with ftm-lakehouse {REFERENCE_VERSION})", env!("CARGO_PKG_VERSION"));
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut settings = Settings::from_env()?;
+async fn run(cli: Cli, mut settings: Settings) -> Result<ExitCode> {
     // The `zfs` group needs no catalog (spec `interfaces.md` §1.1 step 3).
     let command = match cli.command {
         Some(Command::Zfs(command)) => return zfs::run(&settings, command).await,
@@ -132,18 +147,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Entities(EntitiesCommand::Stream(o)) => stream(&ctx, &o.output, ENTITIES).await?,
         Command::Statements(StatementsCommand::Stream(o)) => stream(&ctx, &o.output, STATEMENTS).await?,
         Command::Make(args) => make::make(&ctx, &args).await?,
-        Command::Export { force } => make::export(&ctx, force).await?,
+        Command::Export(args) => make::export(&ctx, &args).await?,
         Command::Maintenance(MaintenanceCommand::Flush { all }) => {
             maintenance::flush(&ctx, all, dataset.is_some()).await?;
         }
         Command::Maintenance(MaintenanceCommand::Optimize { retention_hours, force }) => {
-            maintenance::optimize(&ctx, retention_hours, force).await?;
+            maintenance::optimize(&ctx, retention_hours, force.force).await?;
         }
         Command::Maintenance(MaintenanceCommand::Shard { shards, force }) => {
-            maintenance::shard(&ctx, shards, force).await?;
+            maintenance::shard(&ctx, shards, force.force).await?;
         }
         Command::Maintenance(MaintenanceCommand::Migrate { all, force }) => {
-            maintenance::migrate(&ctx, all, force, dataset.is_some()).await?;
+            maintenance::migrate(&ctx, all, force.force, dataset.is_some()).await?;
         }
         Command::Maintenance(MaintenanceCommand::Compact) => maintenance::compact(&ctx).await?,
         Command::Maintenance(MaintenanceCommand::Unlock) => maintenance::unlock(&ctx).await?,

@@ -98,3 +98,51 @@ fn a_dotenv_file_in_the_working_directory_sets_what_the_environment_does_not() {
     assert_eq!((from_file["uri"].as_str(), from_file["lock_max_retries"].as_u64()), (Some("from-dotenv"), Some(4)));
     assert_eq!(settings(&[("LAKEHOUSE_URI", "from-env")])["uri"], "from-env", "the environment wins");
 }
+
+/// `ftm-lakehouse --uri LAKE -d ds ARGS…` with extra environment.
+fn run_env(lake: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ftm-lakehouse"));
+    command.arg("--uri").arg(lake).args(["-d", "ds"]).args(args).env_remove("LAKEHOUSE_URI");
+    for (name, value) in ["LOG_LEVEL", "LOG_JSON", "DEBUG"].map(|n| (n, "")).iter().chain(env) {
+        if value.is_empty() {
+            command.env_remove(name);
+        } else {
+            command.env(name, value);
+        }
+    }
+    command.output().expect("run ftm-lakehouse")
+}
+
+#[test]
+fn log_level_log_json_and_debug() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path();
+    let donations = testkit::fixtures().join("donations.ftm.json");
+    let imported = run_env(lake, &["entities", "import", "-i", donations.to_str().unwrap()], &[]);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+
+    // Text by default, at info: the steps of `make`, and no library's internals.
+    let made = stderr(&run_env(lake, &["make"], &[]));
+    assert!(made.lines().any(|l| l.contains(" INFO lakehouse::operation::export: exported dataset=ds")), "{made}");
+    assert!(!made.contains("buoyant") && !made.contains("deltalake"), "{made}");
+    // JSON lines with LOG_JSON.
+    let json = stderr(&run_env(lake, &["make", "--force-exports"], &[("LOG_JSON", "true")]));
+    let events: Vec<serde_json::Value> = json.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let exported = events.iter().find(|e| e["message"] == "exported").expect(&json);
+    assert_eq!((exported["level"].as_str(), exported["entities"].as_u64()), (Some("INFO"), Some(474)));
+    // LOG_LEVEL above info: no events, the command's own lines stay.
+    let quiet = stderr(&run_env(lake, &["make", "--force-exports"], &[("log_level", "WARNING")]));
+    assert!(!quiet.contains("INFO") && quiet.contains("Exported 2857 statements"), "{quiet}");
+    // The prefixed spelling is not the reference's and changes nothing.
+    let prefixed = stderr(&run_env(lake, &["make", "--force-exports"], &[("LAKEHOUSE_LOG_LEVEL", "error")]));
+    assert!(prefixed.contains(" INFO "), "{prefixed}");
+    let bad = run_env(lake, &["make"], &[("LOG_LEVEL", "loud")]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).starts_with("error: Invalid setting LOG_LEVEL=\"loud\""), "{}", stderr(&bad));
+    // DEBUG: an error with its causes, one per line.
+    let missing = lake.join("missing.ftm.json");
+    let plain = stderr(&run_env(lake, &["entities", "import", "-i", missing.to_str().unwrap()], &[]));
+    assert_eq!(plain.lines().count(), 1, "{plain}");
+    let debug = stderr(&run_env(lake, &["entities", "import", "-i", missing.to_str().unwrap()], &[("DEBUG", "1")]));
+    assert!(debug.lines().nth(1).is_some_and(|l| l.starts_with("  caused by: ")), "{debug}");
+}

@@ -36,6 +36,12 @@ fn as_of_a_version_before_a_delete_reads_the_deleted_entities() {
     std::thread::sleep(std::time::Duration::from_millis(100));
     let between = chrono::Utc::now().to_rfc3339();
     std::thread::sleep(std::time::Duration::from_millis(100));
+    ok(cli(lake, &["export"]));
+    let exported = |root: &Path| {
+        ["entities.ftm.json", "exports/statements.csv", "exports/statistics.json"]
+            .map(|name| std::fs::read_to_string(root.join(name)).unwrap())
+    };
+    let lake_exports = exported(&lake.join("donations"));
 
     ok(cli(lake, &["entities", "delete-origin", "bulk"]));
     let after = history(lake);
@@ -64,6 +70,24 @@ fn as_of_a_version_before_a_delete_reads_the_deleted_entities() {
         "{}",
         String::from_utf8_lossy(&beyond.stderr)
     );
+    // An export of the past into a folder: what the lake's export of that version wrote, and
+    // the lake's own exports stay as they were.
+    let past = tempfile::tempdir().unwrap();
+    ok(cli(lake, &["export", "-o", past.path().to_str().unwrap(), "--as-of", &imported]));
+    assert_eq!(exported(past.path()), lake_exports);
+    assert_eq!(exported(&lake.join("donations")), lake_exports);
+    assert!(!past.path().join("index.json").exists() && !past.path().join("diffs").exists());
+    assert_eq!(cli(lake, &["export", "--as-of", &imported]).status.code(), Some(2), "--as-of needs -o");
+
+    // A vacuum names the versions it makes unreadable; reading them then fails.
+    let optimized = cli(lake, &["maintenance", "optimize", "--force"]);
+    let said = String::from_utf8_lossy(&optimized.stderr);
+    assert!(said.contains(&format!("Versions 1-{imported} can no longer be read")), "{said}");
+    let gone = cli(lake, &["entities", "iterate", "--as-of", &imported]);
+    let said = String::from_utf8_lossy(&gone.stderr);
+    assert_eq!(gone.status.code(), Some(1), "{said}");
+    assert!(said.contains(&format!("version {imported} can no longer be read, a vacuum deleted")), "{said}");
+
     let bad = cli(lake, &["entities", "get", id, "--as-of", "yesterday"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a table version (a number) nor an ISO 8601 time"));
 }

@@ -1,5 +1,6 @@
 //! `maintenance verify [--archive] [--repair]`: finds a removed data file, a flipped byte in a
-//! blob and a stray staging file; `--repair` removes only the stray.
+//! blob, a stray staging file and an orphaned data file; `--repair` removes only the stray and
+//! the orphan.
 
 mod common;
 
@@ -38,6 +39,8 @@ fn verify_finds_what_is_broken_and_repair_removes_only_strays() {
     std::fs::write(&blob, &bytes).unwrap();
     let stray = root.join("exports/statements.csv.tmp");
     std::fs::write(&stray, "half an export").unwrap();
+    let orphan = data[1].with_file_name("part-00000-never-committed-c000.snappy.parquet");
+    std::fs::copy(&data[1], &orphan).unwrap();
 
     let broken = run(lake, &["-d", "donations", "maintenance", "verify", "--archive"]);
     assert_eq!(broken.status.code(), Some(1));
@@ -47,17 +50,20 @@ fn verify_finds_what_is_broken_and_repair_removes_only_strays() {
     let checksum = blob.parent().unwrap().file_name().unwrap().to_string_lossy().to_string();
     assert!(report.contains(&format!("bad blob {checksum}: its bytes hash to")), "{report}");
     assert!(report.contains("staging leftover: exports/statements.csv.tmp\n"), "{report}");
-    assert!(report.contains("error: 3 problems found in dataset `donations`"), "{report}");
+    let orphaned = orphan.strip_prefix(&root).unwrap().to_string_lossy().to_string();
+    assert!(report.contains(&format!("orphaned data file: {orphaned}\n")), "{report}");
+    assert!(report.contains("error: 4 problems found in dataset `donations`"), "{report}");
     // Without --archive the blob is not hashed.
     let quick = String::from_utf8_lossy(&run(lake, &["-d", "donations", "maintenance", "verify"]).stderr).to_string();
-    assert!(quick.contains("error: 2 problems found"), "{quick}");
+    assert!(quick.contains("error: 3 problems found"), "{quick}");
 
     let repaired = run(lake, &["-d", "donations", "maintenance", "verify", "--archive", "--repair"]);
     assert_eq!(repaired.status.code(), Some(1), "the missing file and the bad blob remain");
     assert!(
         String::from_utf8_lossy(&repaired.stderr).contains("staging leftover: exports/statements.csv.tmp (removed)")
     );
-    assert!(!stray.exists());
+    assert!(String::from_utf8_lossy(&repaired.stderr).contains(&format!("orphaned data file: {orphaned} (removed)")));
+    assert!(!stray.exists() && !orphan.exists());
     assert!(blob.exists(), "a bad blob is reported, never removed");
     assert_eq!(files_under(&root.join("statements"), ".parquet").len(), data.len() - 1);
 }

@@ -25,17 +25,35 @@ pub struct Settings {
     /// Default 250,000, a quarter of the reference's: it bounds a flush's memory and has no
     /// effect on the stored format.
     pub journal_drain_rows: usize,
-    /// Pooled PostgreSQL journal connections (`LAKEHOUSE_JOURNAL_POOL_SIZE`, 5).
+    /// Pooled PostgreSQL journal connections (`LAKEHOUSE_JOURNAL_POOL_SIZE`, 5). Read and
+    /// validated for the reference's sake, but ignored: a process holds one connection per
+    /// dataset journal, which its writes share.
     pub journal_pool_size: u32,
     /// Retries while waiting for a lock (`LAKEHOUSE_LOCK_MAX_RETRIES`, 10).
     pub lock_max_retries: u32,
-    /// Parallel workers for merge and export sweeps (`LAKEHOUSE_WORKERS`, 1, at least 1).
+    /// The reference's worker processes for merge and export sweeps (`LAKEHOUSE_WORKERS`, 1, at
+    /// least 1). Read and validated, but ignored: merges run partitions side by side on
+    /// threads ([`merge_partitions`](Settings::merge_partitions)) and an export is one sweep.
     pub workers: usize,
     /// Partitions a merge works on side by side (`LAKEHOUSE_MERGE_PARTITIONS`, default the
     /// number of cores, at least 1). Each holds read buffers for its files, so this bounds a
     /// merge's memory. `make` reads its merge while it is written only when no more partitions
     /// than this are dirty.
     pub merge_partitions: usize,
+    /// Memory budget of the query engine (DataFusion) for the sorts and joins of a merge, an
+    /// export or `statements sql`, bytes; beyond it they spill to disk
+    /// (`LAKEHOUSE_QUERY_MEMORY_LIMIT`, else the reference's `LAKEHOUSE_DUCKDB_MEMORY_LIMIT`;
+    /// default 512 MiB). Sizes as the reference reads them: a number of bytes, or with a unit
+    /// `b`, `k`/`kb`, `kib`, `m`/`mb`, `mib`, `g`/`gb`, `gib`, `t`/`tb`, `tib`, `p`/`pb`, `pib`
+    /// (spec `interfaces.md` §4.2).
+    pub query_memory_limit: usize,
+    /// Log level for the lakehouse's own events (`LOG_LEVEL`, unprefixed as in the reference:
+    /// `debug`, `info`, `warning`/`warn`, `error`; default `info`).
+    pub log_level: String,
+    /// Log events as JSON lines (`LOG_JSON`, false).
+    pub log_json: bool,
+    /// Debug mode (`DEBUG`, false): an error is printed with every cause, one per line.
+    pub debug: bool,
     /// Public URL prefix for exports and blobs, `${dataset}` substituted (`LAKEHOUSE_PUBLIC_URL_PREFIX`).
     pub public_url_prefix: Option<String>,
     /// Provision ZFS datasets for new datasets (`LAKEHOUSE_ON_ZFS`, false).
@@ -67,6 +85,10 @@ impl Default for Settings {
             lock_max_retries: 10,
             workers: 1,
             merge_partitions: std::thread::available_parallelism().map_or(1, usize::from),
+            query_memory_limit: 512 << 20,
+            log_level: "info".into(),
+            log_json: false,
+            debug: false,
             public_url_prefix: None,
             on_zfs: false,
             zfs_pool: None,
@@ -84,6 +106,51 @@ fn parse<T: std::str::FromStr>(var: &str, value: &str) -> Result<T> {
         value: value.to_string(),
         reason: "not a non-negative integer",
     })
+}
+
+/// A byte size as the reference reads `LAKEHOUSE_DUCKDB_MEMORY_LIMIT`: a number (decimals
+/// allowed) and an optional unit, case-insensitive; `k`, `kb` … are powers of 1000, `kib` …
+/// powers of 1024; a bare number is bytes. Percentages are refused.
+fn parse_bytes(var: &str, value: &str) -> Result<usize> {
+    let invalid = |reason| Error::InvalidSetting { var: var.to_string(), value: value.to_string(), reason };
+    let text = value.trim().to_ascii_lowercase();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| invalid("not a byte size (e.g. 512MiB, 8GB)"))?;
+    let power = |base: f64, exp: i32| base.powi(exp);
+    let factor = match unit.trim() {
+        "" | "b" => 1.0,
+        "k" | "kb" => power(1000.0, 1),
+        "m" | "mb" => power(1000.0, 2),
+        "g" | "gb" => power(1000.0, 3),
+        "t" | "tb" => power(1000.0, 4),
+        "p" | "pb" => power(1000.0, 5),
+        "kib" => power(1024.0, 1),
+        "mib" => power(1024.0, 2),
+        "gib" => power(1024.0, 3),
+        "tib" => power(1024.0, 4),
+        "pib" => power(1024.0, 5),
+        _ => return Err(invalid("not a byte size (e.g. 512MiB, 8GB; percentages are not accepted)")),
+    };
+    let bytes = number * factor;
+    if bytes < f64::from(1u32 << 20) {
+        return Err(invalid("at least 1 MiB"));
+    }
+    Ok(bytes.min(usize::MAX as f64) as usize)
+}
+
+/// The log levels `LOG_LEVEL` takes (Python's names, and `warn`), normalised to lowercase.
+fn parse_level(var: &str, value: &str) -> Result<String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        level @ ("trace" | "debug" | "info" | "error") => Ok(level.to_string()),
+        "warning" | "warn" => Ok("warn".to_string()),
+        "critical" | "fatal" => Ok("error".to_string()),
+        _ => Err(Error::InvalidSetting {
+            var: var.to_string(),
+            value: value.to_string(),
+            reason: "not a log level (debug, info, warning, error)",
+        }),
+    }
 }
 
 /// Pydantic's boolean words, case-insensitive; the empty string is an error (spec `zfs.md` §1).
@@ -202,6 +269,20 @@ impl Settings {
                 return Err(Error::InvalidSetting { var: k, value: v, reason: "must be at least 1" });
             }
         }
+        if let Some((k, v)) = get("QUERY_MEMORY_LIMIT").or_else(|| get("DUCKDB_MEMORY_LIMIT")) {
+            s.query_memory_limit = parse_bytes(&k, &v)?;
+        }
+        // The base settings the reference reads without the prefix (spec `interfaces.md` §4.4).
+        let unprefixed = |name: &str| vars.get(name).map(|v| (name.to_string(), v.clone()));
+        if let Some((k, v)) = unprefixed("LOG_LEVEL") {
+            s.log_level = parse_level(&k, &v)?;
+        }
+        if let Some((k, v)) = unprefixed("LOG_JSON") {
+            s.log_json = parse_bool(&k, &v)?;
+        }
+        if let Some((k, v)) = unprefixed("DEBUG") {
+            s.debug = parse_bool(&k, &v)?;
+        }
         s.public_url_prefix = non_empty("PUBLIC_URL_PREFIX");
         if let Some((k, v)) = get("ON_ZFS") {
             s.on_zfs = parse_bool(&k, &v)?;
@@ -243,6 +324,30 @@ mod tests {
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn byte_sizes_log_level_and_the_unprefixed_settings() {
+        let limit = |value: &str| Settings::from_vars(vars(&[("LAKEHOUSE_DUCKDB_MEMORY_LIMIT", value)]));
+        assert_eq!(limit("8GB").unwrap().query_memory_limit, 8_000_000_000);
+        assert_eq!(limit("1.5 gib").unwrap().query_memory_limit, 3 << 29);
+        assert_eq!(limit("2000000").unwrap().query_memory_limit, 2_000_000);
+        for bad in ["50%", "lots", "8 gigs", "", "1k"] {
+            let err = limit(bad).unwrap_err().to_string();
+            assert!(err.contains("LAKEHOUSE_DUCKDB_MEMORY_LIMIT"), "{bad}: {err}");
+        }
+        let both = Settings::from_vars(vars(&[
+            ("LAKEHOUSE_DUCKDB_MEMORY_LIMIT", "8GB"),
+            ("lakehouse_query_memory_limit", "1GiB"),
+        ]));
+        assert_eq!(both.unwrap().query_memory_limit, 1 << 30, "our name wins");
+        let s = Settings::from_vars(vars(&[("log_level", "WARNING"), ("LOG_JSON", "true"), ("DEBUG", "1")])).unwrap();
+        assert_eq!((s.log_level.as_str(), s.log_json, s.debug), ("warn", true, true));
+        let prefixed =
+            Settings::from_vars(vars(&[("LAKEHOUSE_LOG_LEVEL", "debug"), ("LAKEHOUSE_DEBUG", "1")])).unwrap();
+        assert_eq!((prefixed.log_level.as_str(), prefixed.debug), ("info", false), "the prefix has no effect");
+        let err = Settings::from_vars(vars(&[("LOG_LEVEL", "loud")])).unwrap_err().to_string();
+        assert!(err.contains("LOG_LEVEL") && err.contains("not a log level"), "{err}");
     }
 
     #[test]

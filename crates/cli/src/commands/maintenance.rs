@@ -55,10 +55,26 @@ pub async fn optimize(ctx: &Context, retention_hours: u32, force: bool) -> Resul
         let m = &metrics.merge;
         eprintln!(
             "Optimized {} partitions: {} rows read, {} rows kept; {} files vacuumed.",
-            m.partitions, m.rows_read, m.rows_written, metrics.files_vacuumed
+            m.partitions,
+            m.rows_read,
+            m.rows_written,
+            metrics.vacuum.files_deleted.len()
         );
+        report_unreadable(&metrics.vacuum.unreadable_versions);
     }
     Ok(())
+}
+
+/// Names the versions a vacuum made unreadable (`--as-of` them fails from now on).
+pub(crate) fn report_unreadable(ranges: &[std::ops::RangeInclusive<u64>]) {
+    if ranges.is_empty() {
+        return;
+    }
+    let spelled: Vec<String> = ranges
+        .iter()
+        .map(|r| if r.start() == r.end() { r.start().to_string() } else { format!("{}-{}", r.start(), r.end()) })
+        .collect();
+    eprintln!("Versions {} can no longer be read (their files were vacuumed).", spelled.join(", "));
 }
 
 /// `maintenance shard --shards N [--force]`: prints the job record.
@@ -170,6 +186,10 @@ pub async fn verify(ctx: &Context, archive: bool, repair: bool) -> Result<ExitCo
     }
     for (file, error) in &table.unreadable {
         eprintln!("unreadable data file: statements/{file}: {error}");
+    }
+    for file in &report.orphans {
+        let done = if report.orphans_removed { " (removed)" } else { "" };
+        eprintln!("orphaned data file: statements/{file}{done}");
     }
     if archive {
         eprintln!("Archive: {} blobs hashed.", report.blobs);

@@ -5,9 +5,12 @@ use lakehouse::operation::artifacts::INDEX;
 use lakehouse::operation::export::{ExportMetrics, ExportOptions, export as run_export};
 use lakehouse::operation::make::{MakeOptions, make as run_make};
 use lakehouse::repository::EntityRepository;
+use lakehouse::storage::location::Location;
 
 use super::catalog::merge_config;
-use crate::cli::MakeArgs;
+use super::maintenance::report_unreadable;
+use super::open_repo;
+use crate::cli::{ExportArgs, MakeArgs};
 use crate::context::{Context, progress};
 
 fn report_export(metrics: &ExportMetrics) {
@@ -46,7 +49,10 @@ pub async fn make(ctx: &Context, args: &MakeArgs) -> Result<()> {
         Some(optimized) if !optimized.skipped && repo.api().is_some() => {
             eprintln!("Optimized on {}.", ctx.catalog.root());
         }
-        Some(optimized) if !optimized.skipped => eprintln!("Optimized {} partitions.", optimized.merge.partitions),
+        Some(optimized) if !optimized.skipped => {
+            eprintln!("Optimized {} partitions.", optimized.merge.partitions);
+            report_unreadable(&optimized.vacuum.unreadable_versions);
+        }
         _ => {}
     }
     match &metrics.export {
@@ -66,12 +72,17 @@ pub async fn make(ctx: &Context, args: &MakeArgs) -> Result<()> {
     Ok(())
 }
 
-/// `export [--force]`.
-pub async fn export(ctx: &Context, force: bool) -> Result<()> {
-    let repo = EntityRepository::open(&ctx.dataset()?).await?;
+/// `export [--force] [-o DIR [--as-of V]]`.
+pub async fn export(ctx: &Context, args: &ExportArgs) -> Result<()> {
+    let repo = open_repo(ctx, args.as_of.as_deref()).await?;
+    let target = args.output.as_deref().map(Location::parse).transpose()?;
+    let options = ExportOptions { force: args.force.force, target, ..Default::default() };
     let bar = progress("export");
-    let metrics = run_export(&repo, &ExportOptions { force, ..Default::default() }).await;
+    let metrics = run_export(&repo, &options).await;
     bar.finish_and_clear();
     report_export(&metrics?);
+    if let Some(target) = &options.target {
+        eprintln!("Exports in {target}");
+    }
     Ok(())
 }

@@ -50,7 +50,7 @@ pub async fn mappings(ctx: &Context, command: MappingsCommand) -> Result<()> {
             let repo = EntityRepository::open(&dataset).await?;
             for hash in hashes {
                 let bar = progress("rows");
-                let metrics = process_mapping(&repo, &hash, force, |n| bar.set_position(n)).await;
+                let metrics = process_mapping(&repo, &hash, force.force, |n| bar.set_position(n)).await;
                 bar.finish_and_clear();
                 let m = metrics?;
                 if m.skipped {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::jobs::Job;
 use crate::error::{Error, Result};
 use crate::repository::EntityRepository;
-use crate::storage::statements::{EntityStream, MergeMetrics, MergeOptions, MergeTask};
+use crate::storage::statements::{EntityStream, MergeMetrics, MergeOptions, MergeTask, VacuumMetrics};
 use crate::storage::tags::keys::{OPTIMIZE_LAST_RUN, STORE_OPTIMIZED};
 
 /// Options of an optimize.
@@ -32,8 +32,8 @@ pub struct OptimizeMetrics {
     pub skipped: bool,
     /// What the merge did.
     pub merge: MergeMetrics,
-    /// Files the vacuum deleted.
-    pub files_vacuumed: usize,
+    /// What the vacuum did: the files it deleted, the versions no longer readable.
+    pub vacuum: VacuumMetrics,
     /// The final `OptimizeJob` record (the skipped record when nothing ran).
     pub job: Value,
 }
@@ -165,5 +165,14 @@ async fn run(repo: &EntityRepository, options: &OptimizeOptions) -> Result<Optim
 /// Vacuums after `merge`.
 async fn tidy(repo: &EntityRepository, options: &OptimizeOptions, merge: MergeMetrics) -> Result<OptimizeMetrics> {
     let vacuumed = repo.statements().vacuum(options.retention_hours).await?;
-    Ok(OptimizeMetrics { skipped: false, merge, files_vacuumed: vacuumed.files_deleted.len(), job: Value::Null })
+    tracing::info!(
+        dataset = %repo.dataset().name(),
+        partitions = merge.partitions,
+        rows_read = merge.rows_read,
+        rows_written = merge.rows_written,
+        files_vacuumed = vacuumed.files_deleted.len(),
+        unreadable_versions = ?vacuumed.unreadable_versions,
+        "optimized"
+    );
+    Ok(OptimizeMetrics { skipped: false, merge, vacuum: vacuumed, job: Value::Null })
 }

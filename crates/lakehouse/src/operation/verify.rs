@@ -1,7 +1,8 @@
 //! `maintenance verify` (fsck, issue "maintenance that operators need"): every data file the
 //! statement table's current version references exists and reads; with `archive`, every
 //! archived file's blob hashes to its checksum; staging leftovers (`*.tmp` of an interrupted
-//! export, `name#N` of an interrupted local upload) are listed, and removed with `repair`.
+//! export, `name#N` of an interrupted local upload) and orphaned data files (written by a
+//! write that never committed) are listed, and removed with `repair`.
 //! Referenced files are never removed: a missing or unreadable one is reported for a person to
 //! restore.
 
@@ -39,13 +40,21 @@ pub struct VerifyReport {
     pub strays: Vec<String>,
     /// The leftovers removed (with `repair`).
     pub removed: Vec<String>,
+    /// Orphaned data files, relative to the statement table
+    /// ([`StatementStore::orphans`](crate::storage::statements::StatementStore::orphans)).
+    pub orphans: Vec<String>,
+    /// Whether the orphans were removed (with `repair`).
+    pub orphans_removed: bool,
 }
 
 impl VerifyReport {
-    /// How many problems remain: missing or unreadable files, bad blobs, leftovers not removed.
+    /// How many problems remain: missing or unreadable files, bad blobs, leftovers and orphans
+    /// not removed.
     pub fn problems(&self) -> usize {
+        let orphans = if self.orphans_removed { 0 } else { self.orphans.len() };
         self.table.missing.len() + self.table.unreadable.len() + self.bad_blobs.len() + self.strays.len()
             - self.removed.len()
+            + orphans
     }
 }
 
@@ -63,7 +72,12 @@ fn is_stray(name: &str) -> bool {
 /// read is reported, not an error).
 pub async fn verify(repo: &EntityRepository, options: VerifyOptions) -> Result<VerifyReport> {
     let dataset = repo.dataset();
-    let mut report = VerifyReport { table: repo.statements().check_files().await?, ..VerifyReport::default() };
+    let mut report = VerifyReport {
+        table: repo.statements().check_files().await?,
+        orphans: repo.statements().orphans(options.repair).await?,
+        orphans_removed: options.repair,
+        ..VerifyReport::default()
+    };
 
     if options.archive {
         let archive = ArchiveRepository::new(dataset);

@@ -133,13 +133,13 @@ impl Agent {
         let socket = options.socket.clone();
         let mut allowed: Vec<&str> = ALLOWED_PROPERTIES.to_vec();
         allowed.extend(options.policy.extra_properties.iter().map(String::as_str));
-        eprintln!(
-            "ZFS agent listening socket={} pool={} owner={} allowed_uid={} allowed_properties={}",
-            socket.display(),
-            options.policy.pool,
-            options.zfs.owner().unwrap_or("(unchanged)"),
-            options.allowed_uid,
-            allowed.join(",")
+        tracing::info!(
+            socket = %socket.display(),
+            pool = %options.policy.pool,
+            owner = options.zfs.owner().unwrap_or("(unchanged)"),
+            allowed_uid = options.allowed_uid,
+            allowed_properties = allowed.join(","),
+            "ZFS agent listening"
         );
         let handler = Arc::new(handler);
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -174,7 +174,7 @@ impl Agent {
         while let Some(finished) = connections.join_next().await {
             log_failed_connection(finished);
         }
-        eprintln!("ZFS agent stopped socket={}", socket.display());
+        tracing::info!(socket = %socket.display(), "ZFS agent stopped");
         outcome
     }
 }
@@ -184,11 +184,11 @@ impl Handler {
     async fn serve_connection(&self, mut stream: UnixStream) {
         let reply = match stream.peer_cred() {
             Err(e) => {
-                eprintln!("warning: ZFS agent: cannot read peer credentials: {e}");
+                tracing::warn!(error = %e, "ZFS agent: cannot read peer credentials");
                 Some(Reply::Error(RequestError::PeerAuthFailed.to_string()))
             }
             Ok(peer) if peer.uid() != self.options.allowed_uid => {
-                eprintln!("warning: ZFS agent: refused peer uid={} pid={:?}", peer.uid(), peer.pid());
+                tracing::warn!(uid = peer.uid(), pid = ?peer.pid(), "ZFS agent: refused peer");
                 Some(Reply::Error(RequestError::UnauthorizedPeer(peer.uid()).to_string()))
             }
             Ok(_) => self.receive_and_handle(&mut stream).await,
@@ -205,11 +205,11 @@ impl Handler {
         let max = self.options.max_request_bytes;
         let line = match timeout(self.options.read_timeout, read_line(stream, max)).await {
             Err(_) => {
-                eprintln!("warning: ZFS agent: no request within {:?}", self.options.read_timeout);
+                tracing::warn!(timeout = ?self.options.read_timeout, "ZFS agent: no request in time");
                 return None;
             }
             Ok(Err(e)) => {
-                eprintln!("warning: ZFS agent: reading the request failed: {e}");
+                tracing::warn!(error = %e, "ZFS agent: reading the request failed");
                 return None;
             }
             Ok(Ok(line)) if line.is_empty() => return None,
@@ -225,11 +225,12 @@ impl Handler {
         let _turn = self.zfs_turn.lock().await;
         Some(match self.options.zfs.create(&request.dataset, &request.props, request.exist_ok).await {
             Ok(created) => {
-                eprintln!("ZFS agent: {} dataset={}", if created { "created" } else { "exists" }, request.dataset);
+                let outcome = if created { "created" } else { "exists" };
+                tracing::info!(dataset = %request.dataset, outcome, "ZFS agent: dataset ensured");
                 Reply::Ok
             }
             Err(e) => {
-                eprintln!("error: ZFS agent: dataset={} {e}", request.dataset);
+                tracing::error!(dataset = %request.dataset, error = %e, "ZFS agent: create failed");
                 Reply::Error(e.to_string())
             }
         })
@@ -239,12 +240,12 @@ impl Handler {
 /// Logs a connection task that panicked (the agent goes on).
 fn log_failed_connection(finished: std::result::Result<(), tokio::task::JoinError>) {
     if let Err(e) = finished {
-        eprintln!("error: ZFS agent: a connection failed: {e}");
+        tracing::error!(error = %e, "ZFS agent: a connection failed");
     }
 }
 
 fn refuse(error: &RequestError) -> Reply {
-    eprintln!("warning: ZFS agent: refused request: {error}");
+    tracing::warn!(%error, "ZFS agent: refused request");
     Reply::Error(error.to_string())
 }
 
@@ -273,6 +274,6 @@ fn remove_socket(path: &Path) {
     if fs::symlink_metadata(path).is_ok()
         && let Err(e) = fs::remove_file(path)
     {
-        eprintln!("warning: ZFS agent: cannot remove {}: {e}", path.display());
+        tracing::warn!(path = %path.display(), error = %e, "ZFS agent: cannot remove the socket");
     }
 }

@@ -478,7 +478,11 @@ impl EntityRepository {
             return Ok(FlushMetrics { statements: 0, skipped: true });
         };
         self.tags().set(JOURNAL_FLUSHED, started).await?;
-        Ok(FlushMetrics { statements: moved.load(Ordering::Relaxed), skipped: false })
+        let statements = moved.load(Ordering::Relaxed);
+        if statements > 0 {
+            tracing::info!(dataset = %self.dataset.name(), statements, "flushed the journal");
+        }
+        Ok(FlushMetrics { statements, skipped: false })
     }
 
     /// This repository reading the statement table as of `as_of` (`--as-of`): reads see that

@@ -97,6 +97,7 @@ impl Fence {
     }
 
     async fn sleep(&self, attempt: u32) {
+        tracing::info!(dataset = %self.dataset, attempt, max_retries = self.max_retries, "waiting for the write fence");
         let jitter = f64::from(chrono::Utc::now().timestamp_subsec_micros() % 1000) / 1000.0;
         tokio::time::sleep(self.backoff.mul_f64(f64::from(attempt) + jitter)).await;
     }

@@ -21,6 +21,9 @@ use crate::error::{Error, Result};
 use crate::storage::object_io;
 use crate::storage::tags::read;
 
+/// The first pause between tries at a held lock; each next one doubles, up to 500 ms.
+const FIRST_PAUSE: Duration = Duration::from_millis(20);
+
 /// Proof that this process holds an operation lock. Release it with [`OperationLock::release`];
 /// a lock dropped unreleased stays until its holder is found gone.
 #[must_use = "release the lock when done"]
@@ -111,14 +114,18 @@ impl OperationLock {
     ) -> Result<OperationLock> {
         let path = Self::path(tenant, operation);
         let start = Instant::now();
-        let mut pause = Duration::from_millis(20);
+        let mut pause = FIRST_PAUSE;
         loop {
             match Self::attempt(store.clone(), path.clone()).await? {
                 Attempt::Taken(lock) => return Ok(lock),
                 Attempt::Held(holder) if !on_this_host(&holder) && start.elapsed() >= patience => {
                     return Err(busy(operation, &holder, &path));
                 }
-                Attempt::Held(_) => {}
+                Attempt::Held(holder) => {
+                    if pause == FIRST_PAUSE {
+                        tracing::info!(lock = %path, holder = %holder, "waiting for the lock");
+                    }
+                }
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(500));

@@ -39,20 +39,27 @@ pub use diff::{DiffCounts, Op, Series};
 use super::artifacts;
 use super::jobs::Job;
 use super::optimize::OptimizeScan;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::repository::EntityRepository;
+use crate::storage::location::Location;
 use crate::storage::locks::OperationLock;
 use crate::storage::statements::EntityStream;
 use crate::storage::tags::LAKEHOUSE_TENANT;
 use crate::storage::tags::keys::{CONTENT_CLOCKS, EXPORT_LAST_RUN};
 
 /// Options of an export.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExportOptions {
     /// Export even when the artifacts are fresh.
     pub force: bool,
     /// Write no diffs and keep the diff state (the reference's `make_diff=False`).
     pub skip_diff: bool,
+    /// Write the artifacts under this folder or prefix instead of the dataset's (`export -o
+    /// DIR`, issue: time travel), as of the version the repository reads: statements.csv,
+    /// entities.ftm.json, the documents tables, the graph and a plain `exports/statistics.json`.
+    /// Such an export leaves the lake as it was: no flush of a repository read as of a past
+    /// version, no freshness check, diffs, tags, job record or `index.json`, no export lock.
+    pub target: Option<Location>,
 }
 
 /// What an export wrote (the `result` of the `ExportJob`).
@@ -143,13 +150,22 @@ fn export_job(repo: &EntityRepository, options: &ExportOptions) -> Job {
 /// Exports the dataset (see the module docs); in api mode, runs an `ExportJob` on the server.
 ///
 /// # Errors
-/// Flush and scan errors; [`Error::Io`](crate::error::Error::Io) writing files (the previous
-/// artifacts then stay); [`Error::InvalidConfig`](crate::error::Error::InvalidConfig) for an
+/// Flush and scan errors; [`Error::Io`] writing files (the previous
+/// artifacts then stay); [`Error::InvalidConfig`] for an
 /// unsupported codec.
 pub async fn export(repo: &EntityRepository, options: &ExportOptions) -> Result<ExportMetrics> {
     if let Some(api) = repo.api() {
+        if let Some(target) = &options.target {
+            let message = format!("export to {target}: not available in api mode (the server exports into the lake)");
+            return Err(Error::InvalidInput(message));
+        }
         let record = export_job(repo, options).run_served(api, options.force).await?;
         return Ok(ExportMetrics::of_record(record));
+    }
+    if let (Some(as_of), None) = (repo.statements().as_of(), &options.target) {
+        let message =
+            format!("export as of {as_of}: give a target folder, the lake's own exports are of the latest version");
+        return Err(Error::InvalidInput(message));
     }
     export_from(repo, options, None).await
 }
@@ -166,8 +182,13 @@ pub(crate) async fn export_from(
     options: &ExportOptions,
     merging: Option<(EntityStream, &mut OptimizeScan)>,
 ) -> Result<ExportMetrics> {
-    if merging.is_none() {
+    if merging.is_none() && repo.statements().as_of().is_none() {
         repo.flush().await?;
+    }
+    if let Some(target) = &options.target {
+        let started = chrono::Utc::now();
+        let result = sweep::sweep(repo, started, false, merging, Some(target)).await;
+        return Ok(result?.map(|(metrics, _)| metrics).unwrap_or_default());
     }
     let dataset = repo.dataset();
     let patience = dataset.settings().lock_patience();
@@ -192,7 +213,7 @@ async fn export_locked(
     }
     artifacts::remove_leftovers(dataset.location())?;
     job.begin(dataset).await?;
-    let result = sweep::sweep(repo, job.started(), !options.skip_diff, merging).await;
+    let result = sweep::sweep(repo, job.started(), !options.skip_diff, merging, None).await;
     let result = match result {
         Ok(Some((metrics, published))) => index::write_index(repo, &published).await.map(|()| Some(metrics)),
         Ok(None) => index::write_index(repo, &[]).await.map(|()| None),
@@ -204,7 +225,15 @@ async fn export_locked(
             job.fields.insert("result".into(), metrics.as_ref().map_or(Value::Null, ExportMetrics::to_json));
             let record = job.finish(dataset, None).await?;
             dataset.tags().set(EXPORT_LAST_RUN, job.started()).await?;
-            Ok(ExportMetrics { job: record, ..metrics.unwrap_or_default() })
+            let metrics = metrics.unwrap_or_default();
+            tracing::info!(
+                dataset = %dataset.name(),
+                statements = metrics.statements,
+                entities = metrics.entities,
+                documents = metrics.documents,
+                "exported"
+            );
+            Ok(ExportMetrics { job: record, ..metrics })
         }
         Err(e) => {
             job.finish(dataset, Some(&e.to_string())).await?;

@@ -26,6 +26,7 @@ use crate::operation::artifacts::{
 };
 use crate::operation::optimize::OptimizeScan;
 use crate::repository::EntityRepository;
+use crate::storage::location::Location;
 use crate::storage::statements::{CsvRows, EntityBatch, EntityStream, Filter, StatsBuilder};
 
 /// Batches queued for the statements.csv task.
@@ -36,7 +37,9 @@ const ENTITY_LINES_BYTES: usize = 1 << 16;
 
 /// Runs the sweep over a scan of the store, or over `merging` (the merge `make`'s optimize is
 /// writing, which it waits for before anything is published); `None` when there is no statement
-/// table (then nothing is written). Also returns what was published, for `index.json`.
+/// table (then nothing is written). Also returns what was published, for `index.json`. With a
+/// `target`, the artifacts go there and the lake is left as it was (no versioned statistics, no
+/// tags; see [`ExportOptions::target`](super::ExportOptions::target)).
 ///
 /// # Errors
 /// Scan and merge errors; [`Error::Io`] writing files (the previous artifacts then stay).
@@ -45,12 +48,13 @@ pub(super) async fn sweep(
     started: Timestamp,
     make_diff: bool,
     merging: Option<(EntityStream, &mut OptimizeScan)>,
+    target: Option<&Location>,
 ) -> Result<Option<(ExportMetrics, Vec<Published>)>> {
     let Some(version) = repo.statements().version().await? else {
         return Ok(None);
     };
     let diffs = if make_diff { Some(Diffs::open(repo, started, version).await?) } else { None };
-    let mut sweep = Sweep::open(repo, diffs)?;
+    let mut sweep = Sweep::open(repo, diffs, target.unwrap_or(repo.dataset().location()))?;
     let (stream, merge) = match merging {
         Some((stream, merge)) => (stream, Some(merge)),
         None => (repo.statements().scan(&Filter::default()).await?, None),
@@ -61,7 +65,7 @@ pub(super) async fn sweep(
             break; // The statements.csv task failed: `finish` reports its error.
         }
     }
-    Ok(Some(sweep.finish(repo, started, merge).await?))
+    Ok(Some(sweep.finish(repo, started, merge, target).await?))
 }
 
 /// The artifacts of one sweep being written.
@@ -83,9 +87,8 @@ struct Sweep {
 }
 
 impl Sweep {
-    /// Starts the statements.csv task and `entities.ftm.json`.
-    fn open(repo: &EntityRepository, diffs: Option<Diffs>) -> Result<Sweep> {
-        let root = repo.dataset().location();
+    /// Starts the statements.csv task and `entities.ftm.json` under `root`.
+    fn open(repo: &EntityRepository, diffs: Option<Diffs>, root: &Location) -> Result<Sweep> {
         let codec = repo.config().compression();
         let (csv, csv_task) = statements_writer(Artifact::create(root, STATEMENTS, codec)?);
         Ok(Sweep {
@@ -153,12 +156,14 @@ impl Sweep {
 
     /// Completes every artifact after the last batch: waits for statements.csv and for the merge
     /// (`merge`, when reading one), writes the documents tables, statistics and diffs, moves the
-    /// files into place, records the diff state and stamps the artifact tags with `started`.
+    /// files into place, records the diff state and stamps the artifact tags with `started`;
+    /// with a `target`, writes there and only the artifacts.
     async fn finish(
         mut self,
         repo: &EntityRepository,
         started: Timestamp,
         merge: Option<&mut OptimizeScan>,
+        target: Option<&Location>,
     ) -> Result<(ExportMetrics, Vec<Published>)> {
         drop(self.csv);
         let statements = self.csv_task.await.map_err(Error::task("statements.csv"))??;
@@ -179,7 +184,7 @@ impl Sweep {
         }
         let mut metrics = self.metrics;
 
-        let root = repo.dataset().location();
+        let root = target.unwrap_or(repo.dataset().location());
         let codec = repo.config().compression();
         let tables = self.documents.finish(public_prefix(repo).as_deref(), self.diffs.as_mut()).await?;
         (metrics.parents, metrics.documents, metrics.crawl_documents) =
@@ -195,6 +200,12 @@ impl Sweep {
         let mut bytes = serde_json::to_vec(&stats).expect("stats serialise");
         bytes.push(b'\n');
         let statistics = Published::of(STATISTICS, &bytes);
+        if target.is_some() {
+            let mut artifact = Artifact::create(root, STATISTICS, None)?;
+            artifact.write(&bytes).await?;
+            files.push(artifact.finish().await?);
+            return Ok((metrics, publish(files).await?));
+        }
         repo.dataset().versions().write(STATISTICS, bytes).await?;
         let state = match self.diffs {
             Some(diffs) => {

@@ -206,5 +206,5 @@ impl PostgresJournal {
 
 /// Reports a dropped PostgreSQL connection (the next call then fails with a clear error).
 fn tracing_error(e: &tokio_postgres::Error) {
-    eprintln!("journal: PostgreSQL connection closed: {e}");
+    tracing::warn!(error = %e, "journal: PostgreSQL connection closed");
 }

@@ -1,6 +1,14 @@
-//! Checking that the statement table's current files exist and read (`maintenance verify`).
+//! Checking that the statement table's current files exist and read, and finding the data
+//! files no commit references (`maintenance verify`).
 
-use super::StatementStore;
+use std::collections::HashSet;
+
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+
+use super::history::{AsOf, decode};
+use super::{STATEMENTS_DIR, StatementStore};
 use crate::error::{Error, Result};
 
 /// What a check of the table's current files found.
@@ -37,6 +45,97 @@ impl StatementStore {
             }
         }
         Ok(check)
+    }
+}
+
+impl StatementStore {
+    /// The data files under the table that no commit still in the log adds and the current
+    /// version does not reference: what a write that never committed left (files removed by a
+    /// commit are not orphans, [`vacuum`](StatementStore::vacuum) deletes them once older than
+    /// the retention). Paths relative to the table, sorted. With `remove`, they are deleted.
+    /// Runs under the maintenance fence, which waits for in-flight appends, so the files of an
+    /// append about to commit are neither listed nor removed.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] if the fence stays busy; [`Error::Storage`]; [`Error::Delta`].
+    pub async fn orphans(&self, remove: bool) -> Result<Vec<String>> {
+        if remove {
+            self.writable()?;
+        }
+        if self.table().await?.is_none() {
+            return Ok(Vec::new());
+        }
+        let guard = self.fence.maintenance().await?;
+        let found = self.orphans_fenced(remove).await;
+        guard.release().await?;
+        found
+    }
+
+    async fn orphans_fenced(&self, remove: bool) -> Result<Vec<String>> {
+        let mut referenced: HashSet<String> = HashSet::new();
+        if let Some(table) = self.table().await? {
+            for partition in StatementStore::partitions_of(&table)? {
+                referenced.extend(partition.files.iter().map(|f| decode(f)));
+            }
+        }
+        for (_, actions) in self.log_entries().await? {
+            let added = actions.iter().filter_map(|a| a.get("add").and_then(|add| add["path"].as_str()));
+            referenced.extend(added.map(decode));
+        }
+        let store = self.root.object_store()?;
+        let mut orphans = Vec::new();
+        for (path, location) in self.data_objects().await? {
+            if !referenced.contains(&path) {
+                if remove {
+                    store.delete(&location).await?;
+                }
+                orphans.push(path);
+            }
+        }
+        orphans.sort();
+        Ok(orphans)
+    }
+}
+
+impl StatementStore {
+    /// Every data file stored under the table: its path relative to the table (decoded) and its
+    /// object; the log and other metadata folders (`_…`) are left out.
+    async fn data_objects(&self) -> Result<Vec<(String, Path)>> {
+        let store = self.root.object_store()?;
+        let table = Path::from(STATEMENTS_DIR);
+        let listed: Vec<_> = store.list(Some(&table)).try_collect().await?;
+        let mut objects = Vec::new();
+        for object in listed {
+            let Some(relative) = object.location.prefix_match(&table) else { continue };
+            let parts: Vec<String> = relative.map(|part| decode(part.as_ref())).collect();
+            let path = parts.join("/");
+            if !parts.first().is_some_and(|first| first.starts_with('_')) && path.ends_with(".parquet") {
+                objects.push((path, object.location));
+            }
+        }
+        Ok(objects)
+    }
+
+    /// Refuses a past version (`--as-of`) whose data files a vacuum deleted, with a message
+    /// that says so, before a read fails half way on the first missing file.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the version and a deleted file; [`Error::Storage`].
+    pub(super) async fn check_readable(&self, table: &deltalake::DeltaTable, as_of: AsOf) -> Result<()> {
+        let stored: HashSet<String> = self.data_objects().await?.into_iter().map(|(path, _)| path).collect();
+        let mut gone = Vec::new();
+        for partition in StatementStore::partitions_of(table)? {
+            gone.extend(partition.files.iter().map(|f| decode(f)).filter(|f| !stored.contains(f)));
+        }
+        match gone.first() {
+            None => Ok(()),
+            Some(file) => Err(Error::InvalidInput(format!(
+                "--as-of {as_of}: version {} can no longer be read, a vacuum deleted {} of its data files \
+                 (first: {STATEMENTS_DIR}/{file})",
+                table.version().unwrap_or_default(),
+                gone.len()
+            ))),
+        }
     }
 }
 

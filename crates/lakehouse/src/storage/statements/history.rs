@@ -1,7 +1,9 @@
 //! The statement table's past (issue: time travel): its versions with the operation that
 //! made each, and reads of the table as it was at a version or a time.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::ops::RangeInclusive;
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
@@ -65,31 +67,92 @@ impl StatementStore {
     /// # Errors
     /// [`Error::Storage`]; [`Error::Corrupt`] for a log entry that is not JSON lines.
     pub async fn history(&self) -> Result<Vec<Commit>> {
+        let mut commits = Vec::new();
+        for (version, actions) in self.log_entries().await? {
+            let mut commit = Commit { version, timestamp: None, operation: None, parameters: Value::Null };
+            if let Some(info) = actions.iter().find_map(|action| action.get("commitInfo")) {
+                commit.timestamp = info["timestamp"].as_i64().and_then(DateTime::from_timestamp_millis);
+                commit.operation = info["operation"].as_str().map(str::to_string);
+                commit.parameters = info["operationParameters"].clone();
+            }
+            commits.push(commit);
+        }
+        Ok(commits)
+    }
+
+    /// The versions a reader can no longer open once the data files `deleted` (paths relative
+    /// to the table, as [`VacuumMetrics::files_deleted`](super::VacuumMetrics) gives them) are
+    /// gone: every version from the one that added such a file (or the oldest in the log) to the
+    /// one before the commit that removed it. Inclusive ranges, oldest first, overlapping ones
+    /// joined; empty when no version referenced a deleted file.
+    ///
+    /// # Errors
+    /// As [`history`](StatementStore::history).
+    pub async fn unreadable_versions(&self, deleted: &[String]) -> Result<Vec<RangeInclusive<u64>>> {
+        if deleted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let deleted: HashSet<String> = deleted.iter().map(|p| decode(p)).collect();
+        let entries = self.log_entries().await?;
+        let Some(oldest) = entries.first().map(|(version, _)| *version) else {
+            return Ok(Vec::new());
+        };
+        let (mut added, mut removed) = (HashMap::new(), HashMap::new());
+        for (version, actions) in &entries {
+            for action in actions {
+                for (kind, versions) in [("add", &mut added), ("remove", &mut removed)] {
+                    if let Some(path) = action.get(kind).and_then(|a| a["path"].as_str()).map(decode)
+                        && deleted.contains(&path)
+                    {
+                        versions.entry(path).or_insert(*version);
+                    }
+                }
+            }
+        }
+        let mut ranges: Vec<RangeInclusive<u64>> = removed
+            .iter()
+            .filter(|(_, removed)| **removed > 0)
+            .map(|(path, removed)| added.get(path).copied().unwrap_or(oldest)..=removed - 1)
+            .filter(|range| !range.is_empty())
+            .collect();
+        ranges.sort_by_key(|range| *range.start());
+        let mut joined: Vec<RangeInclusive<u64>> = Vec::new();
+        for range in ranges {
+            match joined.last_mut() {
+                Some(last) if *range.start() <= last.end() + 1 => {
+                    *last = *last.start()..=(*last.end()).max(*range.end());
+                }
+                _ => joined.push(range),
+            }
+        }
+        Ok(joined)
+    }
+
+    /// Every commit entry still in the table's log, oldest first: its version and its actions
+    /// (one JSON object per line). Empty without a table.
+    pub(super) async fn log_entries(&self) -> Result<Vec<(u64, Vec<Value>)>> {
         let store = self.root.object_store()?;
         let log = Path::from(format!("{STATEMENTS_DIR}/_delta_log"));
-        let entries: Vec<_> = store.list(Some(&log)).try_collect().await?;
-        let mut commits = Vec::new();
-        for entry in entries {
+        let listed: Vec<_> = store.list(Some(&log)).try_collect().await?;
+        let mut entries = Vec::new();
+        for entry in listed {
             let Some(version) =
                 entry.location.filename().and_then(|n| n.strip_suffix(".json")).and_then(|n| n.parse().ok())
             else {
                 continue;
             };
             let bytes = store.get(&entry.location).await?.bytes().await?;
-            let mut commit = Commit { version, timestamp: None, operation: None, parameters: Value::Null };
-            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                let action: Value =
-                    serde_json::from_slice(line).map_err(|e| Error::Corrupt(format!("{}: {e}", entry.location)))?;
-                if let Some(info) = action.get("commitInfo") {
-                    commit.timestamp = info["timestamp"].as_i64().and_then(DateTime::from_timestamp_millis);
-                    commit.operation = info["operation"].as_str().map(str::to_string);
-                    commit.parameters = info["operationParameters"].clone();
-                }
-            }
-            commits.push(commit);
+            let actions = bytes
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|line| {
+                    serde_json::from_slice(line).map_err(|e| Error::Corrupt(format!("{}: {e}", entry.location)))
+                })
+                .collect::<Result<Vec<Value>>>()?;
+            entries.push((version, actions));
         }
-        commits.sort_by_key(|c| c.version);
-        Ok(commits)
+        entries.sort_by_key(|(version, _)| *version);
+        Ok(entries)
     }
 
     /// This store read as of `as_of`: [`table`](StatementStore::table) and every read through
@@ -113,4 +176,10 @@ impl StatementStore {
             }
         }
     }
+}
+
+/// A data file's path as the log and the vacuum give it, percent-decoded (the log escapes the
+/// partition values' `=`-free characters, the vacuum reports object paths).
+pub(super) fn decode(path: &str) -> String {
+    percent_encoding::percent_decode_str(path).decode_utf8_lossy().into_owned()
 }

@@ -147,8 +147,8 @@ pub struct StatementStore {
     grace_period_days: u32,
     /// Partitions merged side by side (the `merge_partitions` setting).
     merge_partitions: usize,
-    /// DataFusion memory budget for sorts and joins, bytes (512 MiB); beyond it they spill to
-    /// disk. It bounds what a large `make` holds without slowing it down.
+    /// DataFusion memory budget for sorts and joins, bytes (the `query_memory_limit` setting);
+    /// beyond it they spill to disk. It bounds what a large `make` holds.
     memory_limit: usize,
     /// Reads see the table as of this state (`--as-of`); writes are refused.
     as_of: Option<AsOf>,
@@ -169,7 +169,7 @@ impl StatementStore {
             fence,
             grace_period_days: settings.grace_period_days,
             merge_partitions: settings.merge_partitions.max(1),
-            memory_limit: 512 << 20,
+            memory_limit: settings.query_memory_limit,
             as_of: None,
         })
     }
@@ -225,13 +225,13 @@ impl StatementStore {
     ///
     /// # Errors
     /// [`Error::Delta`] if the log cannot be read, or has no such version or no commit that
-    /// early.
+    /// early; [`Error::InvalidInput`] for a past version whose files were vacuumed.
     pub async fn table(&self) -> Result<Option<DeltaTable>> {
         if !self.exists().await? {
             return Ok(None);
         }
         let url = self.table_location().url().clone();
-        Ok(Some(match self.as_of {
+        let table = match self.as_of {
             None => deltalake::open_table(url).await?,
             Some(AsOf::Version(version)) => match deltalake::open_table_with_version(url.clone(), version).await {
                 Ok(table) => table,
@@ -246,7 +246,11 @@ impl StatementStore {
                 }
             },
             Some(AsOf::Time(time)) => deltalake::open_table_with_ds(url, time.to_rfc3339()).await?,
-        }))
+        };
+        if let Some(as_of) = self.as_of {
+            self.check_readable(&table, as_of).await?;
+        }
+        Ok(Some(table))
     }
 
     /// The current table version, `None` without a table.

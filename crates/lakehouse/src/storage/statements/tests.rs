@@ -168,8 +168,21 @@ async fn a_reader_reads_the_version_it_opened_while_merge_and_vacuum_run() {
         read.extend(rows);
     }
     assert_eq!(summary(&read), expected);
-    // The reader done, its lease is gone and the replaced files go.
-    assert_eq!(other.vacuum(0).await.unwrap().files_deleted.len(), 2);
+    // Files a commit removed are not orphans; a file no commit added is.
+    assert!(other.orphans(false).await.unwrap().is_empty());
+    let data = data_files(dir.path());
+    let orphan = data[0].with_file_name("part-00000-never-committed.parquet");
+    std::fs::copy(&data[0], &orphan).unwrap();
+    let relative = orphan.strip_prefix(dir.path().join("statements")).unwrap().to_string_lossy().to_string();
+    assert_eq!(other.orphans(false).await.unwrap(), vec![relative.clone()]);
+    assert!(orphan.exists(), "listed, not removed");
+    assert_eq!(other.orphans(true).await.unwrap(), vec![relative]);
+    assert!(!orphan.exists());
+    // The reader done, its lease is gone and the replaced files go, and with them the versions
+    // of the two appends (0 is the empty table, 3 the merge).
+    let vacuumed = other.vacuum(0).await.unwrap();
+    assert_eq!(vacuumed.files_deleted.len(), 2);
+    assert_eq!(vacuumed.unreadable_versions, vec![1..=2]);
     assert_eq!(data_files(dir.path()).len(), 1);
 }
 

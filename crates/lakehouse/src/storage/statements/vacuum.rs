@@ -10,6 +10,8 @@
 //! of the previous version reads it whole (the reference's vacuum pulls files from under its
 //! readers).
 
+use std::ops::RangeInclusive;
+
 use deltalake::operations::vacuum::VacuumMode;
 
 use super::StatementStore;
@@ -22,6 +24,10 @@ pub struct VacuumMetrics {
     pub files_deleted: Vec<String>,
     /// Table version after the vacuum.
     pub version: Option<u64>,
+    /// The versions that can no longer be read (`--as-of`) because files they reference were
+    /// deleted: inclusive ranges, oldest first
+    /// ([`unreadable_versions`](StatementStore::unreadable_versions)).
+    pub unreadable_versions: Vec<RangeInclusive<u64>>,
 }
 
 impl StatementStore {
@@ -53,6 +59,7 @@ impl StatementStore {
             .await;
         guard.release().await?;
         let (table, metrics) = result?;
-        Ok(VacuumMetrics { files_deleted: metrics.files_deleted, version: table.version() })
+        let unreadable_versions = self.unreadable_versions(&metrics.files_deleted).await?;
+        Ok(VacuumMetrics { files_deleted: metrics.files_deleted, version: table.version(), unreadable_versions })
     }
 }

@@ -66,7 +66,7 @@ impl LocalZfs {
         if !output.status.success() {
             return Err(ZfsError::CreateFailed(String::from_utf8_lossy(&output.stderr).trim().to_string()));
         }
-        eprintln!("Created ZFS dataset dataset={dataset}");
+        tracing::info!(%dataset, "Created ZFS dataset");
         if let Some(owner) = &self.owner {
             self.chown_mountpoint(dataset, owner).await;
         }
@@ -80,9 +80,9 @@ impl LocalZfs {
             Ok(output) if output.status.success() => String::from_utf8_lossy(&output.stdout).trim().to_string(),
             Ok(output) => {
                 let error = String::from_utf8_lossy(&output.stderr);
-                return eprintln!("warning: Cannot resolve mountpoint dataset={dataset} error={:?}", error.trim());
+                return tracing::warn!(%dataset, error = error.trim(), "Cannot resolve mountpoint");
             }
-            Err(error) => return eprintln!("warning: Cannot resolve mountpoint dataset={dataset} error={error}"),
+            Err(error) => return tracing::warn!(%dataset, %error, "Cannot resolve mountpoint"),
         };
         if !mountpoint.starts_with('/') {
             return;
@@ -91,9 +91,9 @@ impl LocalZfs {
             Ok(output) if output.status.success() => {}
             Ok(output) => {
                 let error = String::from_utf8_lossy(&output.stderr);
-                eprintln!("warning: chown failed mountpoint={mountpoint} owner={owner} error={:?}", error.trim());
+                tracing::warn!(%mountpoint, %owner, error = error.trim(), "chown failed");
             }
-            Err(error) => eprintln!("warning: chown failed mountpoint={mountpoint} owner={owner} error={error}"),
+            Err(error) => tracing::warn!(%mountpoint, %owner, %error, "chown failed"),
         }
     }
 
