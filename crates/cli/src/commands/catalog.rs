@@ -23,7 +23,7 @@ pub async fn datasets(ctx: &Context, out: &str) -> Result<()> {
     for name in ctx.catalog.datasets().await? {
         let dataset = ctx.catalog.dataset(name, None)?;
         if let Some(config) = dataset.read_config().await? {
-            writeln!(out, "{}", serde_json::to_string(config.as_map())?)?;
+            writeln!(out, "{}", serde_json::to_string(&config.model())?)?;
         }
     }
     out.finish()?;

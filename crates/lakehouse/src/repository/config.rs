@@ -24,6 +24,144 @@ pub struct DatasetConfig {
     data: Map<String, Value>,
 }
 
+/// A model field: its name and the value it has when absent.
+type Field = (&'static str, fn() -> Value);
+
+/// The fields of the reference's dataset model, in its order, with the value of an absent one
+/// (spec `interfaces.md` §1.5 `datasets`).
+const MODEL_FIELDS: [Field; 29] = [
+    ("name", null),
+    ("title", null),
+    ("license", null),
+    ("summary", null),
+    ("description", null),
+    ("url", null),
+    ("updated_at", null),
+    ("last_export", null),
+    ("entity_count", null),
+    ("thing_count", null),
+    ("version", null),
+    ("category", null),
+    ("tags", empty_list),
+    ("publisher", null),
+    ("coverage", null),
+    ("resources", empty_list),
+    ("children", empty_list),
+    ("deprecation", null),
+    ("deprecated", || Value::Bool(false)),
+    ("prefix", null),
+    ("maintainer", null),
+    ("stats", empty_stats),
+    ("git_repo", null),
+    ("content_type", null),
+    ("uri", null),
+    ("storage", null),
+    ("public_url_prefix", null),
+    ("shards", || Value::from(0)),
+    ("compression", null),
+];
+
+fn null() -> Value {
+    Value::Null
+}
+
+fn empty_list() -> Value {
+    Value::Array(Vec::new())
+}
+
+/// `stats` in the model's order: `things` and `intervals` (each `total`, `countries`,
+/// `schemata`), `entity_count`, `start`, `end`, `countries`, nulls included; other keys after.
+fn stats_model(stats: &Value) -> Value {
+    let Value::Object(stats) = stats else { return stats.clone() };
+    let group = |value: Option<&Value>| match value {
+        Some(Value::Object(group)) => {
+            ordered(group, &[("total", || 0.into()), ("countries", empty_list), ("schemata", empty_list)])
+        }
+        Some(other) => other.clone(),
+        None => ordered(&Map::new(), &[("total", || 0.into()), ("countries", empty_list), ("schemata", empty_list)]),
+    };
+    let mut out = Map::new();
+    out.insert("things".into(), group(stats.get("things")));
+    out.insert("intervals".into(), group(stats.get("intervals")));
+    let rest =
+        ordered(stats, &[("entity_count", || 0.into()), ("start", null), ("end", null), ("countries", empty_list)]);
+    if let Value::Object(rest) = rest {
+        out.extend(rest.into_iter().filter(|(key, _)| key != "things" && key != "intervals"));
+    }
+    Value::Object(out)
+}
+
+/// A publisher or maintainer in the model's order (FtM's `DataPublisher`), with its computed
+/// `country_label`, the English name of its country.
+fn publisher_model(value: &Value) -> Value {
+    let Value::Object(map) = value else { return value.clone() };
+    let fields: [Field; 8] = [
+        ("name", null),
+        ("url", null),
+        ("name_en", null),
+        ("acronym", null),
+        ("description", null),
+        ("country", null),
+        ("official", || Value::Bool(false)),
+        ("logo_url", null),
+    ];
+    let mut model = ordered(map, &fields);
+    let label = map.get("country").and_then(Value::as_str).and_then(ftm::countries::country_name);
+    if let Value::Object(out) = &mut model {
+        out.insert("country_label".into(), label.map_or(Value::Null, Value::from));
+    }
+    model
+}
+
+/// A coverage in the model's order (FtM's `DataCoverage`; `frequency` defaults to `unknown`).
+fn coverage_model(value: &Value) -> Value {
+    let Value::Object(map) = value else { return value.clone() };
+    let fields: [Field; 5] = [
+        ("start", null),
+        ("end", null),
+        ("countries", empty_list),
+        ("frequency", || "unknown".into()),
+        ("schedule", null),
+    ];
+    ordered(map, &fields)
+}
+
+/// A resource in the model's order (FtM's `DataResource`), with its computed
+/// `mime_type_label` left null (the reference looks it up in a table of MIME type names this
+/// project does not carry).
+fn resource_model(value: &Value) -> Value {
+    let Value::Object(map) = value else { return value.clone() };
+    let fields: [Field; 7] = [
+        ("name", null),
+        ("url", null),
+        ("checksum", null),
+        ("timestamp", null),
+        ("mime_type", null),
+        ("title", null),
+        ("size", null),
+    ];
+    let mut model = ordered(map, &fields);
+    if let Value::Object(out) = &mut model {
+        out.insert("mime_type_label".into(), Value::Null);
+    }
+    model
+}
+
+/// `map` with `fields` first, in their order (absent ones given their default), then the
+/// other keys as they come.
+fn ordered(map: &Map<String, Value>, fields: &[Field]) -> Value {
+    let mut out = Map::new();
+    for (key, default) in fields {
+        out.insert((*key).to_string(), map.get(*key).cloned().unwrap_or_else(default));
+    }
+    for (key, value) in map {
+        if !out.contains_key(key) {
+            out.insert(key.clone(), value.clone());
+        }
+    }
+    Value::Object(out)
+}
+
 /// The zeroed statistics structure of a fresh dataset.
 fn empty_stats() -> Value {
     let group = json!({"countries": [], "schemata": [], "total": 0});
@@ -114,6 +252,26 @@ impl DatasetConfig {
         &self.data
     }
 
+    /// The whole dataset model as the reference prints it (`datasets`, spec `interfaces.md`
+    /// §1.5): every field of its model in its order, absent ones as `null` (or their default:
+    /// `[]`, `false`, `0`, zeroed `stats`), then the fields it does not know (ours, such as
+    /// `cypher`).
+    pub fn model(&self) -> Value {
+        let mut model = ordered(&self.data, &MODEL_FIELDS);
+        if let Value::Object(fields) = &mut model {
+            for (key, value) in fields.iter_mut() {
+                *value = match (key.as_str(), &*value) {
+                    ("stats", stats) => stats_model(stats),
+                    ("publisher" | "maintainer", publisher) => publisher_model(publisher),
+                    ("coverage", coverage) => coverage_model(coverage),
+                    ("resources", Value::Array(items)) => Value::Array(items.iter().map(resource_model).collect()),
+                    _ => continue,
+                };
+            }
+        }
+        model
+    }
+
     /// Sets one field.
     pub fn set(&mut self, key: &str, value: Value) {
         self.data.insert(key.to_string(), value);
@@ -179,6 +337,16 @@ mod tests {
         let reference = std::fs::read_to_string(testkit::reference_dataset().join("config.yml")).unwrap();
         assert_eq!(config.to_yaml(), reference);
         assert_eq!(DatasetConfig::from_yaml(&reference).unwrap(), config);
+    }
+
+    /// `datasets` prints what the reference printed for this config.yml (written by it), but
+    /// for the resource's `mime_type_label`.
+    #[test]
+    fn the_model_has_every_field_in_the_reference_order() {
+        let text = "compression: gz\ncoverage:\n  countries:\n  - de\n  frequency: weekly\nmaintainer:\n  name: Team\n  official: false\npublisher:\n  country: de\n  name: Bundestag\n  official: false\n  url: https://bundestag.de/\nresources:\n- name: data.csv\n  size: 10\n  url: https://example.org/data.csv\nshards: 0\nsummary: Party donations\ntitle: donations\nname: donations\nuri: file:///lake/donations\ncypher: true\n";
+        let model = serde_json::to_string(&DatasetConfig::from_yaml(text).unwrap().model()).unwrap();
+        let reference = r#"{"name":"donations","title":"donations","license":null,"summary":"Party donations","description":null,"url":null,"updated_at":null,"last_export":null,"entity_count":null,"thing_count":null,"version":null,"category":null,"tags":[],"publisher":{"name":"Bundestag","url":"https://bundestag.de/","name_en":null,"acronym":null,"description":null,"country":"de","official":false,"logo_url":null,"country_label":"Germany"},"coverage":{"start":null,"end":null,"countries":["de"],"frequency":"weekly","schedule":null},"resources":[{"name":"data.csv","url":"https://example.org/data.csv","checksum":null,"timestamp":null,"mime_type":null,"title":null,"size":10,"mime_type_label":null}],"children":[],"deprecation":null,"deprecated":false,"prefix":null,"maintainer":{"name":"Team","url":null,"name_en":null,"acronym":null,"description":null,"country":null,"official":false,"logo_url":null,"country_label":null},"stats":{"things":{"total":0,"countries":[],"schemata":[]},"intervals":{"total":0,"countries":[],"schemata":[]},"entity_count":0,"start":null,"end":null,"countries":[]},"git_repo":null,"content_type":null,"uri":"file:///lake/donations","storage":null,"public_url_prefix":null,"shards":0,"compression":"gz","cypher":true}"#;
+        assert_eq!(model, reference);
     }
 
     #[test]
