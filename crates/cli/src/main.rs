@@ -58,6 +58,8 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(run(cli, settings)) {
         Ok(code) => code,
+        // The reader of stdout went away (`… | head`): what it wanted it has, as ripgrep does.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {}", message(&err));
             if debug {
@@ -69,6 +71,20 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Whether writing to a closed pipe caused `err`.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        let kind = match cause.downcast_ref::<lakehouse::Error>() {
+            Some(lakehouse::Error::Io(_, e)) => Some(e.kind()),
+            _ => cause
+                .downcast_ref::<std::io::Error>()
+                .map(std::io::Error::kind)
+                .or_else(|| cause.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind)),
+        };
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The one-line message of an error: the contexts the CLI added, down to the first error of the

@@ -146,3 +146,29 @@ fn log_level_log_json_and_debug() {
     let debug = stderr(&run_env(lake, &["entities", "import", "-i", missing.to_str().unwrap()], &[("DEBUG", "1")]));
     assert!(debug.lines().nth(1).is_some_and(|l| l.starts_with("  caused by: ")), "{debug}");
 }
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let donations = testkit::fixtures().join("donations.ftm.json");
+    assert!(run_env(dir.path(), &["entities", "import", "-i", donations.to_str().unwrap()], &[]).status.success());
+    for args in [["entities", "iterate"], ["statements", "iterate"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ftm-lakehouse"))
+            .arg("--uri")
+            .arg(dir.path())
+            .args(["-d", "ds"])
+            .args(args)
+            .env_remove("LAKEHOUSE_URI")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        assert!(!first.is_empty());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("error"), "{args:?}: {}", stderr(&out));
+    }
+}

@@ -220,6 +220,18 @@ impl Error {
     pub fn task(task: &'static str) -> impl FnOnce(tokio::task::JoinError) -> Error {
         move |source| Error::Task { task, source }
     }
+
+    /// Maps a failed CSV write to `what` to [`Error::Io`], keeping the I/O error itself when
+    /// there is one (so a closed pipe still reads as one).
+    pub fn csv_write(what: &str) -> impl FnOnce(csv::Error) -> Error + '_ {
+        move |e| match e.is_io_error() {
+            true => match e.into_kind() {
+                csv::ErrorKind::Io(io) => Error::Io(what.to_string(), io),
+                kind => Error::Io(what.to_string(), std::io::Error::other(format!("{kind:?}"))),
+            },
+            false => Error::Io(what.to_string(), std::io::Error::other(e)),
+        }
+    }
 }
 
 /// Result with [`Error`](enum@Error).

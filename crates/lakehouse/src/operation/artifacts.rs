@@ -382,7 +382,7 @@ impl CsvTable {
     /// # Errors
     /// [`Error::Io`] naming the artifact.
     pub(crate) fn row<'a>(&mut self, fields: impl IntoIterator<Item = &'a str>) -> Result<()> {
-        self.writer.write_record(fields).map_err(|e| Error::Io(self.name.into(), std::io::Error::other(e)))
+        self.writer.write_record(fields).map_err(Error::csv_write(self.name))
     }
 
     /// The bytes of the rows appended since the last call; the table is empty afterwards.

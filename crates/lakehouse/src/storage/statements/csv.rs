@@ -282,7 +282,7 @@ impl<W: Write> TableCsv<W> {
     }
 
     fn record<'a>(&mut self, fields: impl IntoIterator<Item = &'a str>) -> Result<()> {
-        self.writer.write_record(fields).map_err(|e| Error::Io("statements".into(), std::io::Error::other(e)))
+        self.writer.write_record(fields).map_err(Error::csv_write("statements"))
     }
 
     /// Flushes what is buffered and hands back the output.
