@@ -15,7 +15,9 @@ use crate::error::{Error, Result};
 pub struct Settings {
     /// Lakehouse root (`LAKEHOUSE_URI`, default `data`, relative to the working directory).
     pub uri: String,
-    /// SQL journal (`LAKEHOUSE_JOURNAL_URI`, default `sqlite:///:memory:`).
+    /// SQL journal (`LAKEHOUSE_JOURNAL_URI`, default `sqlite:///:memory:`). Serialised (as
+    /// `--settings` prints it) with its password as `***`.
+    #[serde(serialize_with = "without_password")]
     pub journal_uri: String,
     /// Tombstones older than this many days are dropped by merge (`LAKEHOUSE_GRACE_PERIOD_DAYS`, 30).
     pub grace_period_days: u32,
@@ -70,6 +72,8 @@ pub struct Settings {
     /// spec `interfaces.md` §3.8: both set, or neither is sent); empty = unset.
     pub api_key: Option<String>,
     /// Secret sent as `X-Api-Secret` by api mode (`LAKEHOUSE_API_SECRET`); empty = unset.
+    /// Serialised as `***`.
+    #[serde(serialize_with = "hidden")]
     pub api_secret: Option<String>,
 }
 
@@ -97,6 +101,25 @@ impl Default for Settings {
             api_key: None,
             api_secret: None,
         }
+    }
+}
+
+/// A URI with the password of its user info replaced by `***`.
+fn without_password<S: serde::Serializer>(uri: &str, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    match url::Url::parse(uri) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            serializer.serialize_str(url.as_str())
+        }
+        _ => serializer.serialize_str(uri),
+    }
+}
+
+/// A secret as `***` (or null when unset).
+fn hidden<S: serde::Serializer>(secret: &Option<String>, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => serializer.serialize_str("***"),
+        None => serializer.serialize_none(),
     }
 }
 
@@ -348,6 +371,21 @@ mod tests {
         assert_eq!((prefixed.log_level.as_str(), prefixed.debug), ("info", false), "the prefix has no effect");
         let err = Settings::from_vars(vars(&[("LOG_LEVEL", "loud")])).unwrap_err().to_string();
         assert!(err.contains("LOG_LEVEL") && err.contains("not a log level"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_not_serialised() {
+        let s = Settings::from_vars(vars(&[
+            ("LAKEHOUSE_JOURNAL_URI", "postgresql://lake:s3cret@db:5432/lake"),
+            ("LAKEHOUSE_API_KEY", "key"),
+            ("LAKEHOUSE_API_SECRET", "s3cret"),
+        ]))
+        .unwrap();
+        let shown = serde_json::to_value(&s).unwrap();
+        assert!(!shown.to_string().contains("s3cret"), "{shown}");
+        assert_eq!(shown["journal_uri"], "postgresql://lake:***@db:5432/lake");
+        assert_eq!((shown["api_key"].as_str(), shown["api_secret"].as_str()), (Some("key"), Some("***")));
+        assert_eq!(s.journal_uri, "postgresql://lake:s3cret@db:5432/lake", "kept for use");
     }
 
     #[test]

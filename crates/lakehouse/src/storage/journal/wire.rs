@@ -16,9 +16,9 @@ use deltalake::arrow::array::{
 };
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use deltalake::arrow::ipc::CompressionType;
 use deltalake::arrow::ipc::reader::StreamReader;
 use deltalake::arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
+use deltalake::arrow::ipc::{self, CompressionType};
 use ftm::Statement;
 use ftm::time::Timestamp;
 
@@ -116,9 +116,78 @@ fn column(batch: &RecordBatch, name: &str, data_type: &DataType) -> Result<Array
 /// [`Error::InvalidInput`] for a body that is not an Arrow IPC stream (the Arrow message), a
 /// missing column, a column that does not cast, or a null in a column that takes none.
 pub fn decode(body: &[u8]) -> Result<Vec<Statement>> {
+    // The Arrow IPC reader trusts a message's buffer offsets and panics on some corrupt ones
+    // (slicing past the body, found by `tests/fuzz.rs`). A body comes from a client, so such a
+    // panic is a bad body, answered as one; nothing was stored by then.
+    std::panic::catch_unwind(|| decode_stream(body))
+        .unwrap_or_else(|_| Err(invalid("Arrow IPC stream is corrupt: a buffer lies outside the message")))
+}
+
+/// Largest uncompressed size one compressed buffer of a body may declare, bytes.
+const MAX_BUFFER_BYTES: u64 = 1 << 30;
+
+/// Largest uncompressed size the buffers of one message may declare together, bytes.
+const MAX_MESSAGE_BYTES: u64 = 2 << 30;
+
+/// Checks the framing of an IPC stream before the Arrow reader sees it: every message's
+/// metadata and body lie inside `body`, every buffer inside its message's body, and no
+/// compressed buffer declares more than [`MAX_BUFFER_BYTES`] (nor a message more than
+/// [`MAX_MESSAGE_BYTES`]). The reader allocates what a message declares before it checks it,
+/// so a crafted body could otherwise make the process abort on a failed allocation.
+fn check_framing(body: &[u8]) -> Result<()> {
+    let corrupt = |what: &str| invalid(format!("Arrow IPC stream is corrupt: {what}"));
+    let word = |at: usize| -> Option<u32> { Some(u32::from_le_bytes(body.get(at..at + 4)?.try_into().ok()?)) };
+    let mut at = 0;
+    while at < body.len() {
+        let first = word(at).ok_or_else(|| corrupt("a message header is cut off"))?;
+        let (length, header) = match first {
+            0xFFFF_FFFF => (word(at + 4).ok_or_else(|| corrupt("a message header is cut off"))?, 8),
+            legacy => (legacy, 4),
+        };
+        if length == 0 {
+            return Ok(()); // The end-of-stream marker.
+        }
+        let start = at + header;
+        let metadata =
+            body.get(start..start + length as usize).ok_or_else(|| corrupt("a message overruns the body"))?;
+        let message = ipc::root_as_message(metadata).map_err(|e| corrupt(&format!("bad message metadata ({e})")))?;
+        let body_start = start + length as usize;
+        let body_length = usize::try_from(message.bodyLength()).map_err(|_| corrupt("a negative body length"))?;
+        let message_body = body
+            .get(body_start..body_start.saturating_add(body_length))
+            .ok_or_else(|| corrupt("a message body overruns the stream"))?;
+        let batch = message.header_as_record_batch().or_else(|| message.header_as_dictionary_batch()?.data());
+        if let Some(batch) = batch {
+            let compressed = batch.compression().is_some();
+            let mut declared = 0u64;
+            for buffer in batch.buffers().iter().flatten() {
+                let (offset, length) = (usize::try_from(buffer.offset()), usize::try_from(buffer.length()));
+                let (Ok(offset), Ok(length)) = (offset, length) else {
+                    return Err(corrupt("a negative buffer offset"));
+                };
+                let data = message_body
+                    .get(offset..offset.saturating_add(length))
+                    .ok_or_else(|| corrupt("a buffer lies outside its message"))?;
+                if compressed && let Some(prefix) = data.get(..8) {
+                    let size = i64::from_le_bytes(prefix.try_into().expect("8 bytes"));
+                    let size = u64::try_from(size).unwrap_or(0); // -1: stored uncompressed.
+                    declared = declared.saturating_add(size);
+                    if size > MAX_BUFFER_BYTES || declared > MAX_MESSAGE_BYTES {
+                        return Err(corrupt("a buffer declares more than 1 GiB uncompressed"));
+                    }
+                }
+            }
+        }
+        at = body_start + body_length;
+    }
+    Ok(())
+}
+
+fn decode_stream(body: &[u8]) -> Result<Vec<Statement>> {
     if body.is_empty() {
         return Ok(Vec::new());
     }
+    check_framing(body)?;
     let reader = StreamReader::try_new(Cursor::new(body), None).map_err(|e| invalid(e.to_string()))?;
     let mut out = Vec::new();
     for batch in reader {
