@@ -73,21 +73,18 @@ fn empty_list() -> Value {
 /// `schemata`), `entity_count`, `start`, `end`, `countries`, nulls included; other keys after.
 fn stats_model(stats: &Value) -> Value {
     let Value::Object(stats) = stats else { return stats.clone() };
+    const GROUP: [Field; 3] = [("total", || Value::from(0)), ("countries", empty_list), ("schemata", empty_list)];
     let group = |value: Option<&Value>| match value {
-        Some(Value::Object(group)) => {
-            ordered(group, &[("total", || 0.into()), ("countries", empty_list), ("schemata", empty_list)])
-        }
+        Some(Value::Object(group)) => Value::Object(ordered(group, &GROUP)),
         Some(other) => other.clone(),
-        None => ordered(&Map::new(), &[("total", || 0.into()), ("countries", empty_list), ("schemata", empty_list)]),
+        None => Value::Object(ordered(&Map::new(), &GROUP)),
     };
     let mut out = Map::new();
     out.insert("things".into(), group(stats.get("things")));
     out.insert("intervals".into(), group(stats.get("intervals")));
     let rest =
         ordered(stats, &[("entity_count", || 0.into()), ("start", null), ("end", null), ("countries", empty_list)]);
-    if let Value::Object(rest) = rest {
-        out.extend(rest.into_iter().filter(|(key, _)| key != "things" && key != "intervals"));
-    }
+    out.extend(rest.into_iter().filter(|(key, _)| key != "things" && key != "intervals"));
     Value::Object(out)
 }
 
@@ -107,10 +104,8 @@ fn publisher_model(value: &Value) -> Value {
     ];
     let mut model = ordered(map, &fields);
     let label = map.get("country").and_then(Value::as_str).and_then(ftm::countries::country_name);
-    if let Value::Object(out) = &mut model {
-        out.insert("country_label".into(), label.map_or(Value::Null, Value::from));
-    }
-    model
+    model.insert("country_label".into(), label.map_or(Value::Null, Value::from));
+    Value::Object(model)
 }
 
 /// A coverage in the model's order (FtM's `DataCoverage`; `frequency` defaults to `unknown`).
@@ -123,7 +118,7 @@ fn coverage_model(value: &Value) -> Value {
         ("frequency", || "unknown".into()),
         ("schedule", null),
     ];
-    ordered(map, &fields)
+    Value::Object(ordered(map, &fields))
 }
 
 /// A resource in the model's order (FtM's `DataResource`), with its computed
@@ -141,15 +136,13 @@ fn resource_model(value: &Value) -> Value {
         ("size", null),
     ];
     let mut model = ordered(map, &fields);
-    if let Value::Object(out) = &mut model {
-        out.insert("mime_type_label".into(), Value::Null);
-    }
-    model
+    model.insert("mime_type_label".into(), Value::Null);
+    Value::Object(model)
 }
 
 /// `map` with `fields` first, in their order (absent ones given their default), then the
 /// other keys as they come.
-fn ordered(map: &Map<String, Value>, fields: &[Field]) -> Value {
+fn ordered(map: &Map<String, Value>, fields: &[Field]) -> Map<String, Value> {
     let mut out = Map::new();
     for (key, default) in fields {
         out.insert((*key).to_string(), map.get(*key).cloned().unwrap_or_else(default));
@@ -159,7 +152,7 @@ fn ordered(map: &Map<String, Value>, fields: &[Field]) -> Value {
             out.insert(key.clone(), value.clone());
         }
     }
-    Value::Object(out)
+    out
 }
 
 /// The zeroed statistics structure of a fresh dataset.
@@ -258,18 +251,16 @@ impl DatasetConfig {
     /// `cypher`).
     pub fn model(&self) -> Value {
         let mut model = ordered(&self.data, &MODEL_FIELDS);
-        if let Value::Object(fields) = &mut model {
-            for (key, value) in fields.iter_mut() {
-                *value = match (key.as_str(), &*value) {
-                    ("stats", stats) => stats_model(stats),
-                    ("publisher" | "maintainer", publisher) => publisher_model(publisher),
-                    ("coverage", coverage) => coverage_model(coverage),
-                    ("resources", Value::Array(items)) => Value::Array(items.iter().map(resource_model).collect()),
-                    _ => continue,
-                };
-            }
+        for (key, value) in model.iter_mut() {
+            *value = match (key.as_str(), &*value) {
+                ("stats", stats) => stats_model(stats),
+                ("publisher" | "maintainer", publisher) => publisher_model(publisher),
+                ("coverage", coverage) => coverage_model(coverage),
+                ("resources", Value::Array(items)) => Value::Array(items.iter().map(resource_model).collect()),
+                _ => continue,
+            };
         }
-        model
+        Value::Object(model)
     }
 
     /// Sets one field.

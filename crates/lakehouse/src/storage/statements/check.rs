@@ -62,9 +62,10 @@ impl StatementStore {
         if remove {
             self.writable()?;
         }
-        if self.table().await?.is_none() {
+        if !self.exists().await? {
             return Ok(Vec::new());
         }
+        // The table is read inside the fence, after the appends in flight have committed.
         let guard = self.fence.maintenance().await?;
         let found = self.orphans_fenced(remove).await;
         guard.release().await?;
