@@ -18,6 +18,8 @@ pub mod operation;
 pub mod repository;
 pub mod settings;
 pub mod storage;
+#[cfg(test)]
+mod testing;
 
 pub use deltalake::arrow;
 pub use error::{Error, Result};

@@ -9,7 +9,8 @@
 //!   store in large batches, for bulk imports whose journal would not outlive the process; it
 //!   explodes entities straight into data-file columns ([`StatementRows`]).
 //! * [`EntityRepository::flush`] drains the journal into the store in bounded batches, then sets
-//!   `journal/last_flushed` (always) and `statements/last_updated` (when rows moved).
+//!   `journal/last_flushed` (when rows moved, or the tag was behind `journal/last_updated` and the
+//!   journal is not this process's memory) and `statements/last_updated` (when rows moved).
 //! * [`EntityRepository::delete_entity`] writes a tombstone for each live statement of the
 //!   entity, from the store and the journal.
 //! * Reads ([`get`](EntityRepository::get), [`query`](EntityRepository::query), in
@@ -48,7 +49,8 @@ pub const WRITE_BATCH_SIZE: usize = 10_000;
 pub struct FlushMetrics {
     /// Statements appended to the store.
     pub statements: u64,
-    /// Whether another flush of the same journal was running (nothing done).
+    /// Whether another flush of the same journal ran meanwhile and moved what this one would
+    /// have (nothing done here).
     pub skipped: bool,
 }
 
@@ -437,11 +439,14 @@ impl EntityRepository {
     }
 
     /// Drains the journal into the statement store (see the module docs); in api mode, asks
-    /// the server to (it answers 0 also when another flush was running).
+    /// the server to (it answers 0 also when another flush was running). When another flush of
+    /// the journal runs (another process, or task), waits for it (doubling pauses up to 500 ms,
+    /// for [`Settings::lock_patience`](crate::Settings::lock_patience)), then runs or finds the
+    /// tags fresh: every write acknowledged before the call is in the store when it returns.
     ///
     /// # Errors
     /// [`Error::Journal`]; any append error (the segment being drained is kept);
-    /// [`Error::Api`].
+    /// [`Error::Busy`] when another flush ran longer than the patience; [`Error::Api`].
     pub async fn flush(&self) -> Result<FlushMetrics> {
         self.flush_with(|_| {}).await
     }
@@ -456,29 +461,54 @@ impl EntityRepository {
             progress(moved);
             return Ok(FlushMetrics { statements: moved, skipped: false });
         }
-        let started = chrono::Utc::now();
-        let moved = Arc::new(AtomicU64::new(0));
-        let (store, tags) = (&self.store, self.tags());
-        let drained = self
-            .journal
-            .drain(self.dataset.settings().journal_drain_rows, |batch: StatementRows| {
-                let (store, tags, moved, progress) = (store.clone(), tags.clone(), moved.clone(), progress.clone());
-                // Appends, then sets `statements/last_updated` (the append's start time).
-                async move {
-                    let appended = chrono::Utc::now();
-                    let n = batch.len() as u64;
-                    store.append_rows(batch).await?;
-                    tags.set(STATEMENTS_UPDATED, appended).await?;
-                    progress(moved.fetch_add(n, Ordering::Relaxed) + n);
-                    Ok(())
-                }
-            })
-            .await?;
-        let Some(_) = drained else {
-            return Ok(FlushMetrics { statements: 0, skipped: true });
+        let settings = self.dataset.settings();
+        let (waiting, mut pause) = (std::time::Instant::now(), std::time::Duration::from_millis(20));
+        let (started, moved) = loop {
+            let started = chrono::Utc::now();
+            let moved = Arc::new(AtomicU64::new(0));
+            let (store, tags) = (&self.store, self.tags());
+            let drained = self
+                .journal
+                .drain(settings.journal_drain_rows, |batch: StatementRows| {
+                    let (store, tags, moved, progress) = (store.clone(), tags.clone(), moved.clone(), progress.clone());
+                    // Appends, then sets `statements/last_updated` (the append's start time).
+                    async move {
+                        let appended = chrono::Utc::now();
+                        let n = batch.len() as u64;
+                        store.append_rows(batch).await?;
+                        tags.set(STATEMENTS_UPDATED, appended).await?;
+                        progress(moved.fetch_add(n, Ordering::Relaxed) + n);
+                        Ok(())
+                    }
+                })
+                .await?;
+            if drained.is_some() {
+                break (started, moved);
+            }
+            // Another flush of this journal runs: wait until it has moved what the journal held
+            // (the tags say so) or this one can run, so that a read after a flush sees every
+            // write acknowledged before it.
+            if !self.journal_unflushed().await? {
+                return Ok(FlushMetrics { statements: 0, skipped: true });
+            }
+            if waiting.elapsed() >= settings.lock_patience() {
+                return Err(Error::Busy {
+                    operation: "journal flush".into(),
+                    holder: "another flush".into(),
+                    lock: format!("the journal's flush lock of dataset `{}`", self.dataset.name()),
+                });
+            }
+            tracing::info!(dataset = %self.dataset.name(), "waiting for another flush of the journal");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_millis(500));
         };
-        self.tags().set(JOURNAL_FLUSHED, started).await?;
         let statements = moved.load(Ordering::Relaxed);
+        // A flush that found nothing leaves a fresh tag alone: a read (which flushes first)
+        // writes nothing to a lake on a full disk or read-only storage. An empty in-memory
+        // journal says nothing of the lake's shared journal, whose writes the tag tracks.
+        if statements > 0 || (!self.journal.is_memory() && self.journal_unflushed().await?) {
+            self.tags().set(JOURNAL_FLUSHED, started).await?;
+        }
         if statements > 0 {
             tracing::info!(dataset = %self.dataset.name(), statements, "flushed the journal");
         }
@@ -507,13 +537,19 @@ impl EntityRepository {
         if self.store.as_of().is_some() {
             return Ok(());
         }
-        let tags = self.tags();
-        let updated = tags.get(JOURNAL_UPDATED).await?;
-        let flushed = tags.get(JOURNAL_FLUSHED).await?;
-        if updated.is_some_and(|u| flushed.is_none_or(|f| f < u)) || self.journal.is_memory() {
+        if self.journal.is_memory() || self.journal_unflushed().await? {
             self.flush().await?;
         }
         Ok(())
+    }
+
+    /// Whether the tags say the journal holds writes no flush has moved (`journal/last_flushed`
+    /// missing or older than `journal/last_updated`).
+    async fn journal_unflushed(&self) -> Result<bool> {
+        let tags = self.tags();
+        let updated = tags.get(JOURNAL_UPDATED).await?;
+        let flushed = tags.get(JOURNAL_FLUSHED).await?;
+        Ok(updated.is_some_and(|u| flushed.is_none_or(|f| f < u)))
     }
 
     /// Inserts statement rows a client packed (a journal bulk, spec `interfaces.md` §3.3) into

@@ -5,8 +5,12 @@
 //! * `.LOCK` — held by maintenance (merge, compact, vacuum, destroy) and table creation;
 //! * `.LOCK-MERGE` — also held by maintenance, so a reference (0.9.0) process merging the same
 //!   lake and this one exclude each other;
-//! * `.LOCK-APPENDS/<uuid>` — one per in-flight append. Maintenance waits until none is left,
-//!   so it can never tombstone or vacuum the files of an append that has not committed yet;
+//! * `.LOCK-APPENDS/<uuid>` — one per in-flight append, naming its holder (`{"host", "pid",
+//!   "since"}`). Maintenance waits until none is left, so it can never tombstone or vacuum the
+//!   files of an append that has not committed yet. A marker whose holder is gone from this host
+//!   (an appender killed with SIGKILL) is removed by the maintenance that finds it: an append
+//!   that never committed has nothing to protect, and its files are orphans `maintenance verify`
+//!   lists. The reference (0.9.0) has no append markers, so their content is ours to choose;
 //! * `.LOCK-READS/<uuid>` — one per reader of the statement table (a scan, an export, a SQL
 //!   query), a [`ReadLease`] naming its holder (`{"host", "pid", "since"}`). Nothing waits for
 //!   it: a vacuum keeps every file removed since the oldest live lease began
@@ -14,9 +18,9 @@
 //!   and a vacuum run meanwhile. A lease whose holder is gone (on this host) or older than
 //!   [`READ_LEASE_MAX_AGE`] is dropped.
 //!
-//! Every marker is created atomically (create-if-absent, never check-then-write) and holds the
-//! acquisition time as a JSON string (`"2026-11-21T04:21:56.202483+00:00"`), as the reference
-//! writes it. Waiting retries `LAKEHOUSE_LOCK_MAX_RETRIES` times with a linear backoff (attempt
+//! Every marker is created atomically (create-if-absent, never check-then-write). `.LOCK` and
+//! `.LOCK-MERGE` hold the acquisition time as a JSON string (`"2026-11-21T04:21:56.202483+00:00"`),
+//! as the reference writes them; having no holder, they are never broken here. Waiting retries `LAKEHOUSE_LOCK_MAX_RETRIES` times with a linear backoff (attempt
 //! k sleeps k + U[0,1) backoff units, 1 s by default), then fails with [`Error::Locked`], which
 //! names the marker and how to break it. Differences from the reference: its lock is
 //! check-then-write (racy) and it has no append markers, so its vacuum can delete the files of
@@ -110,9 +114,13 @@ impl Fence {
         }
     }
 
+    /// When a marker was taken: its JSON string, or the `since` of its holder object.
     async fn read_marker(&self, path: &Path) -> Option<String> {
         let bytes = self.store.get(path).await.ok()?.bytes().await.ok()?;
-        serde_json::from_slice::<String>(&bytes).ok()
+        match serde_json::from_slice::<Value>(&bytes).ok()? {
+            Value::String(since) => Some(since),
+            holder => holder["since"].as_str().map(str::to_string),
+        }
     }
 
     async fn exists(&self, path: &Path) -> Result<bool> {
@@ -143,6 +151,23 @@ impl Fence {
         Ok(metas.into_iter().map(|m| m.location).collect())
     }
 
+    /// The append markers of live appenders: a marker whose holder is gone from this host is
+    /// removed (see the module docs). Markers without a holder (another writer's) count as live.
+    async fn live_append_markers(&self) -> Result<Vec<Path>> {
+        let mut live = Vec::new();
+        for marker in self.append_markers().await? {
+            let Some(bytes) = read(self.store.as_ref(), &marker).await? else { continue };
+            let holder: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            if holder_gone(&holder) {
+                tracing::info!(dataset = %self.dataset, %marker, "removed the append marker of a process that is gone");
+                delete(self.store.as_ref(), &marker).await?;
+            } else {
+                live.push(marker);
+            }
+        }
+        Ok(live)
+    }
+
     /// Takes the maintenance fence: `.LOCK`, then `.LOCK-MERGE`, then waits until no append
     /// is in flight. Holds nothing if it fails.
     ///
@@ -156,7 +181,7 @@ impl Fence {
             return Err(e);
         }
         for attempt in 1..=self.max_retries + 1 {
-            let markers = self.append_markers().await?;
+            let markers = self.live_append_markers().await?;
             let Some(marker) = markers.first() else {
                 return Ok(guard);
             };
@@ -181,7 +206,8 @@ impl Fence {
         let lock = Path::from(LOCK);
         for attempt in 1..=self.max_retries + 1 {
             if !self.exists(&lock).await? {
-                create(self.store.as_ref(), &marker, now_json()).await?;
+                let holder = serde_json::to_vec(&this_holder()).expect("JSON serialises");
+                create(self.store.as_ref(), &marker, PutPayload::from(holder)).await?;
                 if !self.exists(&lock).await? {
                     return Ok(AppendGuard { fence: self.clone(), marker });
                 }
@@ -313,6 +339,7 @@ impl Drop for ReadLease {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::EventLog;
     use object_store::local::LocalFileSystem;
 
     fn fence(dir: &std::path::Path, retries: u32) -> Fence {
@@ -344,13 +371,46 @@ mod tests {
         let err = f.maintenance().await.err().unwrap();
         assert!(err.to_string().contains(LOCK_APPENDS), "{err}");
         assert!(!dir.path().join(LOCK).exists(), "a failed maintenance holds nothing");
+        let (log, _guard) = EventLog::capture();
         let waiter = {
             let f = fence(dir.path(), 8);
             tokio::spawn(async move { f.maintenance().await.map(|_| ()) })
         };
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        log.wait_for("waiting for the write fence").await;
+        assert!(!waiter.is_finished());
         append.release().await.unwrap();
         waiter.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn maintenance_removes_the_append_markers_of_dead_holders_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = fence(dir.path(), 0);
+        let markers = dir.path().join(LOCK_APPENDS);
+        std::fs::create_dir_all(&markers).unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let mut holder = this_holder();
+        holder["pid"] = dead.into();
+        std::fs::write(markers.join("dead"), holder.to_string()).unwrap();
+        // Held by a live process of this host, then by one of another host: both wait.
+        let mut other = this_holder();
+        other["host"] = "elsewhere".into();
+        other["pid"] = dead.into();
+        for (name, live) in [("live", this_holder()), ("other", other)] {
+            std::fs::write(markers.join(name), live.to_string()).unwrap();
+            let err = f.maintenance().await.err().unwrap();
+            assert!(matches!(&err, Error::Locked { marker, .. } if marker.ends_with(name)), "{name}: {err}");
+            assert!(!markers.join("dead").exists(), "the dead holder's marker is removed");
+            std::fs::remove_file(markers.join(name)).unwrap();
+        }
+        f.maintenance().await.unwrap().release().await.unwrap();
+        // An append names its holder, whose `since` the busy message gives.
+        let append = f.append().await.unwrap();
+        let err = f.maintenance().await.err().unwrap();
+        assert!(matches!(&err, Error::Locked { since, .. } if since.ends_with("+00:00")), "{err}");
+        append.release().await.unwrap();
     }
 
     #[tokio::test]

@@ -321,8 +321,9 @@ impl JournalStore {
     /// Drains the journal into `sink`, batch by batch (see the module docs); returns the rows
     /// drained. `sink` makes the future that consumes one batch; that future owns what it uses
     /// (rather than borrowing the closure, as an async closure's would), so a flush can run in a
-    /// task of its own, such as a server's request. Only one flush of a journal runs at a time: a flush that finds another one
-    /// running returns `Ok(None)` at once.
+    /// task of its own, such as a server's request. Only one flush of a journal runs at a time,
+    /// across processes too (a file lock beside a SQLite file, the advisory lock on PostgreSQL):
+    /// a flush that finds another one running returns `Ok(None)` at once.
     ///
     /// # Errors
     /// [`Error::Journal`]; any error of `sink`, which stops the drain with the current segment

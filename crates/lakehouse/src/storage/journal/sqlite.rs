@@ -2,12 +2,14 @@
 //!
 //! Timestamps are stored as text `YYYY-MM-DD HH:MM:SS.ffffff` (UTC, no offset) and booleans as
 //! 0/1, as SQLAlchemy stores them for the reference. File databases run in WAL mode. Work runs
-//! on blocking threads. Flush exclusion is per process (an in-process lock per database and
-//! table), as in the reference: two processes flushing one SQLite file at once may both append
-//! a segment's rows; merge collapses the duplicates.
+//! on blocking threads. One flush of a journal at a time: in a process, a lock per database and
+//! table; across processes on a file database, an advisory lock (`flock`) on the file
+//! `{database}-{table}.flush` beside it, which the kernel releases when its holder dies, so a
+//! killed flush never blocks the next one. (The reference excludes only within a process: two of
+//! its processes flushing one file at once fail when one drops a segment the other reads.)
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ftm::Statement;
@@ -35,6 +37,8 @@ pub struct SqliteJournal {
     table: String,
     memory: bool,
     flushing: Arc<tokio::sync::Mutex<()>>,
+    /// The database file (absolute), `None` in memory.
+    file: Option<PathBuf>,
 }
 
 /// The in-memory database of `scope` (a lake) in this process, created on first use.
@@ -103,6 +107,31 @@ fn read_row(row: &rusqlite::Row) -> rusqlite::Result<Statement> {
     Ok(statement_from_cells(out))
 }
 
+/// A SQLite error as a journal error naming the database file. When SQLite reports a full
+/// database or an I/O failure (a full disk gives either: `disk I/O error` when the WAL index
+/// cannot grow), a probe write beside the file tells whether the device has no space left, and
+/// the message says so.
+fn sqlite_error(file: Option<&Path>, e: rusqlite::Error) -> Error {
+    let Some(file) = file else { return journal_error(e) };
+    let io =
+        matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure));
+    if io && file.parent().is_some_and(out_of_space) {
+        return journal_error(format!("{}: no space left on the device ({e})", file.display()));
+    }
+    journal_error(format!("{}: {e}", file.display()))
+}
+
+/// Whether writing a page to a new file in `dir` fails for want of space.
+fn out_of_space(dir: &Path) -> bool {
+    let probe = dir.join(format!(".space-probe-{}", uuid::Uuid::new_v4().simple()));
+    let written = std::fs::File::create_new(&probe).and_then(|mut f| {
+        std::io::Write::write_all(&mut f, &[0; 4096])?;
+        f.sync_all()
+    });
+    let _ = std::fs::remove_file(&probe);
+    matches!(written, Err(e) if e.kind() == std::io::ErrorKind::StorageFull)
+}
+
 fn segments(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
     let prefix = format!("{table}-seg-");
     let mut stmt =
@@ -119,6 +148,7 @@ impl SqliteJournal {
         let memory = target.is_empty() || target == ":memory:";
         let create = create_table_sql(&table, "DATETIME");
         let scope = scope.to_string();
+        let file = PathBuf::from(&target);
         let (conn, key) = tokio::task::spawn_blocking(move || -> rusqlite::Result<(Shared, String)> {
             let (conn, key) = if memory {
                 (memory_db(&scope)?, format!(":memory:{scope}"))
@@ -139,9 +169,10 @@ impl SqliteJournal {
         })
         .await
         .map_err(journal_error)?
-        .map_err(journal_error)?;
+        .map_err(|e| sqlite_error((!memory).then_some(&file), e))?;
         let flushing = flush_lock(&format!("{key}#{table}"));
-        Ok(SqliteJournal { conn, table, memory, flushing })
+        let file = (!memory).then(|| PathBuf::from(&key));
+        Ok(SqliteJournal { conn, table, memory, flushing, file })
     }
 
     pub(super) fn table(&self) -> &str {
@@ -160,7 +191,7 @@ impl SqliteJournal {
         tokio::task::spawn_blocking(move || f(&mut conn.lock().expect("journal connection"), &table))
             .await
             .map_err(Error::task("journal"))?
-            .map_err(journal_error)
+            .map_err(|e| sqlite_error(self.file.as_deref(), e))
     }
 
     pub(super) async fn put(&self, statements: Vec<Statement>) -> Result<()> {
@@ -240,6 +271,22 @@ impl SqliteJournal {
         let Ok(_running) = self.flushing.try_lock() else {
             return Ok(None);
         };
+        let _across_processes = match &self.file {
+            Some(database) => {
+                let path = PathBuf::from(format!("{}-{}.flush", database.display(), self.table));
+                let path = &path;
+                let file = std::fs::File::options().create(true).truncate(false).write(true).open(path);
+                let file = file.map_err(|e| journal_error(format!("{}: {e}", path.display())))?;
+                match file.try_lock() {
+                    Ok(()) => Some(file),
+                    Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+                    Err(std::fs::TryLockError::Error(e)) => {
+                        return Err(journal_error(format!("{}: {e}", path.display())));
+                    }
+                }
+            }
+            None => None,
+        };
         self.rotate().await?;
         let mut total = 0u64;
         for segment in self.with(|conn, table| segments(conn, table)).await? {
@@ -275,7 +322,7 @@ impl SqliteJournal {
                 total += batch.len() as u64;
                 sink(batch).await?;
             }
-            producer.await.map_err(Error::task("journal read"))?.map_err(journal_error)?;
+            producer.await.map_err(Error::task("journal read"))?.map_err(|e| sqlite_error(self.file.as_deref(), e))?;
             self.with(move |conn, _| conn.execute(&format!("DROP TABLE IF EXISTS \"{segment}\""), []).map(|_| ()))
                 .await?;
         }
