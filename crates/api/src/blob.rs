@@ -396,10 +396,23 @@ mod tests {
                 .is_none()
         );
         assert!(Key::parse("/").unwrap().folder && Key::parse("/ds/tags/").unwrap().folder);
-        for bad in ["/ds/../etc", "/ds/%2e%2e/x", "/a//b", "/a/./b", "/a%5Cb", "/%ff"] {
-            assert!(Key::parse(bad).is_err(), "{bad}");
+        let dots = "empty, `.` or `..` segment";
+        let deep = "/a".repeat(33);
+        for (bad, why) in [
+            ("/ds/../etc", dots),
+            ("/ds/%2e%2e/x", dots),
+            ("/a//b", dots),
+            ("/a/./b", dots),
+            ("/a%5Cb", "backslash or NUL"),
+            ("/%ff", "not UTF-8"),
+            (&deep, "too deep"),
+        ] {
+            let err = Key::parse(bad).err();
+            assert!(
+                matches!(&err, Some(ApiError::BadRequest(m)) if m.starts_with("Invalid path") && m.ends_with(why)),
+                "{bad}: {err:?}"
+            );
         }
-        assert!(Key::parse(&"/a".repeat(33)).is_err());
         assert_eq!(Key::parse("/ds/a%20b.txt").unwrap().segments, ["ds", "a b.txt"]);
     }
 
@@ -407,6 +420,7 @@ mod tests {
     fn list_options() {
         assert_eq!(ListOptions::parse("").unwrap(), ListOptions::default());
         assert_eq!(ListOptions::parse("1 dirs stat").unwrap(), ListOptions { depth: Some(1), dirs: true, stat: true });
-        assert!(ListOptions::parse("deep").is_err());
+        let result = ListOptions::parse("deep");
+        assert!(matches!(&result, Err(ApiError::BadRequest(m)) if m.contains("listing option \"deep\"")), "{result:?}");
     }
 }

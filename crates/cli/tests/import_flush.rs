@@ -26,11 +26,6 @@ fn donations() -> String {
     testkit::fixtures().join("donations.ftm.json").display().to_string()
 }
 
-fn postgres() -> String {
-    std::env::var("LAKEHOUSE_TEST_POSTGRES_URI")
-        .expect("LAKEHOUSE_TEST_POSTGRES_URI must name a PostgreSQL server: run `eval \"$(bash .ci/postgres.sh)\"`")
-}
-
 /// `(id, entity_id, prop, schema, value)` of statements CSV rows (any of our column orders).
 fn rows(csv_text: &str) -> BTreeSet<(String, String, String, String, String)> {
     let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
@@ -60,7 +55,11 @@ fn import_then_flush_gives_the_reference_statements_on_every_journal() {
     let dir = tempfile::tempdir().unwrap();
     let reference = std::fs::read_to_string(testkit::reference_dataset().join("exports/statements.csv")).unwrap();
     let expected = rows(&reference);
-    let journals = [format!("sqlite:///{}/journal.db", dir.path().display()), "sqlite:///:memory:".into(), postgres()];
+    let journals = [
+        format!("sqlite:///{}/journal.db", dir.path().display()),
+        "sqlite:///:memory:".into(),
+        testkit::postgres_database(),
+    ];
     for (n, journal) in journals.iter().enumerate() {
         let lake = dir.path().join(format!("lake{n}"));
         let dataset = "donations";

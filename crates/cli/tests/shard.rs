@@ -81,16 +81,8 @@ fn a_reshard_killed_half_way_leaves_a_readable_lake_and_the_next_run_completes()
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     // Enough rows that the rewrite takes a while: every donations entity under 40 id prefixes.
-    let donations = std::fs::read_to_string(testkit::fixtures().join("donations.ftm.json")).unwrap();
-    let mut input = String::new();
-    for copy in 0..40 {
-        for line in donations.lines() {
-            input.push_str(&line.replacen("\"id\":\"", &format!("\"id\":\"c{copy}-"), 1));
-            input.push('\n');
-        }
-    }
     let file = dir.path().join("many.ftm.json");
-    std::fs::write(&file, input).unwrap();
+    std::fs::write(&file, testkit::donation_copies(40)).unwrap();
     ok(run(&lake, &["-d", "ds", "entities", "import", "-i", file.to_str().unwrap()]));
     let count = |lake: &Path| ok(run(lake, &["-d", "ds", "statements", "iterate"])).lines().count();
     let rows = count(&lake);

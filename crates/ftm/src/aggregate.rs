@@ -381,6 +381,7 @@ fn needs_escape(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::FtmError;
     use crate::model::model;
     use crate::statement::Statement;
     use crate::time::parse_iso;
@@ -442,7 +443,8 @@ mod tests {
         assert_eq!(rec.caption, "Payment");
         let conflict =
             [stmt("x", "Thing", "name", "a", "2024-01-01"), stmt("x", "Payment", "amountEur", "1", "2024-01-01")];
-        assert!(aggregate(model(), &conflict).is_err());
+        let err = aggregate(model(), &conflict).unwrap_err();
+        assert_eq!(err, FtmError::SchemaConflict("Payment".into(), "Thing".into()));
         assert_eq!(aggregate(model(), &[] as &[Statement]).unwrap(), None);
     }
 }

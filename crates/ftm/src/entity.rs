@@ -288,8 +288,10 @@ mod tests {
         assert_eq!(err.to_string(), "property `name` has a value that is not a string: 1");
         let err = Entity::from_json_str(model(), "{\"id\": ").unwrap_err();
         assert!(err.to_string().starts_with("invalid entity: malformed JSON"), "{err}");
-        assert!(Entity::from_json_str(model(), "[1]").is_err());
-        assert!(Entity::from_json_str(model(), r#"{"id": "x"}"#).is_err());
+        let err = Entity::from_json_str(model(), "[1]").unwrap_err();
+        assert_eq!(err, FtmError::InvalidEntity("expected a JSON object, got [1]".into()));
+        let err = Entity::from_json_str(model(), r#"{"id": "x"}"#).unwrap_err();
+        assert_eq!(err, FtmError::InvalidEntity("no `schema` key".into()));
         let err = Entity::from_json_str(model(), r#"{"schema": "Person", "last_change": "soon"}"#).unwrap_err();
         assert!(matches!(err, FtmError::InvalidTimestamp { .. }));
     }
@@ -301,7 +303,8 @@ mod tests {
         let e = Entity::from_json_lenient(model(), &data).unwrap();
         assert_eq!(e.get("name"), ["A"]);
         assert!(e.get("alias").is_empty());
-        assert!(Entity::from_json(model(), &data).is_err());
+        let err = Entity::from_json(model(), &data).unwrap_err();
+        assert_eq!(err, FtmError::NonStringValue { prop: "name".into(), value: "1".into() });
     }
 
     #[test]

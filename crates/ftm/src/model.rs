@@ -505,7 +505,10 @@ mod tests {
         assert_eq!(m.common_schema(s("LegalEntity"), s("Person")).unwrap().name, "Person");
         assert_eq!(m.common_schema(s("Company"), s("Asset")).unwrap().name, "Company");
         assert_eq!(m.common_schema(s("Folder"), s("Email")).unwrap().name, "Email");
-        assert!(m.common_schema(s("Person"), s("Company")).is_err());
+        assert_eq!(
+            m.common_schema(s("Person"), s("Company")).unwrap_err(),
+            FtmError::SchemaConflict("Person".into(), "Company".into())
+        );
         assert_eq!(m.merge_schema(s("Person"), s("Company")).unwrap().name, "LegalEntity");
         assert_eq!(m.merge_schema(s("Person"), s("Vessel")).unwrap().name, "Thing");
         assert_eq!(m.merge_schema(s("Pages"), s("Table")).unwrap().name, "Document");
@@ -522,10 +525,16 @@ mod tests {
         let cycle = [("A.yaml", "A:\n  extends: [B]\n"), ("B.yaml", "B:\n  extends: [A]\n")];
         assert!(matches!(Model::from_yaml(cycle), Err(FtmError::Model(m)) if m.contains("cycle")));
         let bad_caption = [("A.yaml", "A:\n  caption: [missing]\n")];
-        assert!(Model::from_yaml(bad_caption).is_err());
+        assert!(
+            matches!(Model::from_yaml(bad_caption), Err(FtmError::Model(m)) if m.contains("`missing` does not exist"))
+        );
         let bad_type = [("A.yaml", "A:\n  properties:\n    x:\n      type: colour\n")];
-        assert!(Model::from_yaml(bad_type).is_err());
+        assert!(
+            matches!(Model::from_yaml(bad_type), Err(FtmError::Model(m)) if m.contains("unknown property type `colour`"))
+        );
         let bad_name = [("A.yaml", "A:\n  properties:\n    Name: {}\n")];
-        assert!(Model::from_yaml(bad_name).is_err());
+        assert!(
+            matches!(Model::from_yaml(bad_name), Err(FtmError::Model(m)) if m.contains("invalid property name `Name`"))
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! run sets thousands). A failure prints the input that caused it, shrunk.
 
 use lakehouse::Settings;
+use lakehouse::error::Error;
 use lakehouse::model::DatasetName;
 use lakehouse::model::file::{file_id, validate_checksum, validate_relative_path, validate_segment};
 use lakehouse::model::mapping::DatasetMapping;
@@ -159,15 +160,18 @@ proptest! {
 #[test]
 fn deep_and_huge_json_are_errors_not_crashes() {
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    assert!(ftm::Entity::from_json_str(ftm::model(), &deep).is_err());
+    let err = ftm::Entity::from_json_str(ftm::model(), &deep).unwrap_err();
+    assert!(matches!(&err, ftm::FtmError::InvalidEntity(m) if m.contains("recursion limit exceeded")), "{err}");
     let nested = format!(
         r#"{{"id": "p1", "schema": "Person", "properties": {{"name": {}"x"{}}}}}"#,
         "[".repeat(5_000),
         "]".repeat(5_000)
     );
-    assert!(ftm::Entity::from_json_str(ftm::model(), &nested).is_err());
+    let err = ftm::Entity::from_json_str(ftm::model(), &nested).unwrap_err();
+    assert!(matches!(&err, ftm::FtmError::InvalidEntity(m) if m.contains("recursion limit exceeded")), "{err}");
     let _ = Query::from_flat(&"filter:name=x&".repeat(20_000));
-    assert!(Query::from_rql(&format!("{}eq(name,x){}", "and(".repeat(20_000), ")".repeat(20_000))).is_err());
+    let result = Query::from_rql(&format!("{}eq(name,x){}", "and(".repeat(20_000), ")".repeat(20_000)));
+    assert!(matches!(&result, Err(Error::InvalidQuery(m)) if m.contains("nesting deeper than")), "{result:?}");
     let huge = format!(r#"{{"id": "p1", "schema": "Person", "properties": {{"name": ["{}"]}}}}"#, "x".repeat(16 << 20));
     let entity = ftm::Entity::from_json_str(ftm::model(), &huge).unwrap();
     assert_eq!(entity.get("name")[0].len(), 16 << 20);

@@ -78,7 +78,9 @@ async fn statements_are_rekeyed_under_the_dataset() {
     s.lang = Some("deu".into());
     s.id = "carried-over".into();
     writer.add_statement(s).await.unwrap();
-    assert!(writer.add_statement(ftm::Statement::new("x", "p1", "Person", "colour", "", "red")).await.is_err());
+    let unknown = writer.add_statement(ftm::Statement::new("x", "p1", "Person", "colour", "", "red")).await;
+    let message = unknown.unwrap_err().to_string();
+    assert!(message.contains("colour") && message.contains("Person"), "{message}");
     writer.close().await.unwrap();
     repo.flush().await.unwrap();
     let rows = repo.statements().get_statements("p1").await.unwrap();

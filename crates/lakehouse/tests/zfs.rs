@@ -335,10 +335,14 @@ async fn one_line_of_at_most_64_kib_per_connection() {
 #[tokio::test]
 async fn a_silent_client_is_dropped_without_holding_up_others() {
     let (dir, fake) = fake();
-    let agent = RunningAgent::start(dir.path(), &fake, "tank/lake", |o| o.read_timeout = Duration::from_millis(300));
+    let agent = RunningAgent::start(dir.path(), &fake, "tank/lake", |o| o.read_timeout = Duration::from_secs(5));
     let mut silent = UnixStream::connect(&agent.socket).await.unwrap();
-    // Served while the silent connection is still open.
+    // Served while the silent connection is still open: an agent serving one connection at a
+    // time would answer only after dropping it.
     agent.client().create(&request("tank/lake/ds")).await.unwrap();
+    let mut byte = [0; 1];
+    let open = silent.try_read(&mut byte);
+    assert!(matches!(&open, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock), "silent dropped first: {open:?}");
     let mut reply = Vec::new();
     tokio::time::timeout(PATIENCE, silent.read_to_end(&mut reply)).await.expect("dropped").unwrap();
     assert!(reply.is_empty(), "{reply:?}");

@@ -90,3 +90,40 @@ pub fn timeless_entities(text: &str) -> Vec<serde_json::Value> {
         })
         .collect()
 }
+
+/// A new, empty database on the test PostgreSQL server (`LAKEHOUSE_TEST_POSTGRES_URI`, which
+/// `eval "$(bash .ci/postgres.sh)"` sets), created with `psql`; returns its URI. A test that
+/// writes a journal there sees no table a former run or another test left on the server.
+///
+/// # Panics
+/// Without the server or `psql`.
+pub fn postgres_database() -> String {
+    let server = std::env::var("LAKEHOUSE_TEST_POSTGRES_URI")
+        .expect("LAKEHOUSE_TEST_POSTGRES_URI must name a PostgreSQL server: run `eval \"$(bash .ci/postgres.sh)\"`");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let name = format!("test_{}_{nanos}", std::process::id());
+    let out = std::process::Command::new("psql")
+        .args([server.as_str(), "-q", "-c", &format!("CREATE DATABASE {name}")])
+        .output()
+        .expect("psql runs");
+    assert!(out.status.success(), "CREATE DATABASE {name}: {}", String::from_utf8_lossy(&out.stderr));
+    let (base, _) = server.rsplit_once('/').expect("the URI names a database");
+    format!("{base}/{name}")
+}
+
+/// `copies` of the donations sample (`donations.ftm.json`) as one FtM JSON lines text, copy `n`
+/// with every entity id prefixed `c{n}-`: a bigger workload of the same shape.
+///
+/// # Panics
+/// If the fixture does not read.
+pub fn donation_copies(copies: usize) -> String {
+    let sample = fs::read_to_string(fixtures().join("donations.ftm.json")).unwrap();
+    let mut text = String::with_capacity(sample.len() * copies);
+    for copy in 0..copies {
+        for line in sample.lines() {
+            text.push_str(&line.replacen("\"id\":\"", &format!("\"id\":\"c{copy}-"), 1));
+            text.push('\n');
+        }
+    }
+    text
+}

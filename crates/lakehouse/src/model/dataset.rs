@@ -78,6 +78,6 @@ mod tests {
             assert!(err.to_string().starts_with(&format!("Invalid dataset name: '{bad}'")), "{err}");
         }
         assert_eq!(DatasetName::new("catalog").unwrap_err().to_string(), "Invalid dataset name: 'catalog' (reserved)");
-        assert!(DatasetName::new("default").is_err());
+        assert_eq!(DatasetName::new("default").unwrap_err().to_string(), "Invalid dataset name: 'default' (reserved)");
     }
 }

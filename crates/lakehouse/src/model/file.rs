@@ -332,12 +332,28 @@ mod tests {
             let err = validate_checksum(bad).unwrap_err().to_string();
             assert!(err.contains("Invalid checksum"), "{err}");
         }
-        for bad in ["", "..", "a/b", "a\\b", "x\u{0}", "it's"] {
-            assert!(validate_segment("file id", bad).is_err(), "{bad:?}");
+        let (sep, quote) = ("contains a path separator", "contains a control character or a quote");
+        for (bad, why) in [
+            ("", "empty"),
+            ("..", "contains `..` or is `.`"),
+            ("a/b", sep),
+            ("a\\b", sep),
+            ("x\u{0}", quote),
+            ("it's", quote),
+        ] {
+            let result = validate_segment("file id", bad);
+            assert!(
+                matches!(&result, Err(Error::InvalidName { kind: "file id", name, reason }) if name == bad && *reason == why),
+                "{bad:?}: {result:?}"
+            );
         }
         assert!(validate_segment("file id", "file-abc").is_ok());
         for bad in ["../x", "a//b", "/abs", "a/./b", "a/..", ""] {
-            assert!(validate_relative_path("key", bad).is_err(), "{bad:?}");
+            let result = validate_relative_path("key", bad);
+            assert!(
+                matches!(&result, Err(Error::InvalidName { kind: "key", name, reason }) if name == bad && reason.starts_with("not a relative path")),
+                "{bad:?}: {result:?}"
+            );
         }
         assert!(validate_relative_path("key", "a/b c/d.txt").is_ok());
     }

@@ -51,8 +51,25 @@ mod tests {
             assert_eq!(validate_origin(ok).unwrap(), ok);
         }
         let long = "x".repeat(256);
-        for bad in ["", ".", "..", "a..b", "a/b", "a\\b", "a\nb", "a\u{7f}", "it's", "\"q\"", long.as_str()] {
-            assert!(validate_origin(bad).is_err(), "{bad:?}");
+        let (dots, slash, control, quotes) = ("`..`", "`/` or `\\`", "control characters", "quotes");
+        for (bad, why) in [
+            ("", "must not be empty"),
+            (".", "must not be `.`"),
+            ("..", dots),
+            ("a..b", dots),
+            ("a/b", slash),
+            ("a\\b", slash),
+            ("a\nb", control),
+            ("a\u{7f}", control),
+            ("it's", quotes),
+            ("\"q\"", quotes),
+            (long.as_str(), "at most 255 characters"),
+        ] {
+            let result = validate_origin(bad);
+            assert!(
+                matches!(&result, Err(Error::InvalidOrigin { origin, reason }) if origin == bad && reason.ends_with(why)),
+                "{bad:?}: {result:?}"
+            );
         }
         assert_eq!(
             validate_origin("a/b").unwrap_err().to_string(),

@@ -270,6 +270,10 @@ mod tests {
         let err = ds.configure(&back).await.unwrap_err();
         assert!(err.to_string().contains("cannot change to 8"), "{err}");
         let missing = Catalog::new(Location::local(dir.path().join("nope")).unwrap(), Settings::default());
-        assert!(missing.datasets().await.is_err());
+        let result = missing.datasets().await;
+        assert!(
+            matches!(&result, Err(Error::NotFound(m)) if m.starts_with("lakehouse root") && m.contains("nope")),
+            "{result:?}"
+        );
     }
 }

@@ -351,8 +351,14 @@ mod tests {
         let text = config.to_yaml();
         assert!(text.contains("compression: zst\n") && !text.contains("summary"), "{text}");
         let bad: Map<String, Value> = serde_norway::from_str("compression: rar\n").unwrap();
-        assert!(config.merge(&bad).is_err());
-        assert!(DatasetConfig::from_yaml("shards: -1\n").is_err());
-        assert!(DatasetConfig::from_yaml("- a\n").is_err());
+        let err = config.merge(&bad).unwrap_err();
+        assert!(matches!(&err, Error::InvalidConfig(m) if m.starts_with("unknown compression \"rar\"")), "{err:?}");
+        let err = DatasetConfig::from_yaml("shards: -1\n").unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidConfig(m) if m.contains("`shards` must be a non-negative integer, got -1")),
+            "{err:?}"
+        );
+        let err = DatasetConfig::from_yaml("- a\n").unwrap_err();
+        assert!(matches!(&err, Error::InvalidConfig(m) if m == "config.yml is not a mapping"), "{err:?}");
     }
 }

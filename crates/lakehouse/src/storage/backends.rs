@@ -148,6 +148,10 @@ mod tests {
         assert_eq!((path_a.as_ref(), path_b.as_ref()), ("lake/ds", "other"));
         let (store_c, _) = bucket_store(&Url::parse("memory://another/x").unwrap()).unwrap();
         assert!(!Arc::ptr_eq(&store_a, &store_c));
-        assert!(bucket_store(&Url::parse("ftp://host/x").unwrap()).is_err());
+        let err = bucket_store(&Url::parse("ftp://host/x").unwrap()).err();
+        assert!(
+            matches!(&err, Some(Error::InvalidUri(u, why)) if u == "ftp://host/x" && why == "not an object store URL"),
+            "{err:?}"
+        );
     }
 }

@@ -197,14 +197,19 @@ mod tests {
         for chunk in bytes.chunks(4096) {
             writer.write_all(chunk).unwrap();
         }
-        assert!(ObjectReader::open_url(uri).is_err(), "nothing before finish");
+        let err = ObjectReader::open_url(uri).err();
+        assert!(matches!(&err, Some(Error::NotFound(m)) if m == uri), "nothing before finish: {err:?}");
         writer.finish().unwrap();
         let mut back = Vec::new();
         ObjectReader::open_url(uri).unwrap().read_to_end(&mut back).unwrap();
         assert!(back == bytes);
         let err = ObjectReader::open_url("memory://object-io-test/missing.json").err().unwrap().to_string();
         assert!(err.contains("missing.json"), "{err}");
-        assert!(object("memory://object-io-test").is_err(), "a bucket is not an object");
+        let err = object("memory://object-io-test").err();
+        assert!(
+            matches!(&err, Some(Error::InvalidUri(u, why)) if u == "memory://object-io-test" && why == "names a bucket, not an object"),
+            "a bucket is not an object: {err:?}"
+        );
         assert!(is_object_url("s3://b/k") && !is_object_url("/tmp/x") && !is_object_url("https://h/x"));
     }
 }

@@ -378,7 +378,8 @@ mod tests {
         s.first_seen = parse_iso("2024-02-01");
         rows.push_statement(&s).unwrap();
         s.origin = Some("../x".into());
-        assert!(rows.push_statement(&s).is_err());
+        let result = rows.push_statement(&s);
+        assert!(matches!(&result, Err(Error::InvalidOrigin { origin, .. }) if origin == "../x"), "{result:?}");
         assert_eq!(rows.len(), 2, "a refused row is not kept");
         let done = rows.finish(Some(now)).unwrap();
         assert_eq!(done.origins, ["default", "crawl"]);
@@ -409,7 +410,8 @@ mod tests {
         assert_eq!(rows[1].first_seen, parse_iso("2024-03-01"), "clamped to last_seen");
         let mut bad = vec![Statement::new("ds", "e1", "Person", "name", "name", "A")];
         bad[0].origin = Some("../x".into());
-        assert!(pack(&mut bad, now).is_err());
+        let result = pack(&mut bad, now);
+        assert!(matches!(&result, Err(Error::InvalidOrigin { origin, .. }) if origin == "../x"), "{result:?}");
     }
 
     #[test]
@@ -427,7 +429,8 @@ mod tests {
         assert_eq!(read, vec![s.clone()]);
         let mut unseen = s;
         unseen.first_seen = None;
-        assert!(to_file_batch(&[unseen]).is_err());
+        let err = to_file_batch(&[unseen]).unwrap_err();
+        assert!(matches!(&err, Error::Arrow(e) if e.to_string().contains("first_seen")), "{err:?}");
     }
 
     #[test]

@@ -250,7 +250,8 @@ mod tests {
         assert_eq!(tags.get_raw("diffs/entities.ftm.json-current").await.unwrap().unwrap(), "20261121T042429673175Z:8");
         assert_eq!(tags.get("diffs/entities.ftm.json-current").await.unwrap(), None);
         for bad in ["", "../x", "a//b", "/abs", "a/./b"] {
-            assert!(tags.set(bad, t1).await.is_err(), "{bad}");
+            let result = tags.set(bad, t1).await;
+            assert!(matches!(&result, Err(Error::InvalidKey(k)) if k == bad), "{bad}: {result:?}");
         }
     }
 }

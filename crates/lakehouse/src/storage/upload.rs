@@ -195,7 +195,11 @@ mod tests {
                 upload.write(chunk).await.unwrap();
             }
             let staged = upload.finish().await.unwrap();
-            assert!(store.head(&path).await.is_err(), "{size}: not visible before publish");
+            let head = store.head(&path).await;
+            assert!(
+                matches!(head, Err(object_store::Error::NotFound { .. })),
+                "{size}: not visible before publish: {head:?}"
+            );
             staged.publish().await.unwrap();
             let read = store.get(&path).await.unwrap().bytes().await.unwrap();
             assert_eq!(read.len(), size);

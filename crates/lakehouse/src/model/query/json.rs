@@ -226,6 +226,7 @@ impl Query {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     #[test]
     fn the_spec_example() {
@@ -268,18 +269,34 @@ mod tests {
             Query::from_flat("exclude:schema=Payment").unwrap().to_json(),
             json!({"q": {"and": [{"leaf": {"t": "M", "f": "schema", "op": "eq", "v": "Payment"}}], "not": true}})
         );
-        for bad in [
-            json!({"q": {"and": [{"leaf": {"t": "X", "f": "a", "op": "eq", "v": "b"}}]}}),
-            json!({"q": {"leaf": {"t": "M", "f": "schema", "op": "eq", "v": "Person"}, "not": true}}),
-            json!({"q": {"and": [{"leaf": {"t": "M", "f": "schema", "op": "eq", "v": "Person"}}], "not": "true"}}),
-            json!({"q": {"and": [{"leaf": {"t": "P", "f": "name", "op": "eq", "v": {"a": 1}}}]}}),
-            json!({"q": {"and": [{"leaf": {"t": "P", "f": "name", "op": "in", "v": ["a", null]}}]}}),
-            json!({"q": {"and": [{"leaf": {"t": "P", "f": "country", "op": "null", "v": ["true"]}}]}}),
-            json!({"order_by": 5}),
-            json!({"select": "properties.name"}),
-            json!({"facet_sort": "median:properties.amountEur"}),
+        for (bad, want) in [
+            (json!({"q": {"and": [{"leaf": {"t": "X", "f": "a", "op": "eq", "v": "b"}}]}}), "unknown leaf type"),
+            (
+                json!({"q": {"leaf": {"t": "M", "f": "schema", "op": "eq", "v": "Person"}, "not": true}}),
+                "a leaf cannot be negated",
+            ),
+            (
+                json!({"q": {"and": [{"leaf": {"t": "M", "f": "schema", "op": "eq", "v": "Person"}}], "not": "true"}}),
+                "`not` must be true or false, got \"true\"",
+            ),
+            (
+                json!({"q": {"and": [{"leaf": {"t": "P", "f": "name", "op": "eq", "v": {"a": 1}}}]}}),
+                "leaf value {\"a\":1} is not a string",
+            ),
+            (
+                json!({"q": {"and": [{"leaf": {"t": "P", "f": "name", "op": "in", "v": ["a", null]}}]}}),
+                "leaf value null is not a string",
+            ),
+            (
+                json!({"q": {"and": [{"leaf": {"t": "P", "f": "country", "op": "null", "v": ["true"]}}]}}),
+                "Invalid value for `null`: a list",
+            ),
+            (json!({"order_by": 5}), "`order_by` must be a string, got 5"),
+            (json!({"select": "properties.name"}), "`select` must be a list"),
+            (json!({"facet_sort": "median:properties.amountEur"}), "Invalid aggregation function: `median`"),
         ] {
-            assert!(Query::from_json(&bad).is_err(), "{bad}");
+            let result = Query::from_json(&bad);
+            assert!(matches!(&result, Err(Error::InvalidQuery(m)) if m.contains(want)), "{bad}: {result:?}");
         }
         let mut deep = json!({"leaf": {"t": "M", "f": "schema", "op": "eq", "v": "Person"}});
         for _ in 0..100 {

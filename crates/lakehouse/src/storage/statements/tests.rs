@@ -10,6 +10,7 @@ use ftm::time::{Timestamp, parse_iso};
 use super::*;
 use crate::model::query::Query;
 use crate::storage::fence::{Fence, LOCK};
+use crate::testing::EventLog;
 
 fn settings() -> Settings {
     Settings { lock_max_retries: 3, ..Settings::default() }
@@ -288,13 +289,15 @@ async fn maintenance_waits_for_an_append_in_flight() {
     let s = store(dir.path(), 0);
     s.append(vec![stmt("p1", "Person", "name", "A", "2024-01-01")]).await.unwrap();
     let in_flight = s.fence().append().await.unwrap();
+    let (log, _guard) = EventLog::capture();
     let merging = {
         let root = Location::local(dir.path()).unwrap();
         let fence = Fence::new(root.object_store().unwrap(), "ds", 10).with_backoff(Duration::from_millis(20));
         let s = s.clone().with_fence(fence);
         tokio::spawn(async move { s.merge(&MergeOptions::default()).await })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The merge found the marker and backs off: it waits, however slow the machine.
+    log.wait_for("waiting for the write fence").await;
     assert!(!merging.is_finished(), "merge must wait for the append marker");
     in_flight.release().await.unwrap();
     assert_eq!(merging.await.unwrap().unwrap().partitions, 1);
@@ -309,7 +312,8 @@ async fn stale_lock_is_a_clear_error_until_unlocked() {
     let err = s.append(vec![stmt("p2", "Person", "name", "B", "2024-01-01")]).await.unwrap_err();
     let message = err.to_string();
     assert!(message.contains("`.LOCK`") && message.contains("maintenance unlock"), "{message}");
-    assert!(s.merge(&MergeOptions::default()).await.is_err());
+    let merged = s.merge(&MergeOptions::default()).await;
+    assert!(matches!(&merged, Err(Error::Locked { marker, .. }) if marker == LOCK), "{merged:?}");
     assert!(s.unlock().await.unwrap());
     assert!(!s.unlock().await.unwrap());
     s.append(vec![stmt("p2", "Person", "name", "B", "2024-01-01")]).await.unwrap();
