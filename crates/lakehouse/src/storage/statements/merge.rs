@@ -137,6 +137,9 @@ impl StatementStore {
             return Ok(None);
         }
         let guard = self.fence.maintenance().await?;
+        // The clean partitions are read from their files after the merge commits and releases
+        // the fence: a lease keeps them from another process's vacuum meanwhile.
+        let lease = self.fence.read().await.ok();
         let prepared = async {
             let table = self.table().await?.ok_or_else(|| Error::Corrupt("statement table vanished".into()))?;
             let (selected, clean) = selected_partitions(&table, options)?;
@@ -173,7 +176,7 @@ impl StatementStore {
             result
         });
         let merge = MergeTask(merge);
-        Ok(Some(MergeScan { stream: EntityStream::unfiltered(scan), merge }))
+        Ok(Some(MergeScan { stream: EntityStream::unfiltered(scan).with_lease(lease), merge }))
     }
 
     /// Merges `selected` partitions of `table`, `concurrency` at a time, each partition's output

@@ -83,9 +83,19 @@ pub const MERGED_PREFIX: &str = "merged-";
 
 /// Commits `actions` on `table` as `operation` and brings `table` to the new version.
 ///
+/// Every `remove` is stamped with the time of the commit: a vacuum keeps the files removed
+/// since the oldest read lease began, and a remove stamped when a long merge started would look
+/// older than a reader that opened the table version before the commit.
+///
 /// # Errors
 /// [`Error::Delta`], a conflicting commit among them.
-async fn commit(table: &mut DeltaTable, actions: Vec<Action>, operation: DeltaOperation) -> Result<()> {
+async fn commit(table: &mut DeltaTable, mut actions: Vec<Action>, operation: DeltaOperation) -> Result<()> {
+    let now = chrono::Utc::now().timestamp_millis();
+    for action in &mut actions {
+        if let Action::Remove(remove) = action {
+            remove.deletion_timestamp = Some(now);
+        }
+    }
     CommitBuilder::from(CommitProperties::default())
         .with_actions(actions)
         .build(Some(table.snapshot()?), table.log_store(), operation)

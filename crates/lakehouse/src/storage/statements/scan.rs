@@ -80,6 +80,12 @@ impl EntityStream {
         EntityStream::new(merge, Filter::default(), None, 1)
     }
 
+    /// The stream holding `lease` until its end.
+    pub(super) fn with_lease(mut self, lease: Option<ReadLease>) -> EntityStream {
+        self.lease = lease;
+        self
+    }
+
     /// The next batch of whole entities (deduped, tombstones handled as the stream was opened,
     /// filtered), or `None` at the end. Do not mix with [`EntityStream::next`].
     ///

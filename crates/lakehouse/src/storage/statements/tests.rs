@@ -506,3 +506,32 @@ async fn a_reshard_whose_config_update_is_outstanding_reads_and_appends_by_the_n
     assert_eq!(new.shards_of(&new.table().await.unwrap().unwrap()).await.unwrap(), 8);
     assert_eq!(live(&new).await.len(), 201);
 }
+
+/// A merge's removes carry the time of its commit, not of its start: a vacuum keeps the files
+/// removed since the oldest read lease began, and a reader that opened the table while the merge
+/// ran must find the removed files still there.
+#[tokio::test]
+async fn a_merge_stamps_its_removes_at_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 0);
+    for round in 0..2 {
+        let rows = (0..5_000).map(|i| stmt(&format!("p{i}"), "Person", "name", &format!("N{round}"), "2024-01-01"));
+        s.append(rows.collect::<Vec<_>>()).await.unwrap();
+    }
+    s.merge(&MergeOptions::default()).await.unwrap();
+    let log = dir.path().join("statements/_delta_log");
+    let mut commits: Vec<PathBuf> = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    commits.sort();
+    let text = std::fs::read_to_string(commits.last().unwrap()).unwrap();
+    let actions: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let written = actions.iter().filter_map(|a| a["add"]["modificationTime"].as_i64()).max().expect("an add");
+    let removed: Vec<i64> = actions.iter().filter_map(|a| a["remove"]["deletionTimestamp"].as_i64()).collect();
+    assert_eq!(removed.len(), 2, "{text}");
+    for at in removed {
+        assert!(at >= written, "a remove at {at} predates the merged file written at {written}");
+    }
+}

@@ -37,10 +37,19 @@ impl StatementStore {
     /// [`Error::Locked`](crate::error::Error::Locked) if the fence stays busy; [`Error::Delta`](crate::error::Error::Delta).
     pub async fn vacuum(&self, retention_hours: u32) -> Result<VacuumMetrics> {
         self.writable()?;
-        let Some(table) = self.table().await? else {
+        if !self.exists().await? {
             return Ok(VacuumMetrics::default());
-        };
+        }
         let guard = self.fence.maintenance().await?;
+        // The version as of now, under the fence: a snapshot loaded before it would take the
+        // files of an append that committed meanwhile for files no version references.
+        let table = match self.table().await {
+            Ok(Some(table)) => table,
+            other => {
+                guard.release().await?;
+                return other.map(|_| VacuumMetrics::default());
+            }
+        };
         let mut retention = chrono::Duration::hours(i64::from(retention_hours));
         match self.fence.oldest_read().await {
             // A second of margin for the clocks of the lease and of the removing commit.
