@@ -49,7 +49,7 @@ pub async fn journal_bulk(
 }
 
 /// `POST /{dataset}/_api/entities/flush`: the journal into the store; the statements moved
-/// (`0` when another flush holds the journal).
+/// (`0` when another flush, waited for, moved them).
 #[utoipa::path(
     post, path = "/{dataset}/_api/entities/flush", tag = "entities",
     params(("dataset" = String, Path, description = "Dataset name")),

@@ -369,10 +369,12 @@ fn operations_killed_at_random_points_lose_nothing() {
                 while let Some(op) = operations.get(next.fetch_add(1, Ordering::SeqCst)).copied() {
                     let golden = golden(&workload, &base, op, dir.path().join(format!("{}-golden", op.name)));
                     let mut total = Tally::default();
-                    // Runs that end before their kill point do not count; give up after 4× the kills.
+                    // Runs that end before their kill point (drawn within 90% of the
+                    // uninterrupted run's time, which load changes) do not count; give up
+                    // after 8× the kills.
                     let mut run = 0;
-                    while total.kills < kills && run < 4 * kills.max(1) {
-                        let delay = golden.took.mul_f64(draw(seed, op.name, run));
+                    while total.kills < kills && run < 8 * kills.max(1) {
+                        let delay = golden.took.mul_f64(0.9 * draw(seed, op.name, run));
                         let path = dir.path().join(format!("{}-{run}", op.name));
                         let tally = one_run(&workload, &base, op, &golden, delay, path);
                         total.runs += tally.runs;

@@ -112,3 +112,44 @@ async fn an_import_into_a_memory_journal_appends_straight_to_the_store_in_batche
     assert!(parts.iter().all(|p| p.files.len() == 3), "{parts:?}");
     assert_eq!(ids(&repo).await.len(), 474);
 }
+
+/// One statement into the journal through a writer.
+async fn journal_one(repo: &EntityRepository, entity: &str) {
+    let mut writer = repo.writer(WriteOptions::origin("api")).unwrap();
+    writer.add_statement(ftm::Statement::new("donations", entity, "Person", "name", "", entity)).await.unwrap();
+    writer.close().await.unwrap();
+}
+
+/// A flush that finds another one running (here the lock file a flushing process holds) waits
+/// for it and then runs, so the writes acknowledged before it are in the store when it returns;
+/// when the other appends nothing for the lock patience (3 s here), it gives up busy. A flush
+/// that moves nothing leaves a fresh `journal/last_flushed` alone.
+#[tokio::test]
+async fn a_flush_waits_for_another_running_then_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo(dir.path()).await;
+    journal_one(&repo, "p1").await;
+    let database = std::fs::canonicalize(dir.path().join("journal.db")).unwrap();
+    let lock = std::fs::File::create(format!("{}-journal_donations.flush", database.display())).unwrap();
+    lock.try_lock().unwrap();
+    let started = std::time::Instant::now();
+    let (flushed, ()) = tokio::join!(repo.flush(), async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        lock.unlock().unwrap();
+    });
+    let flushed = flushed.unwrap();
+    assert_eq!((flushed.statements, flushed.skipped), (1, false));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(500), "it ran before the other ended");
+
+    journal_one(&repo, "p2").await;
+    lock.try_lock().unwrap();
+    let err = repo.flush().await.unwrap_err();
+    assert!(matches!(&err, lakehouse::Error::Busy { operation, .. } if operation == "journal flush"), "{err}");
+    lock.unlock().unwrap();
+    assert_eq!(repo.flush().await.unwrap().statements, 1);
+
+    let tag = dir.path().join("lake/donations/tags/lakehouse/journal/last_flushed");
+    let before = std::fs::read_to_string(&tag).unwrap();
+    assert_eq!(repo.flush().await.unwrap().statements, 0);
+    assert_eq!(std::fs::read_to_string(&tag).unwrap(), before, "a flush moving nothing wrote the tag");
+}

@@ -27,7 +27,7 @@ pub async fn flush(ctx: &Context, all: bool, dataset_given: bool) -> Result<()> 
         bar.finish_and_clear();
         let metrics = metrics?;
         if metrics.skipped {
-            eprintln!("{name}: another flush is running; skipped.");
+            eprintln!("{name}: another flush moved the journal meanwhile.");
         }
         total += metrics.statements;
         if !all {

@@ -439,9 +439,9 @@ impl EntityRepository {
     }
 
     /// Drains the journal into the statement store (see the module docs); in api mode, asks
-    /// the server to (it answers 0 also when another flush was running). When another flush of
-    /// the journal runs (another process, or task), waits for it (doubling pauses up to 500 ms,
-    /// for [`Settings::lock_patience`](crate::Settings::lock_patience)), then runs or finds the
+    /// the server to. When another flush of the journal runs (another process, or task), waits
+    /// for it (doubling pauses up to 500 ms, for as long as it appends at least once per
+    /// [`Settings::lock_patience`](crate::Settings::lock_patience)), then runs or finds the
     /// tags fresh: every write acknowledged before the call is in the store when it returns.
     ///
     /// # Errors
@@ -462,7 +462,8 @@ impl EntityRepository {
             return Ok(FlushMetrics { statements: moved, skipped: false });
         }
         let settings = self.dataset.settings();
-        let (waiting, mut pause) = (std::time::Instant::now(), std::time::Duration::from_millis(20));
+        let (mut waiting, mut pause) = (std::time::Instant::now(), std::time::Duration::from_millis(20));
+        let mut progress_seen = None;
         let (started, moved) = loop {
             let started = chrono::Utc::now();
             let moved = Arc::new(AtomicU64::new(0));
@@ -487,15 +488,19 @@ impl EntityRepository {
             }
             // Another flush of this journal runs: wait until it has moved what the journal held
             // (the tags say so) or this one can run, so that a read after a flush sees every
-            // write acknowledged before it.
+            // write acknowledged before it. The patience counts from the other flush's last
+            // append (`statements/last_updated`), so a long flush that moves on is waited for.
             if !self.journal_unflushed().await? {
                 return Ok(FlushMetrics { statements: 0, skipped: true });
             }
-            if waiting.elapsed() >= settings.lock_patience() {
+            let progress = self.tags().get(STATEMENTS_UPDATED).await?;
+            if progress != progress_seen {
+                (progress_seen, waiting) = (progress, std::time::Instant::now());
+            } else if waiting.elapsed() >= settings.lock_patience() {
                 return Err(Error::Busy {
                     operation: "journal flush".into(),
-                    holder: "another flush".into(),
-                    lock: format!("the journal's flush lock of dataset `{}`", self.dataset.name()),
+                    holder: format!("a flush that appended nothing for {} s", settings.lock_patience().as_secs()),
+                    lock: format!("journal_{}", self.dataset.name()),
                 });
             }
             tracing::info!(dataset = %self.dataset.name(), "waiting for another flush of the journal");
@@ -605,7 +610,8 @@ impl EntityRepository {
         let n = tombstones.len();
         self.journal.put(tombstones).await?;
         if n > 0 {
-            self.tags().set(JOURNAL_UPDATED, now).await?;
+            // After the insert: a flush that began before it must not look as if it moved them.
+            self.tags().set(JOURNAL_UPDATED, chrono::Utc::now()).await?;
         }
         Ok(n)
     }

@@ -5,15 +5,17 @@
 //! * `.LOCK` — held by maintenance (merge, compact, vacuum, destroy) and table creation;
 //! * `.LOCK-MERGE` — also held by maintenance, so a reference (0.9.0) process merging the same
 //!   lake and this one exclude each other;
-//! * `.LOCK-APPENDS/<uuid>` — one per in-flight append, naming its holder (`{"host", "pid",
-//!   "since"}`). Maintenance waits until none is left, so it can never tombstone or vacuum the
-//!   files of an append that has not committed yet. A marker whose holder is gone from this host
-//!   (an appender killed with SIGKILL) is removed by the maintenance that finds it: an append
-//!   that never committed has nothing to protect, and its files are orphans `maintenance verify`
-//!   lists. The reference (0.9.0) has no append markers, so their content is ours to choose;
+//! * `.LOCK-APPENDS/<uuid>` — one per in-flight append, naming its holder (`{"host", "pidns",
+//!   "pid", "since"}`). Maintenance waits until none is left, so it can never tombstone or
+//!   vacuum the files of an append that has not committed yet. A marker whose holder is gone
+//!   from this host (an appender killed with SIGKILL; same host and pid namespace) is removed by
+//!   the maintenance that finds it: an append that never committed has nothing to protect, and
+//!   its files are orphans `maintenance verify` lists. Markers without a holder (an older
+//!   writer's) count as live. The reference (0.9.0) has no append markers, so their content is
+//!   ours to choose;
 //! * `.LOCK-READS/<uuid>` — one per reader of the statement table (a scan, an export, a SQL
-//!   query), a [`ReadLease`] naming its holder (`{"host", "pid", "since"}`). Nothing waits for
-//!   it: a vacuum keeps every file removed since the oldest live lease began
+//!   query), a [`ReadLease`] naming its holder (`{"host", "pidns", "pid", "since"}`). Nothing
+//!   waits for it: a vacuum keeps every file removed since the oldest live lease began
 //!   ([`Fence::oldest_read`]), so a reader reads the whole version it opened even when a merge
 //!   and a vacuum run meanwhile. A lease whose holder is gone (on this host) or older than
 //!   [`READ_LEASE_MAX_AGE`] is dropped.
@@ -181,7 +183,13 @@ impl Fence {
             return Err(e);
         }
         for attempt in 1..=self.max_retries + 1 {
-            let markers = self.live_append_markers().await?;
+            let markers = match self.live_append_markers().await {
+                Ok(markers) => markers,
+                Err(e) => {
+                    guard.release().await?;
+                    return Err(e);
+                }
+            };
             let Some(marker) = markers.first() else {
                 return Ok(guard);
             };
@@ -339,7 +347,6 @@ impl Drop for ReadLease {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::EventLog;
     use object_store::local::LocalFileSystem;
 
     fn fence(dir: &std::path::Path, retries: u32) -> Fence {
@@ -371,12 +378,12 @@ mod tests {
         let err = f.maintenance().await.err().unwrap();
         assert!(err.to_string().contains(LOCK_APPENDS), "{err}");
         assert!(!dir.path().join(LOCK).exists(), "a failed maintenance holds nothing");
-        let (log, _guard) = EventLog::capture();
         let waiter = {
             let f = fence(dir.path(), 8);
             tokio::spawn(async move { f.maintenance().await.map(|_| ()) })
         };
-        log.wait_for("waiting for the write fence").await;
+        // Holding `.LOCK-MERGE`, the waiter is past both locks and at the append marker.
+        crate::testing::wait_for_file(&dir.path().join(LOCK_MERGE)).await;
         assert!(!waiter.is_finished());
         append.release().await.unwrap();
         waiter.await.unwrap().unwrap();
@@ -398,7 +405,9 @@ mod tests {
         let mut other = this_holder();
         other["host"] = "elsewhere".into();
         other["pid"] = dead.into();
-        for (name, live) in [("live", this_holder()), ("other", other)] {
+        // And a marker of an older writer, a bare timestamp: no holder to judge, so live.
+        let string = Value::String("2020-01-01T00:00:00+00:00".into());
+        for (name, live) in [("live", this_holder()), ("other", other), ("string", string)] {
             std::fs::write(markers.join(name), live.to_string()).unwrap();
             let err = f.maintenance().await.err().unwrap();
             assert!(matches!(&err, Error::Locked { marker, .. } if marker.ends_with(name)), "{name}: {err}");

@@ -3,11 +3,11 @@
 //! consumer, the export.
 //!
 //! A lock is an object created atomically (create-if-absent, so it holds across machines on
-//! object storage as across processes on disk) naming its holder (`{"host", "pid", "since"}`).
-//! A holder that died without releasing it (killed with SIGKILL) is detected on the same host by
-//! its process being gone, and the lock is taken over through a second atomic marker
-//! (`{lock}.takeover`), so two processes restarting at once cannot both take it. A lock held
-//! from another host is never broken here: [`OperationLock::acquire`] waits for it a while, then
+//! object storage as across processes on disk) naming its holder (`{"host", "pidns", "pid",
+//! "since"}`). A holder that died without releasing it (killed with SIGKILL) is detected on the
+//! same host (and pid namespace) by its process being gone, and the lock is taken over through
+//! a second atomic marker (`{lock}.takeover`), so two processes restarting at once cannot both
+//! take it. A lock held from another host is never broken here: [`OperationLock::acquire`] waits for it a while, then
 //! reports it busy.
 
 use std::sync::Arc;
@@ -45,15 +45,31 @@ fn alive(pid: u64) -> bool {
     }
 }
 
-/// Whether a lock's holder is a process of this host.
-fn on_this_host(holder: &Value) -> bool {
-    let here = hostname();
-    !here.is_empty() && holder["host"].as_str() == Some(here.as_str())
+/// This process's pid namespace (`pid:[4026531836]`): containers may share a hostname but not
+/// their process ids.
+fn pid_namespace() -> Option<String> {
+    std::fs::read_link("/proc/self/ns/pid").ok().map(|link| link.display().to_string())
 }
 
-/// This process as the holder of a marker: `{"host", "pid", "since"}`, `since` now.
+/// Whether a lock's holder is a process this one can see: the same host and, when the holder
+/// names it, the same pid namespace.
+fn on_this_host(holder: &Value) -> bool {
+    let here = hostname();
+    let same_namespace = match holder["pidns"].as_str() {
+        Some(theirs) => pid_namespace().as_deref() == Some(theirs),
+        None => true,
+    };
+    !here.is_empty() && holder["host"].as_str() == Some(here.as_str()) && same_namespace
+}
+
+/// This process as the holder of a marker: `{"host", "pidns", "pid", "since"}`, `since` now.
 pub(crate) fn this_holder() -> Value {
-    json!({"host": hostname(), "pid": std::process::id(), "since": ftm::time::isoformat(&chrono::Utc::now())})
+    json!({
+        "host": hostname(),
+        "pidns": pid_namespace(),
+        "pid": std::process::id(),
+        "since": ftm::time::isoformat(&chrono::Utc::now()),
+    })
 }
 
 /// Whether a marker's holder ([`this_holder`]) is a process of this host that is gone.

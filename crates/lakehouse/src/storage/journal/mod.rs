@@ -323,7 +323,8 @@ impl JournalStore {
     /// (rather than borrowing the closure, as an async closure's would), so a flush can run in a
     /// task of its own, such as a server's request. Only one flush of a journal runs at a time,
     /// across processes too (a file lock beside a SQLite file, the advisory lock on PostgreSQL):
-    /// a flush that finds another one running returns `Ok(None)` at once.
+    /// a flush that finds another one running elsewhere returns `Ok(None)` at once (one from this
+    /// process on the same PostgreSQL connection waits for the connection first).
     ///
     /// # Errors
     /// [`Error::Journal`]; any error of `sink`, which stops the drain with the current segment

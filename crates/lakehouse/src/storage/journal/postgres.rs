@@ -7,6 +7,7 @@
 //! server.
 
 use std::pin::pin;
+use std::sync::Arc;
 
 use ftm::Statement;
 use futures::TryStreamExt;
@@ -23,8 +24,31 @@ use crate::storage::rows::StatementRows;
 
 /// The PostgreSQL journal of one dataset.
 pub struct PostgresJournal {
-    client: tokio::sync::Mutex<Client>,
+    client: Arc<tokio::sync::Mutex<Client>>,
     table: String,
+}
+
+/// Releases the advisory flush lock of a drain that ended without releasing it: its future was
+/// dropped (an API client gone mid-request), and the session would otherwise keep the lock, so
+/// every other process's flush would wait on it. The unlock runs on a task of its own, once
+/// the drain's hold on the connection is gone.
+struct Unlock {
+    client: Arc<tokio::sync::Mutex<Client>>,
+    key: i64,
+    armed: bool,
+}
+
+impl Drop for Unlock {
+    fn drop(&mut self) {
+        if let (true, Ok(runtime)) = (self.armed, tokio::runtime::Handle::try_current()) {
+            let (client, key) = (self.client.clone(), self.key);
+            runtime.spawn(async move {
+                if let Err(e) = client.lock().await.execute("SELECT pg_advisory_unlock($1)", &[&key]).await {
+                    tracing::warn!(error = %e, "journal: releasing the flush lock of a dropped flush failed");
+                }
+            });
+        }
+    }
 }
 
 fn column_types() -> Vec<Type> {
@@ -64,7 +88,7 @@ impl PostgresJournal {
             }
         });
         client.execute(&create_table_sql(&table, "TIMESTAMP WITH TIME ZONE"), &[]).await.map_err(journal_error)?;
-        Ok(PostgresJournal { client: tokio::sync::Mutex::new(client), table })
+        Ok(PostgresJournal { client: Arc::new(tokio::sync::Mutex::new(client)), table })
     }
 
     pub(super) fn table(&self) -> &str {
@@ -170,8 +194,10 @@ impl PostgresJournal {
         if !locked {
             return Ok(None);
         }
+        let mut unlock = Unlock { client: self.client.clone(), key, armed: true };
         let drained = self.drain_locked(&mut client, batch_rows, &mut sink).await;
         client.execute("SELECT pg_advisory_unlock($1)", &[&key]).await.map_err(journal_error)?;
+        unlock.armed = false;
         drained.map(Some)
     }
 

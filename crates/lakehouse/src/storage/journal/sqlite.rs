@@ -161,7 +161,9 @@ impl SqliteJournal {
                 conn.pragma_update(None, "journal_mode", "WAL")?;
                 conn.pragma_update(None, "synchronous", "NORMAL")?;
                 conn.busy_timeout(std::time::Duration::from_secs(30))?;
-                let key = std::path::absolute(&path).unwrap_or(path).display().to_string();
+                // One key (and lock file) per database, whatever path names it.
+                let key = std::fs::canonicalize(&path).or_else(|_| std::path::absolute(&path)).unwrap_or(path);
+                let key = key.display().to_string();
                 (Arc::new(Mutex::new(conn)), key)
             };
             conn.lock().expect("journal connection").execute(&create, [])?;
@@ -275,7 +277,13 @@ impl SqliteJournal {
             Some(database) => {
                 let path = PathBuf::from(format!("{}-{}.flush", database.display(), self.table));
                 let path = &path;
-                let file = std::fs::File::options().create(true).truncate(false).write(true).open(path);
+                // Read-only when another user made it: `flock` needs no write access.
+                let file = std::fs::File::options()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(path)
+                    .or_else(|_| std::fs::File::open(path));
                 let file = file.map_err(|e| journal_error(format!("{}: {e}", path.display())))?;
                 match file.try_lock() {
                     Ok(()) => Some(file),

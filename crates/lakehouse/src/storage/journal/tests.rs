@@ -204,3 +204,45 @@ async fn a_flush_running_elsewhere_makes_a_flush_return_none() {
     lock.unlock().unwrap();
     assert_eq!(drain_all(&second).await, Some(1), "sqlite");
 }
+
+/// A PostgreSQL flush dropped half way (an API client gone mid-request) releases the advisory
+/// lock: another session can take it, so other processes' flushes do not wait on a dead one.
+#[tokio::test]
+async fn a_dropped_postgres_flush_releases_its_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let postgres = backends(dir.path()).pop().unwrap();
+    let dataset = unique_dataset();
+    let journal = std::sync::Arc::new(JournalStore::open(&postgres, &dataset, "lake").await.unwrap());
+    journal.put(vec![stmt("p1", "Person", "name", "A", "bulk")]).await.unwrap();
+    let (entered, is_entered) = tokio::sync::oneshot::channel::<()>();
+    let mut entered = Some(entered);
+    let flushing = {
+        let journal = journal.clone();
+        tokio::spawn(async move {
+            journal
+                .drain(100, move |_batch: StatementRows| {
+                    if let Some(entered) = entered.take() {
+                        entered.send(()).unwrap();
+                    }
+                    std::future::pending::<Result<()>>()
+                })
+                .await
+        })
+    };
+    is_entered.await.unwrap();
+    flushing.abort();
+    assert!(flushing.await.unwrap_err().is_cancelled());
+    let (other, connection) = tokio_postgres::connect(&postgres, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let key = i64::from(crc32fast::hash(format!("journal_{dataset}").as_bytes()));
+    let started = std::time::Instant::now();
+    loop {
+        let taken: bool = other.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).await.unwrap().get(0);
+        if taken {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the dropped flush kept the lock");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    other.execute("SELECT pg_advisory_unlock($1)", &[&key]).await.unwrap();
+}

@@ -139,7 +139,13 @@ impl StatementStore {
         let guard = self.fence.maintenance().await?;
         // The clean partitions are read from their files after the merge commits and releases
         // the fence: a lease keeps them from another process's vacuum meanwhile.
-        let lease = self.fence.read().await.ok();
+        let lease = match self.fence.read().await {
+            Ok(lease) => lease,
+            Err(e) => {
+                guard.release().await?;
+                return Err(e);
+            }
+        };
         let prepared = async {
             let table = self.table().await?.ok_or_else(|| Error::Corrupt("statement table vanished".into()))?;
             let (selected, clean) = selected_partitions(&table, options)?;
@@ -176,7 +182,7 @@ impl StatementStore {
             result
         });
         let merge = MergeTask(merge);
-        Ok(Some(MergeScan { stream: EntityStream::unfiltered(scan).with_lease(lease), merge }))
+        Ok(Some(MergeScan { stream: EntityStream::unfiltered(scan).with_lease(Some(lease)), merge }))
     }
 
     /// Merges `selected` partitions of `table`, `concurrency` at a time, each partition's output

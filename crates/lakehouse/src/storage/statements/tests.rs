@@ -10,7 +10,6 @@ use ftm::time::{Timestamp, parse_iso};
 use super::*;
 use crate::model::query::Query;
 use crate::storage::fence::{Fence, LOCK};
-use crate::testing::EventLog;
 
 fn settings() -> Settings {
     Settings { lock_max_retries: 3, ..Settings::default() }
@@ -289,15 +288,15 @@ async fn maintenance_waits_for_an_append_in_flight() {
     let s = store(dir.path(), 0);
     s.append(vec![stmt("p1", "Person", "name", "A", "2024-01-01")]).await.unwrap();
     let in_flight = s.fence().append().await.unwrap();
-    let (log, _guard) = EventLog::capture();
     let merging = {
         let root = Location::local(dir.path()).unwrap();
         let fence = Fence::new(root.object_store().unwrap(), "ds", 10).with_backoff(Duration::from_millis(20));
         let s = s.clone().with_fence(fence);
         tokio::spawn(async move { s.merge(&MergeOptions::default()).await })
     };
-    // The merge found the marker and backs off: it waits, however slow the machine.
-    log.wait_for("waiting for the write fence").await;
+    // Holding `.LOCK-MERGE`, the merge is past both locks and at the append marker: it cannot
+    // finish while the marker is there, however slow the machine.
+    crate::testing::wait_for_file(&dir.path().join(crate::storage::fence::LOCK_MERGE)).await;
     assert!(!merging.is_finished(), "merge must wait for the append marker");
     in_flight.release().await.unwrap();
     assert_eq!(merging.await.unwrap().unwrap().partitions, 1);
