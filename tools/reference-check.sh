@@ -38,7 +38,8 @@ if [ ! -x "$venv/bin/ftm-lakehouse" ]; then
   "$python312" -m venv "$venv"
   "$venv/bin/pip" install -q ftm-lakehouse==0.9.0
 fi
-if ! "$venv/bin/python" -c "import putfs" 2>/dev/null; then
+# The api extra and the server the reference documents (a venv made by hand may lack either).
+if ! "$venv/bin/python" -c "import putfs" 2>/dev/null || [ ! -x "$venv/bin/uvicorn" ]; then
   "$venv/bin/pip" install -q 'ftm-lakehouse[api]==0.9.0' uvicorn
 fi
 if [ ! -f "$duck/ext/v1.5.5/linux_amd64/delta.duckdb_extension" ]; then
