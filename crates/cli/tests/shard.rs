@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::Instant;
 
 use serde_json::Value;
 
@@ -86,8 +86,12 @@ fn a_reshard_killed_half_way_leaves_a_readable_lake_and_the_next_run_completes()
     ok(run(&lake, &["-d", "ds", "entities", "import", "-i", file.to_str().unwrap()]));
     let count = |lake: &Path| ok(run(lake, &["-d", "ds", "statements", "iterate"])).lines().count();
     let rows = count(&lake);
+    // Kill points are fractions of an uninterrupted re-shard's time, whatever the machine.
+    let started = Instant::now();
+    ok(run(&lake, &["-d", "ds", "maintenance", "shard", "--shards", "3"]));
+    let took = started.elapsed();
     let mut kills = 0;
-    for (i, target) in [5u32, 2, 7, 4, 6].into_iter().enumerate() {
+    for (fraction, target) in [(0.2, 5u32), (0.4, 2), (0.6, 7), (0.8, 4), (0.5, 6)] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ftm-lakehouse"))
             .arg("--uri")
             .arg(&lake)
@@ -98,7 +102,7 @@ fn a_reshard_killed_half_way_leaves_a_readable_lake_and_the_next_run_completes()
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(150 + 170 * i as u64));
+        std::thread::sleep(took.mul_f64(fraction));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap();
             kills += 1;
