@@ -263,6 +263,27 @@ struct Tally {
     failures: Vec<String>,
 }
 
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.runs += other.runs;
+        self.kills += other.kills;
+        self.unlocks += other.unlocks;
+        self.recovered += other.recovered;
+        self.lost += other.lost;
+        self.resurrected += other.resurrected;
+        self.unreadable += other.unreadable;
+        self.failures.extend(other.failures);
+    }
+
+    /// The table's line for `name`.
+    fn row(&self, name: &str) -> String {
+        format!(
+            "{name:<14}{:>6}{:>7}{:>9}{:>11}{:>6}{:>13}{:>12}\n",
+            self.runs, self.kills, self.unlocks, self.recovered, self.lost, self.resurrected, self.unreadable
+        )
+    }
+}
+
 /// A number in [0, 1) drawn from the seed, the operation and the run.
 fn draw(seed: u64, op: &str, run: usize) -> f64 {
     let hash = Sha256::digest(format!("{seed}/{op}/{run}"));
@@ -376,15 +397,9 @@ fn operations_killed_at_random_points_lose_nothing() {
                     while total.kills < kills && run < 8 * kills.max(1) {
                         let delay = golden.took.mul_f64(0.9 * draw(seed, op.name, run));
                         let path = dir.path().join(format!("{}-{run}", op.name));
-                        let tally = one_run(&workload, &base, op, &golden, delay, path);
-                        total.runs += tally.runs;
-                        total.kills += tally.kills;
-                        total.unlocks += tally.unlocks;
-                        total.recovered += tally.recovered;
-                        total.lost += tally.lost;
-                        total.resurrected += tally.resurrected;
-                        total.unreadable += tally.unreadable;
-                        total.failures.extend(tally.failures.into_iter().map(|f| format!("{f} (run {run})")));
+                        let mut tally = one_run(&workload, &base, op, &golden, delay, path);
+                        tally.failures.iter_mut().for_each(|f| f.push_str(&format!(" (run {run})")));
+                        total.add(tally);
                         run += 1;
                     }
                     rows.lock().unwrap().push((op.name, total));
@@ -400,36 +415,16 @@ fn operations_killed_at_random_points_lose_nothing() {
         "operation", "runs", "kills", "unlocks", "recovered", "lost", "resurrected", "unreadable"
     );
     let mut sum = Tally::default();
-    let mut failures = Vec::new();
-    for (name, t) in &rows {
-        writeln!(
-            table,
-            "{name:<14}{:>6}{:>7}{:>9}{:>11}{:>6}{:>13}{:>12}",
-            t.runs, t.kills, t.unlocks, t.recovered, t.lost, t.resurrected, t.unreadable
-        )
-        .unwrap();
-        for (a, b) in [
-            (&mut sum.runs, t.runs),
-            (&mut sum.kills, t.kills),
-            (&mut sum.unlocks, t.unlocks),
-            (&mut sum.recovered, t.recovered),
-            (&mut sum.lost, t.lost),
-            (&mut sum.resurrected, t.resurrected),
-            (&mut sum.unreadable, t.unreadable),
-        ] {
-            *a += b;
-        }
-        failures.extend(t.failures.iter().cloned());
+    let mut short = Vec::new();
+    for (name, t) in rows {
+        table.push_str(&t.row(name));
         if t.kills < kills {
-            failures.push(format!("{name}: only {} of {} runs were killed before they ended", t.kills, t.runs));
+            short.push(format!("{name}: only {} of {} runs were killed before they ended", t.kills, t.runs));
         }
+        sum.add(t);
     }
-    writeln!(
-        table,
-        "{:<14}{:>6}{:>7}{:>9}{:>11}{:>6}{:>13}{:>12}",
-        "total", sum.runs, sum.kills, sum.unlocks, sum.recovered, sum.lost, sum.resurrected, sum.unreadable
-    )
-    .unwrap();
+    table.push_str(&sum.row("total"));
+    let failures: Vec<String> = sum.failures.into_iter().chain(short).collect();
     eprintln!("{table}");
     assert!(failures.is_empty(), "{}\nlakes kept in {}", failures.join("\n"), dir.path().display());
     std::fs::remove_dir_all(dir.path()).unwrap();

@@ -113,18 +113,11 @@ impl Drop for Tmpfs {
     }
 }
 
-fn is_root() -> bool {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("probe"), "").unwrap();
-    std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(dir.path().join("probe")).unwrap()) == 0
-}
-
 #[test]
 fn a_full_disk_fails_each_write_in_one_line_and_the_lake_reads_and_recovers() {
-    if !is_root() && std::env::var_os("FTM_LAKEHOUSE_SKIP_ROOT_TESTS").is_some() {
+    if !testkit::root_or_skip("to mount a tmpfs") {
         return;
     }
-    assert!(is_root(), "needs root to mount a tmpfs (FTM_LAKEHOUSE_SKIP_ROOT_TESTS=1 skips it)");
     let outside = tempfile::tempdir().unwrap();
     let input = donations(&outside.path().join("many.json"), 5);
     let disk = Tmpfs::mount(48);

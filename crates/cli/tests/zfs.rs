@@ -330,13 +330,6 @@ fn agent_options_are_checked() {
     assert!(!socket.exists());
 }
 
-/// The uid of this test process.
-fn own_uid() -> u32 {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("probe"), "").unwrap();
-    fs::metadata(dir.path().join("probe")).unwrap().uid()
-}
-
 /// A folder every uid may enter and read.
 fn public_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -346,12 +339,9 @@ fn public_dir() -> tempfile::TempDir {
 
 #[test]
 fn only_the_allowed_uid_gets_through_both_gates() {
-    // Clients under other uids need root (setpriv); CI runs as root. Skipping is a choice made
-    // out loud, never a silent pass.
-    if own_uid() != 0 && std::env::var_os("FTM_LAKEHOUSE_SKIP_ROOT_TESTS").is_some() {
+    if !testkit::root_or_skip("to run clients under other uids (setpriv)") {
         return;
     }
-    assert_eq!(own_uid(), 0, "needs root to run clients under other uids (FTM_LAKEHOUSE_SKIP_ROOT_TESTS=1 skips it)");
     let (dir, fake) = fake();
     let public = public_dir();
     let agent = AgentProcess::start(public.path(), &fake, &["--allowed-uid", "65534"]);

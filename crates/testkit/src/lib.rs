@@ -127,3 +127,21 @@ pub fn donation_copies(copies: usize) -> String {
     }
     text
 }
+
+/// Whether a test that needs root goes on: `true` as root (CI runs as root); `false` when not
+/// and `FTM_LAKEHOUSE_SKIP_ROOT_TESTS` is set, a skip chosen out loud.
+///
+/// # Panics
+/// When not root and not told to skip, naming `why` root is needed: never a silent pass.
+pub fn root_or_skip(why: &str) -> bool {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|ids| ids.split_whitespace().nth(1));
+    if effective == Some("0") {
+        return true;
+    }
+    assert!(
+        std::env::var_os("FTM_LAKEHOUSE_SKIP_ROOT_TESTS").is_some(),
+        "needs root {why} (FTM_LAKEHOUSE_SKIP_ROOT_TESTS=1 skips it)"
+    );
+    false
+}

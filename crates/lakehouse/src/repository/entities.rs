@@ -464,27 +464,9 @@ impl EntityRepository {
         let settings = self.dataset.settings();
         let (mut waiting, mut pause) = (std::time::Instant::now(), std::time::Duration::from_millis(20));
         let mut progress_seen = None;
-        let (started, moved) = loop {
-            let started = chrono::Utc::now();
-            let moved = Arc::new(AtomicU64::new(0));
-            let (store, tags) = (&self.store, self.tags());
-            let drained = self
-                .journal
-                .drain(settings.journal_drain_rows, |batch: StatementRows| {
-                    let (store, tags, moved, progress) = (store.clone(), tags.clone(), moved.clone(), progress.clone());
-                    // Appends, then sets `statements/last_updated` (the append's start time).
-                    async move {
-                        let appended = chrono::Utc::now();
-                        let n = batch.len() as u64;
-                        store.append_rows(batch).await?;
-                        tags.set(STATEMENTS_UPDATED, appended).await?;
-                        progress(moved.fetch_add(n, Ordering::Relaxed) + n);
-                        Ok(())
-                    }
-                })
-                .await?;
-            if drained.is_some() {
-                break (started, moved);
+        loop {
+            if let Some(statements) = self.drain_journal(progress.clone()).await? {
+                return Ok(FlushMetrics { statements, skipped: false });
             }
             // Another flush of this journal runs: wait until it has moved what the journal held
             // (the tags say so) or this one can run, so that a read after a flush sees every
@@ -493,9 +475,9 @@ impl EntityRepository {
             if !self.journal_unflushed().await? {
                 return Ok(FlushMetrics { statements: 0, skipped: true });
             }
-            let progress = self.tags().get(STATEMENTS_UPDATED).await?;
-            if progress != progress_seen {
-                (progress_seen, waiting) = (progress, std::time::Instant::now());
+            let appended = self.tags().get(STATEMENTS_UPDATED).await?;
+            if appended != progress_seen {
+                (progress_seen, waiting) = (appended, std::time::Instant::now());
             } else if waiting.elapsed() >= settings.lock_patience() {
                 return Err(Error::Busy {
                     operation: "journal flush".into(),
@@ -506,7 +488,33 @@ impl EntityRepository {
             tracing::info!(dataset = %self.dataset.name(), "waiting for another flush of the journal");
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(std::time::Duration::from_millis(500));
-        };
+        }
+    }
+
+    /// One drain of the journal into the store, then the tags; the statements moved, or `None`
+    /// when another flush of the journal holds it.
+    async fn drain_journal(&self, progress: impl Fn(u64) + Clone) -> Result<Option<u64>> {
+        let started = chrono::Utc::now();
+        let moved = Arc::new(AtomicU64::new(0));
+        let (store, tags) = (&self.store, self.tags());
+        let drained = self
+            .journal
+            .drain(self.dataset.settings().journal_drain_rows, |batch: StatementRows| {
+                let (store, tags, moved, progress) = (store.clone(), tags.clone(), moved.clone(), progress.clone());
+                // Appends, then sets `statements/last_updated` (the append's start time).
+                async move {
+                    let appended = chrono::Utc::now();
+                    let n = batch.len() as u64;
+                    store.append_rows(batch).await?;
+                    tags.set(STATEMENTS_UPDATED, appended).await?;
+                    progress(moved.fetch_add(n, Ordering::Relaxed) + n);
+                    Ok(())
+                }
+            })
+            .await?;
+        if drained.is_none() {
+            return Ok(None);
+        }
         let statements = moved.load(Ordering::Relaxed);
         // A flush that found nothing leaves a fresh tag alone: a read (which flushes first)
         // writes nothing to a lake on a full disk or read-only storage. An empty in-memory
@@ -517,7 +525,7 @@ impl EntityRepository {
         if statements > 0 {
             tracing::info!(dataset = %self.dataset.name(), statements, "flushed the journal");
         }
-        Ok(FlushMetrics { statements, skipped: false })
+        Ok(Some(statements))
     }
 
     /// This repository reading the statement table as of `as_of` (`--as-of`): reads see that

@@ -37,9 +37,8 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::storage::locks::{holder_gone, this_holder};
+use crate::storage::locks::{create_holder_marker, holder_gone, read_json};
 use crate::storage::object_io::{create, delete, exists};
-use crate::storage::tags::read;
 
 /// The maintenance lock file.
 pub const LOCK: &str = ".LOCK";
@@ -158,8 +157,7 @@ impl Fence {
     async fn live_append_markers(&self) -> Result<Vec<Path>> {
         let mut live = Vec::new();
         for marker in self.append_markers().await? {
-            let Some(bytes) = read(self.store.as_ref(), &marker).await? else { continue };
-            let holder: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let Some(holder) = read_json(self.store.as_ref(), &marker).await? else { continue };
             if holder_gone(&holder) {
                 tracing::info!(dataset = %self.dataset, %marker, "removed the append marker of a process that is gone");
                 delete(self.store.as_ref(), &marker).await?;
@@ -177,27 +175,31 @@ impl Fence {
     /// [`Error::Locked`] naming the marker that stayed held through every retry.
     pub async fn maintenance(&self) -> Result<MaintenanceGuard> {
         self.acquire(LOCK).await?;
-        let guard = MaintenanceGuard { fence: self.clone() };
         if let Err(e) = self.acquire(LOCK_MERGE).await {
             self.delete(LOCK).await?;
             return Err(e);
         }
+        let guard = MaintenanceGuard { fence: self.clone() };
+        match self.wait_for_appends().await {
+            Ok(()) => Ok(guard),
+            Err(e) => {
+                guard.release().await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Waits until no live append marker is left.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] naming a marker that stayed through every retry; storage errors.
+    async fn wait_for_appends(&self) -> Result<()> {
         for attempt in 1..=self.max_retries + 1 {
-            let markers = match self.live_append_markers().await {
-                Ok(markers) => markers,
-                Err(e) => {
-                    guard.release().await?;
-                    return Err(e);
-                }
-            };
-            let Some(marker) = markers.first() else {
-                return Ok(guard);
+            let Some(marker) = self.live_append_markers().await?.into_iter().next() else {
+                return Ok(());
             };
             if attempt > self.max_retries {
-                let since = self.read_marker(marker).await;
-                let err = self.locked(marker.as_ref(), since);
-                guard.release().await?;
-                return Err(err);
+                return Err(self.locked(marker.as_ref(), self.read_marker(&marker).await));
             }
             self.sleep(attempt).await;
         }
@@ -214,8 +216,7 @@ impl Fence {
         let lock = Path::from(LOCK);
         for attempt in 1..=self.max_retries + 1 {
             if !self.exists(&lock).await? {
-                let holder = serde_json::to_vec(&this_holder()).expect("JSON serialises");
-                create(self.store.as_ref(), &marker, PutPayload::from(holder)).await?;
+                create_holder_marker(self.store.as_ref(), &marker).await?;
                 if !self.exists(&lock).await? {
                     return Ok(AppendGuard { fence: self.clone(), marker });
                 }
@@ -260,8 +261,7 @@ impl Fence {
     /// [`Error::Storage`] if the store fails.
     pub async fn read(&self) -> Result<ReadLease> {
         let marker = Path::from(format!("{LOCK_READS}/{}", uuid::Uuid::new_v4().simple()));
-        let holder = serde_json::to_vec(&this_holder()).expect("JSON serialises");
-        create(self.store.as_ref(), &marker, PutPayload::from(holder)).await?;
+        create_holder_marker(self.store.as_ref(), &marker).await?;
         Ok(ReadLease { store: self.store.clone(), marker: Some(marker) })
     }
 
@@ -276,8 +276,7 @@ impl Fence {
         let now = chrono::Utc::now();
         let mut oldest = None;
         for meta in metas {
-            let Some(bytes) = read(self.store.as_ref(), &meta.location).await? else { continue };
-            let holder: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let Some(holder) = read_json(self.store.as_ref(), &meta.location).await? else { continue };
             let since = holder["since"].as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
             match since.map(|s| s.with_timezone(&chrono::Utc)) {
                 Some(since) if !holder_gone(&holder) && now - since < READ_LEASE_MAX_AGE => {
@@ -347,6 +346,7 @@ impl Drop for ReadLease {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::locks::this_holder;
     use object_store::local::LocalFileSystem;
 
     fn fence(dir: &std::path::Path, retries: u32) -> Fence {

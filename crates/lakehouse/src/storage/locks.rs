@@ -85,7 +85,14 @@ async fn delete(store: &dyn ObjectStore, path: &Path) -> Result<()> {
     object_io::delete(store, path).await.map(drop)
 }
 
-async fn read_json(store: &dyn ObjectStore, path: &Path) -> Result<Option<Value>> {
+/// Creates the marker `path` naming this process as its holder ([`this_holder`]); `false` if it
+/// exists.
+pub(crate) async fn create_holder_marker(store: &dyn ObjectStore, path: &Path) -> Result<bool> {
+    create(store, path, &this_holder()).await
+}
+
+/// The JSON of a marker (`Null` when it does not parse), `None` when it is absent.
+pub(crate) async fn read_json(store: &dyn ObjectStore, path: &Path) -> Result<Option<Value>> {
     Ok(read(store, path).await?.map(|b| serde_json::from_slice(&b).unwrap_or(Value::Null)))
 }
 

@@ -132,6 +132,21 @@ fn out_of_space(dir: &Path) -> bool {
     matches!(written, Err(e) if e.kind() == std::io::ErrorKind::StorageFull)
 }
 
+/// Takes the cross-process flush lock of `table` in the file `database` (see the module docs):
+/// the locked file, or `None` when another process holds it.
+fn flush_lock_file(database: &Path, table: &str) -> Result<Option<std::fs::File>> {
+    let path = PathBuf::from(format!("{}-{table}.flush", database.display()));
+    let failed = |e: std::io::Error| journal_error(format!("{}: {e}", path.display()));
+    // Read-only when another user made it: `flock` needs no write access.
+    let options = std::fs::File::options().create(true).truncate(false).write(true).open(&path);
+    let file = options.or_else(|_| std::fs::File::open(&path)).map_err(failed)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(failed(e)),
+    }
+}
+
 fn segments(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
     let prefix = format!("{table}-seg-");
     let mut stmt =
@@ -274,25 +289,10 @@ impl SqliteJournal {
             return Ok(None);
         };
         let _across_processes = match &self.file {
-            Some(database) => {
-                let path = PathBuf::from(format!("{}-{}.flush", database.display(), self.table));
-                let path = &path;
-                // Read-only when another user made it: `flock` needs no write access.
-                let file = std::fs::File::options()
-                    .create(true)
-                    .truncate(false)
-                    .write(true)
-                    .open(path)
-                    .or_else(|_| std::fs::File::open(path));
-                let file = file.map_err(|e| journal_error(format!("{}: {e}", path.display())))?;
-                match file.try_lock() {
-                    Ok(()) => Some(file),
-                    Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
-                    Err(std::fs::TryLockError::Error(e)) => {
-                        return Err(journal_error(format!("{}: {e}", path.display())));
-                    }
-                }
-            }
+            Some(database) => match flush_lock_file(database, &self.table)? {
+                Some(file) => Some(file),
+                None => return Ok(None),
+            },
             None => None,
         };
         self.rotate().await?;
