@@ -86,6 +86,34 @@ impl<'a> From<&'a Statement> for RowRef<'a> {
     }
 }
 
+impl RowRef<'_> {
+    /// The row as an owned statement; `canonical_id` is the entity id.
+    pub fn to_statement(&self) -> Statement {
+        let text = |t: Option<&str>| t.map(str::to_string);
+        let time = |micros: Option<i64>| micros.and_then(Timestamp::from_timestamp_micros);
+        Statement {
+            id: self.id.to_string(),
+            entity_id: self.entity_id.to_string(),
+            canonical_id: self.entity_id.to_string(),
+            prop: self.prop.to_string(),
+            prop_type: self.prop_type.to_string(),
+            schema: self.schema.to_string(),
+            value: self.value.to_string(),
+            dataset: self.dataset.to_string(),
+            lang: text(self.lang),
+            original_value: text(self.original_value),
+            external: self.external,
+            first_seen: time(self.first_seen),
+            last_seen: time(self.last_seen),
+            origin: text(self.origin),
+            fragment: self.fragment.to_string(),
+            role: text(self.role),
+            deleted_at: time(self.deleted_at),
+            source: text(self.source),
+        }
+    }
+}
+
 /// The string columns of a data file that [`StatementRows`] builds, in file order minus the
 /// boolean and time columns.
 #[derive(Debug, Default)]
@@ -128,6 +156,50 @@ pub struct FileRows {
     pub origins: Vec<String>,
     /// Each row's index into `origins`.
     pub origin: Vec<u32>,
+}
+
+impl FileRows {
+    /// Rows held.
+    pub fn len(&self) -> usize {
+        self.origin.len()
+    }
+
+    /// Whether no row is held.
+    pub fn is_empty(&self) -> bool {
+        self.origin.is_empty()
+    }
+
+    /// Row `i` (below [`FileRows::len`]), borrowed, with its origin.
+    pub fn row(&self, i: usize) -> RowRef<'_> {
+        // Columns by position, in the order `StatementRows::finish` builds them.
+        let text = |at: usize| {
+            let column = self.batch.column(at).as_string::<i32>();
+            column.is_valid(i).then(|| column.value(i))
+        };
+        let time = |at: usize| {
+            let column = self.batch.column(at).as_primitive::<TimestampMicrosecondType>();
+            column.is_valid(i).then(|| column.value(i))
+        };
+        RowRef {
+            id: text(0).unwrap_or_default(),
+            entity_id: text(1).unwrap_or_default(),
+            dataset: text(2).unwrap_or_default(),
+            source: text(3),
+            schema: text(4).unwrap_or_default(),
+            prop: text(5).unwrap_or_default(),
+            prop_type: text(6).unwrap_or_default(),
+            value: text(7).unwrap_or_default(),
+            original_value: text(8),
+            lang: text(9),
+            external: self.batch.column(10).as_boolean().value(i),
+            first_seen: time(11),
+            last_seen: time(12),
+            fragment: text(13).unwrap_or_default(),
+            role: text(14),
+            deleted_at: time(15),
+            origin: Some(&self.origins[self.origin[i] as usize]),
+        }
+    }
 }
 
 impl StatementRows {

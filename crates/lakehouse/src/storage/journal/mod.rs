@@ -4,8 +4,9 @@
 //! One table per dataset, `journal_<dataset>`, with the statement table's columns minus `shard`,
 //! no key and no index: an append-only heap. Backends, chosen by `LAKEHOUSE_JOURNAL_URI`:
 //!
-//! * `sqlite:///:memory:` (the default): one database per lake and process, gone when it exits
-//!   (two lakes in one process, such as tests or a server over two catalogs, never share rows);
+//! * `sqlite:///:memory:` (the default): one journal per lake and process, gone when it exits
+//!   (two lakes in one process, such as tests or a server over two catalogs, never share rows),
+//!   kept as Arrow columns rather than in a SQLite database (see [`memory`]);
 //! * `sqlite:///relative.db` or `sqlite:////absolute.db`: a durable file;
 //! * `postgresql://user:pass@host:port/db`: a server, with cross-process flush exclusion.
 //!
@@ -18,6 +19,7 @@
 //! would only add to the flush's time. A crash leaves the segment for the next flush, which may
 //! re-append some rows; merge collapses such duplicates.
 
+mod memory;
 mod postgres;
 mod sqlite;
 pub mod wire;
@@ -28,7 +30,7 @@ use ftm::time::Timestamp;
 use crate::error::{Error, Result};
 use crate::model::DatasetName;
 use crate::storage::remote::DatasetApi;
-use crate::storage::rows::StatementRows;
+use crate::storage::rows::{RowRef, StatementRows};
 
 /// Journal columns, in table order, with whether they are nullable and their kind.
 pub(crate) const COLUMNS: [(&str, Kind, bool); 18] = [
@@ -189,14 +191,25 @@ impl Batcher {
     ///
     /// # Errors
     /// [`Error::InvalidOrigin`] for a row whose origin cannot be a partition value.
-    pub(crate) fn push(&mut self, row: Statement) -> Result<Option<StatementRows>> {
-        let same = self.last.as_ref().is_some_and(|(entity, origin)| *entity == row.entity_id && *origin == row.origin);
+    pub(crate) fn push_row(&mut self, row: RowRef<'_>) -> Result<Option<StatementRows>> {
+        let same = self
+            .last
+            .as_ref()
+            .is_some_and(|(entity, origin)| entity == row.entity_id && origin.as_deref() == row.origin);
         let out = (self.batch.len() >= self.rows && !same).then(|| std::mem::take(&mut self.batch));
-        self.batch.push_statement(&row)?;
+        self.batch.push(row)?;
         if !same {
-            self.last = Some((row.entity_id, row.origin));
+            self.last = Some((row.entity_id.to_string(), row.origin.map(str::to_string)));
         }
         Ok(out)
+    }
+
+    /// [`Batcher::push_row`] for a statement.
+    ///
+    /// # Errors
+    /// As [`Batcher::push_row`].
+    pub(crate) fn push(&mut self, row: &Statement) -> Result<Option<StatementRows>> {
+        self.push_row(RowRef::from(row))
     }
 
     /// The last, possibly smaller, batch.
@@ -218,7 +231,9 @@ pub(crate) fn journal_error(e: impl Into<crate::error::BoxError>) -> Error {
 
 /// The journal of one dataset.
 pub enum JournalStore {
-    /// `sqlite://` URIs: a file, or the lake's in-memory database.
+    /// `sqlite:///:memory:` (and `sqlite://`): the lake's journal in this process's memory.
+    Memory(memory::MemoryJournal),
+    /// Other `sqlite://` URIs: a database file.
     Sqlite(sqlite::SqliteJournal),
     /// `postgresql://` (or `postgres://`) URIs: a server, with cross-process flush exclusion.
     Postgres(postgres::PostgresJournal),
@@ -230,6 +245,7 @@ pub enum JournalStore {
 impl std::fmt::Debug for JournalStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            JournalStore::Memory(j) => write!(f, "JournalStore::Memory({})", j.table()),
             JournalStore::Sqlite(j) => write!(f, "JournalStore::Sqlite({})", j.table()),
             JournalStore::Postgres(j) => write!(f, "JournalStore::Postgres({})", j.table()),
             JournalStore::Served(api) => write!(f, "JournalStore::Served({api:?})"),
@@ -247,7 +263,11 @@ impl JournalStore {
     pub async fn open(uri: &str, dataset: &DatasetName, lake: &str) -> Result<JournalStore> {
         let table = format!("journal_{dataset}");
         if let Some(rest) = uri.strip_prefix("sqlite://") {
-            return Ok(JournalStore::Sqlite(sqlite::SqliteJournal::open(rest, table, lake).await?));
+            let target = rest.strip_prefix('/').unwrap_or(rest);
+            if target.is_empty() || target == ":memory:" {
+                return Ok(JournalStore::Memory(memory::MemoryJournal::open(table, lake)));
+            }
+            return Ok(JournalStore::Sqlite(sqlite::SqliteJournal::open(target, table).await?));
         }
         let scheme = uri.split("://").next().unwrap_or_default();
         if scheme.split('+').next().is_some_and(|s| s == "postgresql" || s == "postgres") {
@@ -258,7 +278,7 @@ impl JournalStore {
 
     /// Whether the journal lives in process memory (gone when the process exits).
     pub fn is_memory(&self) -> bool {
-        matches!(self, JournalStore::Sqlite(j) if j.is_memory())
+        matches!(self, JournalStore::Memory(_))
     }
 
     /// Inserts packed statements (origin and timestamps set) in one transaction, or, for a
@@ -271,6 +291,7 @@ impl JournalStore {
             return Ok(());
         }
         match self {
+            JournalStore::Memory(j) => j.put(statements).await,
             JournalStore::Sqlite(j) => j.put(statements).await,
             JournalStore::Postgres(j) => j.put(statements).await,
             JournalStore::Served(api) => {
@@ -288,6 +309,7 @@ impl JournalStore {
     /// [`Error::Journal`]; [`Error::NotInApiMode`] for a served journal (as for the next three).
     pub async fn count(&self) -> Result<u64> {
         match self {
+            JournalStore::Memory(j) => Ok(j.count()),
             JournalStore::Sqlite(j) => j.count().await,
             JournalStore::Postgres(j) => j.count().await,
             JournalStore::Served(_) => Err(Error::NotInApiMode("journal count")),
@@ -300,6 +322,10 @@ impl JournalStore {
     /// [`Error::Journal`].
     pub async fn clear(&self) -> Result<()> {
         match self {
+            JournalStore::Memory(j) => {
+                j.clear();
+                Ok(())
+            }
             JournalStore::Sqlite(j) => j.clear().await,
             JournalStore::Postgres(j) => j.clear().await,
             JournalStore::Served(_) => Err(Error::NotInApiMode("journal clear")),
@@ -312,6 +338,7 @@ impl JournalStore {
     /// [`Error::Journal`].
     pub async fn entity_rows(&self, entity_id: &str) -> Result<Vec<Statement>> {
         match self {
+            JournalStore::Memory(j) => Ok(j.entity_rows(entity_id)),
             JournalStore::Sqlite(j) => j.entity_rows(entity_id).await,
             JournalStore::Postgres(j) => j.entity_rows(entity_id).await,
             JournalStore::Served(_) => Err(Error::NotInApiMode("journal entity rows")),
@@ -335,6 +362,7 @@ impl JournalStore {
         sink: impl FnMut(StatementRows) -> F,
     ) -> Result<Option<u64>> {
         match self {
+            JournalStore::Memory(j) => j.drain(batch_rows, sink).await,
             JournalStore::Sqlite(j) => j.drain(batch_rows, sink).await,
             JournalStore::Postgres(j) => j.drain(batch_rows, sink).await,
             JournalStore::Served(_) => Err(Error::NotInApiMode("journal drain")),

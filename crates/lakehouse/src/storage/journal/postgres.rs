@@ -215,7 +215,7 @@ impl PostgresJournal {
             let mut rows = pin!(client.query_raw(&sql, no_params).await.map_err(journal_error)?);
             let mut batcher = Batcher::new(batch_rows);
             while let Some(row) = rows.try_next().await.map_err(journal_error)? {
-                if let Some(batch) = batcher.push(read_row(&row)?)? {
+                if let Some(batch) = batcher.push(&read_row(&row)?)? {
                     total += batch.len() as u64;
                     sink(batch).await?;
                 }

@@ -1,4 +1,5 @@
-//! The SQLite journal backend (rusqlite, SQLite bundled).
+//! The SQLite file journal backend (rusqlite, SQLite bundled); `sqlite:///:memory:` is the
+//! in-memory journal of [`super::memory`].
 //!
 //! Timestamps are stored as text `YYYY-MM-DD HH:MM:SS.ffffff` (UTC, no offset) and booleans as
 //! 0/1, as SQLAlchemy stores them for the reference. File databases run in WAL mode. Work runs
@@ -35,22 +36,9 @@ const READ_AHEAD_CHUNKS: usize = 32;
 pub struct SqliteJournal {
     conn: Shared,
     table: String,
-    memory: bool,
     flushing: Arc<tokio::sync::Mutex<()>>,
-    /// The database file (absolute), `None` in memory.
-    file: Option<PathBuf>,
-}
-
-/// The in-memory database of `scope` (a lake) in this process, created on first use.
-fn memory_db(scope: &str) -> rusqlite::Result<Shared> {
-    static MEMORY: OnceLock<Mutex<HashMap<String, Shared>>> = OnceLock::new();
-    let mut databases = MEMORY.get_or_init(Default::default).lock().expect("in-memory journal map");
-    if let Some(conn) = databases.get(scope) {
-        return Ok(conn.clone());
-    }
-    let conn = Arc::new(Mutex::new(Connection::open_in_memory()?));
-    databases.insert(scope.to_string(), conn.clone());
-    Ok(conn)
+    /// The database file, absolute.
+    file: PathBuf,
 }
 
 /// The process-wide flush lock of `key` (database + table).
@@ -111,8 +99,7 @@ fn read_row(row: &rusqlite::Row) -> rusqlite::Result<Statement> {
 /// database or an I/O failure (a full disk gives either: `disk I/O error` when the WAL index
 /// cannot grow), a probe write beside the file tells whether the device has no space left, and
 /// the message says so.
-fn sqlite_error(file: Option<&Path>, e: rusqlite::Error) -> Error {
-    let Some(file) = file else { return journal_error(e) };
+fn sqlite_error(file: &Path, e: rusqlite::Error) -> Error {
     let io =
         matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure));
     if io && file.parent().is_some_and(out_of_space) {
@@ -156,48 +143,34 @@ fn segments(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
 }
 
 impl SqliteJournal {
-    /// Opens `sqlite://{rest}`: `/:memory:` (the in-memory database of `scope`), `/relative.db`
-    /// or `//absolute.db`.
-    pub(super) async fn open(rest: &str, table: String, scope: &str) -> Result<SqliteJournal> {
-        let target = rest.strip_prefix('/').unwrap_or(rest).to_string();
-        let memory = target.is_empty() || target == ":memory:";
+    /// Opens the database file `path` (relative to the working directory unless absolute:
+    /// `sqlite:///relative.db`, `sqlite:////absolute.db`).
+    pub(super) async fn open(path: &str, table: String) -> Result<SqliteJournal> {
         let create = create_table_sql(&table, "DATETIME");
-        let scope = scope.to_string();
-        let file = PathBuf::from(&target);
-        let (conn, key) = tokio::task::spawn_blocking(move || -> rusqlite::Result<(Shared, String)> {
-            let (conn, key) = if memory {
-                (memory_db(&scope)?, format!(":memory:{scope}"))
-            } else {
-                let path = PathBuf::from(&target);
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    let _ = std::fs::create_dir_all(parent);
-                }
-                let conn = Connection::open(&path)?;
-                conn.pragma_update(None, "journal_mode", "WAL")?;
-                conn.pragma_update(None, "synchronous", "NORMAL")?;
-                conn.busy_timeout(std::time::Duration::from_secs(30))?;
-                // One key (and lock file) per database, whatever path names it.
-                let key = std::fs::canonicalize(&path).or_else(|_| std::path::absolute(&path)).unwrap_or(path);
-                let key = key.display().to_string();
-                (Arc::new(Mutex::new(conn)), key)
-            };
-            conn.lock().expect("journal connection").execute(&create, [])?;
-            Ok((conn, key))
+        let path = PathBuf::from(path);
+        let opening = path.clone();
+        let (conn, file) = tokio::task::spawn_blocking(move || -> rusqlite::Result<(Shared, PathBuf)> {
+            if let Some(parent) = opening.parent().filter(|p| !p.as_os_str().is_empty()) {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            let conn = Connection::open(&opening)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.busy_timeout(std::time::Duration::from_secs(30))?;
+            conn.execute(&create, [])?;
+            // One key (and lock file) per database, whatever path names it.
+            let file = std::fs::canonicalize(&opening).or_else(|_| std::path::absolute(&opening)).unwrap_or(opening);
+            Ok((Arc::new(Mutex::new(conn)), file))
         })
         .await
         .map_err(journal_error)?
-        .map_err(|e| sqlite_error((!memory).then_some(&file), e))?;
-        let flushing = flush_lock(&format!("{key}#{table}"));
-        let file = (!memory).then(|| PathBuf::from(&key));
-        Ok(SqliteJournal { conn, table, memory, flushing, file })
+        .map_err(|e| sqlite_error(&path, e))?;
+        let flushing = flush_lock(&format!("{}#{table}", file.display()));
+        Ok(SqliteJournal { conn, table, flushing, file })
     }
 
     pub(super) fn table(&self) -> &str {
         &self.table
-    }
-
-    pub(super) fn is_memory(&self) -> bool {
-        self.memory
     }
 
     async fn with<T: Send + 'static>(
@@ -208,7 +181,7 @@ impl SqliteJournal {
         tokio::task::spawn_blocking(move || f(&mut conn.lock().expect("journal connection"), &table))
             .await
             .map_err(Error::task("journal"))?
-            .map_err(|e| sqlite_error(self.file.as_deref(), e))
+            .map_err(|e| sqlite_error(&self.file, e))
     }
 
     pub(super) async fn put(&self, statements: Vec<Statement>) -> Result<()> {
@@ -288,12 +261,8 @@ impl SqliteJournal {
         let Ok(_running) = self.flushing.try_lock() else {
             return Ok(None);
         };
-        let _across_processes = match &self.file {
-            Some(database) => match flush_lock_file(database, &self.table)? {
-                Some(file) => Some(file),
-                None => return Ok(None),
-            },
-            None => None,
+        let Some(_across_processes) = flush_lock_file(&self.file, &self.table)? else {
+            return Ok(None);
         };
         self.rotate().await?;
         let mut total = 0u64;
@@ -320,7 +289,7 @@ impl SqliteJournal {
             let mut batcher = Batcher::new(batch_rows);
             while let Some(chunk) = rx.recv().await {
                 for row in chunk {
-                    if let Some(batch) = batcher.push(row)? {
+                    if let Some(batch) = batcher.push(&row)? {
                         total += batch.len() as u64;
                         sink(batch).await?;
                     }
@@ -330,7 +299,7 @@ impl SqliteJournal {
                 total += batch.len() as u64;
                 sink(batch).await?;
             }
-            producer.await.map_err(Error::task("journal read"))?.map_err(|e| sqlite_error(self.file.as_deref(), e))?;
+            producer.await.map_err(Error::task("journal read"))?.map_err(|e| sqlite_error(&self.file, e))?;
             self.with(move |conn, _| conn.execute(&format!("DROP TABLE IF EXISTS \"{segment}\""), []).map(|_| ()))
                 .await?;
         }

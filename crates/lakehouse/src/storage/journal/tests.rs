@@ -1,4 +1,4 @@
-//! Journal tests on every backend: a SQLite file, the in-memory SQLite database and a real
+//! Journal tests on every backend: a SQLite file, the in-memory journal and a real
 //! PostgreSQL server (`LAKEHOUSE_TEST_POSTGRES_URI`; `bash .ci/postgres.sh` starts one).
 
 use ftm::Statement;
@@ -245,4 +245,88 @@ async fn a_dropped_postgres_flush_releases_its_lock() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     other.execute("SELECT pg_advisory_unlock($1)", &[&key]).await.unwrap();
+}
+
+/// Rows put while a drain runs are not part of it: they stay for the next drain. They are put
+/// through a second handle, as another request or process would: a PostgreSQL handle is one
+/// session, which the drain holds.
+#[tokio::test]
+async fn rows_put_during_a_drain_wait_for_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    for uri in backends(dir.path()) {
+        let dataset = unique_dataset();
+        let journal = std::sync::Arc::new(JournalStore::open(&uri, &dataset, "lake").await.unwrap());
+        let writer = JournalStore::open(&uri, &dataset, "lake").await.unwrap();
+        journal.put((0..3).map(|i| stmt(&format!("e{i}"), "Person", "name", "x", "bulk")).collect()).await.unwrap();
+        let (entered, is_entered) = tokio::sync::oneshot::channel::<()>();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let draining = {
+            let journal = journal.clone();
+            let (mut entered, mut released) = (Some(entered), Some(released));
+            tokio::spawn(async move {
+                journal
+                    .drain(100, move |batch: StatementRows| {
+                        entered.take().unwrap().send(()).unwrap();
+                        let released = released.take().unwrap();
+                        async move {
+                            released.await.unwrap();
+                            assert_eq!(batch.len(), 3);
+                            Ok(())
+                        }
+                    })
+                    .await
+            })
+        };
+        is_entered.await.unwrap();
+        writer.put(vec![stmt("late", "Person", "name", "x", "bulk")]).await.unwrap();
+        release.send(()).unwrap();
+        assert_eq!(draining.await.unwrap().unwrap(), Some(3), "{uri}");
+        assert_eq!(journal.count().await.unwrap(), 1, "{uri}: the late row stays");
+        let mut late = Vec::new();
+        journal
+            .drain(100, |batch: StatementRows| {
+                late.extend(statements(batch).into_iter().map(|s| s.entity_id));
+                std::future::ready(Ok(()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(late, ["late"], "{uri}");
+    }
+}
+
+/// Inserts from many tasks at once all land, each batch's rows together.
+#[tokio::test]
+async fn concurrent_puts_all_land() {
+    let dir = tempfile::tempdir().unwrap();
+    for uri in backends(dir.path()) {
+        let journal = std::sync::Arc::new(JournalStore::open(&uri, &unique_dataset(), "lake").await.unwrap());
+        let writers: Vec<_> = (0..8)
+            .map(|w| {
+                let journal = journal.clone();
+                tokio::spawn(async move {
+                    for b in 0..10 {
+                        let rows =
+                            (0..20).map(|v| stmt(&format!("w{w}b{b}"), "Person", "name", &v.to_string(), "bulk"));
+                        journal.put(rows.collect()).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        assert_eq!(journal.count().await.unwrap(), 8 * 10 * 20, "{uri}");
+        let mut entities: Vec<String> = Vec::new();
+        let drained = journal
+            .drain(50, |batch: StatementRows| {
+                entities.extend(statements(batch).into_iter().map(|s| s.entity_id));
+                std::future::ready(Ok(()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(drained, Some(1600), "{uri}");
+        let mut runs = entities.clone();
+        runs.dedup();
+        assert_eq!(runs.len(), 80, "{uri}: each insert's entity is one run of rows");
+    }
 }
