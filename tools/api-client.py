@@ -15,6 +15,7 @@ import csv
 import glob
 import http.client
 import json
+import multiprocessing
 import os
 import random
 import sys
@@ -128,18 +129,21 @@ def query(url, dataset):
     print(f"query: {n} entities in {took:.2f} s = {n / took:.0f} entities/s")
 
 
+def load(url, dataset, stop):
+    conn = connection(url)
+    while not stop.is_set():
+        query_all(url, dataset, conn)
+
+
 def latency(url, dataset, ids_file, n, loaders):
     ids = [line.strip() for line in open(ids_file) if line.strip()]
-    stop = threading.Event()
-
-    def load():
-        conn = connection(url)
-        while not stop.is_set():
-            query_all(url, dataset, conn)
-
-    threads = [threading.Thread(target=load, daemon=True) for _ in range(loaders)]
-    for t in threads:
-        t.start()
+    # Loaders are processes of their own: as threads of this one, reading a fast server's
+    # output they would hold the interpreter's lock and delay the timed queries' client side.
+    stop = multiprocessing.Event()
+    workers = [multiprocessing.Process(target=load, args=(url, dataset, stop), daemon=True) for _ in range(loaders)]
+    for w in workers:
+        w.start()
+    time.sleep(0.5)  # The loaders' first queries are under way.
     conn, times, rng = connection(url), [], random.Random(1)
     for _ in range(n):
         entity = rng.choice(ids)
@@ -149,6 +153,8 @@ def latency(url, dataset, ids_file, n, loaders):
         times.append(time.monotonic() - started)
         assert data.count(b"\n") == 1, data[:200]
     stop.set()
+    for w in workers:
+        w.terminate()
     times.sort()
     p = lambda q: times[min(len(times) - 1, int(q * len(times)))] * 1000
     print(f"latency under {loaders} loaders: p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms over {n} queries")

@@ -2,8 +2,8 @@
 //! class name, run to the end with the code of its CLI command; the final job record.
 //!
 //! The body is the job as JSON: `name` selects it, `dataset` is ignored (the path wins), the
-//! job's fields are read (unknown ones ignored). A job skipped as fresh returns its skipped
-//! record (`started` null, nothing done).
+//! job's fields are read (unknown ones ignored), and a `run_id` names the run (else one is
+//! minted). A job skipped as fresh returns its skipped record (`started` null, nothing done).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -11,10 +11,12 @@ use axum::extract::{Path, RawQuery, State};
 use lakehouse::operation::crawl::{CrawlOptions, crawl};
 use lakehouse::operation::download::download_archive;
 use lakehouse::operation::export::{ExportOptions, export};
+use lakehouse::operation::jobs::{check_run_id, with_run_id};
 use lakehouse::operation::make::{MakeOptions, make};
 use lakehouse::operation::migrate::migrate;
 use lakehouse::operation::optimize::{OptimizeOptions, optimize};
 use lakehouse::operation::shard::shard;
+use lakehouse::repository::EntityRepository;
 use lakehouse::storage::Location;
 use serde_json::{Map, Value, json};
 
@@ -119,7 +121,18 @@ pub async fn run(
         "CrawlJob" | "DownloadArchiveJob" | "ExportJob" | "MakeJob" | "OptimizeJob" | "ShardJob" | "MigrateJob" => {}
         _ => return Err(ApiError::BadRequest(format!("Unknown operation: `{name}`"))),
     }
+    let run_id = fields.text("run_id")?;
+    if let Some(id) = &run_id {
+        check_run_id(id).map_err(|e| fields.invalid("run_id", &e))?;
+    }
     let repo = state.repo(&dataset).await?;
+    let record = with_run_id(name, run_id, run_job(&repo, &fields, force)).await?;
+    Ok(Json(record))
+}
+
+/// Runs the job `fields` describe on `repo` (the name is one of the jobs above); its record.
+async fn run_job(repo: &EntityRepository, fields: &Fields<'_>, force: bool) -> ApiResult<Value> {
+    let (name, body) = (fields.name, fields.body);
     let record = match name {
         "CrawlJob" => {
             let existing = match fields.text("existing")? {
@@ -137,37 +150,37 @@ pub async fn run(
                 store_metadata: fields.flag("store_metadata", true)?,
                 existing,
             };
-            crawl(&repo, &options, |_| {}).await?.job
+            crawl(repo, &options, |_| {}).await?.job
         }
         "DownloadArchiveJob" => {
             let target = Location::parse(&fields.required_text("target")?)?;
-            download_archive(&repo, &target, |_| {}).await?.job
+            download_archive(repo, &target, |_| {}).await?.job
         }
         "ExportJob" => {
             let options = ExportOptions { force, skip_diff: !fields.flag("make_diff", true)?, target: None };
-            export(&repo, &options).await?.job
+            export(repo, &options).await?.job
         }
         "MakeJob" => {
             let options = MakeOptions { optimize: false, force_exports: force, ..MakeOptions::default() };
-            make(&repo, &options).await?.job
+            make(repo, &options).await?.job
         }
-        "MigrateJob" => migrate(&repo, force).await?.job,
+        "MigrateJob" => migrate(repo, force).await?.job,
         "ShardJob" => {
             if matches!(body.get("shards"), None | Some(Value::Null)) {
                 return Err(fields.invalid("shards", "Field required"));
             }
             let shards = fields.count("shards", 0)?;
             let shards = u32::try_from(shards).map_err(|_| fields.invalid("shards", "Too large"))?;
-            shard(&repo, shards, force).await?.job
+            shard(repo, shards, force).await?.job
         }
         _ => {
             let retention_hours = fields.count("retention_hours", 0)?;
             let retention_hours =
                 u32::try_from(retention_hours).map_err(|_| fields.invalid("retention_hours", "Too large"))?;
-            optimize(&repo, &OptimizeOptions { retention_hours, force, grace_period_days: None }).await?.job
+            optimize(repo, &OptimizeOptions { retention_hours, force, grace_period_days: None }).await?.job
         }
     };
-    Ok(Json(record))
+    Ok(record)
 }
 
 #[cfg(test)]

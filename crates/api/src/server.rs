@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::Html;
 use axum::routing::{delete, get, post};
+use axum::serve::ListenerExt;
 use lakehouse::repository::Catalog;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -77,12 +78,20 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then stops accepting and waits for the requests in
-    /// flight (writes, flushes, jobs) to finish.
+    /// flight (writes, flushes, jobs) to finish. Connections send without delay
+    /// (`TCP_NODELAY`): a response's head and its first body chunk are separate writes, and
+    /// with Nagle's algorithm the second would wait for the client's delayed acknowledgement
+    /// (40 ms on Linux) on a kept-alive connection.
     ///
     /// # Errors
     /// An I/O error of the listener.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.app).with_graceful_shutdown(shutdown).await
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "TCP_NODELAY could not be set");
+            }
+        });
+        axum::serve(listener, self.app).with_graceful_shutdown(shutdown).await
     }
 }
 

@@ -111,6 +111,16 @@ async fn write_flush_query_delete_and_operate() {
     assert!(dir.path().join("don/exports/statements.csv").exists());
     let (_, text) = operate(r#"{"name": "MakeJob"}"#, "?force=1").await;
     assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["name"], "MakeJob");
+    // A client's run id names the run (and its record); the make's own export mints its own.
+    let (_, text) = operate(r#"{"name": "MakeJob", "run_id": "client-run-1"}"#, "?force=1").await;
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["run_id"], "client-run-1", "{text}");
+    let runs = dir.path().join("don/jobs/runs");
+    assert!(runs.join("MakeJob/client-run-1.json").exists());
+    assert!(!runs.join("ExportJob/client-run-1.json").exists());
+    let (status, text) = operate(r#"{"name": "OptimizeJob", "run_id": "../../escape"}"#, "").await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("run_id\\n  a run id is one path segment"), "{text}");
+    assert!(!dir.path().join("escape.json").exists() && !dir.path().join("don/jobs/escape.json").exists());
     assert_eq!(operate(r#"{"name": "FooJob"}"#, "").await, (400, r#"{"detail":"Unknown operation: `FooJob`"}"#.into()));
     assert_eq!(operate(r#"{"dataset": "don"}"#, "").await, (400, r#"{"detail":"Unknown operation: `None`"}"#.into()));
     assert_eq!(operate("[1]", "").await.0, 400);

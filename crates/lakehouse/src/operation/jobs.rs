@@ -35,6 +35,49 @@ pub fn run_id(now: DateTime<Utc>) -> String {
     format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
 }
 
+tokio::task_local! {
+    /// The run id a caller chose for the job of one class that this task starts: the class
+    /// and the id, taken by the first [`Job::start`] of that class.
+    static CHOSEN: std::cell::RefCell<Option<(String, String)>>;
+}
+
+/// Runs `work` with `run_id` (when given) as the run id of the first job of `class` it starts,
+/// as the reference's operations endpoint keeps a client's `run_id` (spec `interfaces.md`
+/// §3.6). Jobs of other classes that `work` starts (a `MakeJob`'s export) mint their own.
+pub async fn with_run_id<F: Future>(class: &str, run_id: Option<String>, work: F) -> F::Output {
+    match run_id {
+        Some(id) => CHOSEN.scope(std::cell::RefCell::new(Some((class.to_string(), id))), work).await,
+        None => work.await,
+    }
+}
+
+/// Checks a chosen run id: it names the record's file (`jobs/runs/<class>/<run_id>.json`), so
+/// it must be one path segment of printable characters, at most 200 bytes, and not `.` or
+/// `..` (the reference takes any string, so `../x` writes outside `jobs/runs`).
+///
+/// # Errors
+/// What is wrong with it, as one line.
+pub fn check_run_id(id: &str) -> std::result::Result<(), String> {
+    if id.is_empty() || id.len() > 200 {
+        return Err("a run id has 1 to 200 bytes".into());
+    }
+    if id == "." || id == ".." || id.contains(['/', '\\']) || id.chars().any(char::is_control) {
+        return Err(format!("a run id is one path segment, not `{}`", id.escape_debug()));
+    }
+    Ok(())
+}
+
+/// The chosen run id for a job of `class` starting in this task, if any (see [`with_run_id`]).
+fn chosen_run_id(class: &str) -> Option<String> {
+    CHOSEN
+        .try_with(|chosen| {
+            let mut chosen = chosen.borrow_mut();
+            chosen.as_ref().is_some_and(|(c, _)| c == class).then(|| chosen.take().map(|(_, id)| id)).flatten()
+        })
+        .ok()
+        .flatten()
+}
+
 /// An ISO 8601 duration as Python's isodate writes it (`PT0.158709S`).
 fn iso_duration(d: chrono::Duration) -> String {
     let micros = d.num_microseconds().unwrap_or(0).max(0);
@@ -73,12 +116,13 @@ pub struct Job {
 }
 
 impl Job {
-    /// A job of `class` (`ExportJob`, `MakeJob`, `OptimizeJob`, …) starting now.
+    /// A job of `class` (`ExportJob`, `MakeJob`, `OptimizeJob`, …) starting now, with a new
+    /// run id or the one chosen by [`with_run_id`].
     pub fn start(class: &'static str, dataset: &Dataset) -> Job {
         let started = Utc::now();
         Job {
             class,
-            run_id: run_id(started),
+            run_id: chosen_run_id(class).unwrap_or_else(|| run_id(started)),
             dataset: dataset.name().to_string(),
             started,
             pending: 0,
@@ -176,6 +220,25 @@ impl Job {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chosen_run_ids_are_one_path_segment() {
+        assert_eq!(check_run_id(&run_id(Utc::now())), Ok(()));
+        assert_eq!(check_run_id("nightly 2026-12-04"), Ok(()));
+        for bad in ["", ".", "..", "a/b", "../x", "a\\b", "a\nb", &"x".repeat(201)] {
+            assert!(check_run_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_chosen_run_id_names_the_first_job_of_its_class() {
+        let chosen = with_run_id("MakeJob", Some("mine".into()), async {
+            (chosen_run_id("ExportJob"), chosen_run_id("MakeJob"), chosen_run_id("MakeJob"))
+        })
+        .await;
+        assert_eq!(chosen, (None, Some("mine".into()), None));
+        assert_eq!(chosen_run_id("MakeJob"), None, "outside the scope");
+    }
 
     #[test]
     fn run_ids_sort_with_the_reference() {
