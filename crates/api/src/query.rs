@@ -20,7 +20,6 @@ use ftm::time::isoformat;
 use lakehouse::model::Bucket;
 use lakehouse::model::partition::shard;
 use lakehouse::model::query::{Leaf, Node, Query, Value as QueryValue};
-use lakehouse::repository::QueryStream;
 use lakehouse::storage::statements::entity_of;
 use serde_json::{Map, Value, json};
 
@@ -138,21 +137,12 @@ fn parse_query(value: &Value, settings: &ApiSettings) -> ApiResult<Query> {
     Ok(query)
 }
 
-/// Opens `body`'s query on `dataset`, flushing first when asked; `None` for a dataset that does
-/// not exist (an empty answer). With the result, the dataset's shard count.
-async fn open(state: &state::State, dataset: &str, body: QueryBody) -> ApiResult<Option<(QueryStream, u32)>> {
-    let Some(repo) = state.existing(dataset).await? else {
-        return Ok(None);
-    };
-    if body.flush_first {
-        repo.flush().await?;
-    }
-    Ok(Some((repo.query(&body.query, false).await?, repo.config().shards())))
-}
-
 /// The runtime that large queries run on (see the module docs): as many workers as cores, for
-/// the process's life. Its threads run at a lower scheduling priority (nice +10), so that when
-/// the cores are busy with large reads, a small request's thread gets the next slice.
+/// the process's life. On Linux its threads run at a lower scheduling priority (nice 10), so
+/// that when the cores are busy with large reads, a small request's thread gets the next
+/// slice. Only a query's own reads run there: opening a dataset starts tasks that outlive the
+/// query (a PostgreSQL journal's connection), and a flush writes, so both run on the server's
+/// runtime.
 fn scan_runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
     RUNTIME.get_or_init(|| {
@@ -165,10 +155,11 @@ fn scan_runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Lowers the calling thread's priority to nice +10. On Linux the nice value belongs to the
-/// thread (`setpriority(2)`, "Bugs"), and `who` 0 names the caller. A failure leaves the
-/// thread as it was.
+/// Sets the calling thread's nice value to 10. On Linux the nice value belongs to the thread
+/// (`setpriority(2)`, "Bugs"), and `who` 0 names the caller; elsewhere it belongs to the
+/// process, so nothing is done. A failure leaves the thread as it was.
 fn lower_priority() {
+    #[cfg(target_os = "linux")]
     // SAFETY: setpriority takes plain integers and touches no memory of ours.
     let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
 }
@@ -256,13 +247,18 @@ type WriteLines = fn(&[Statement], u32, &mut Vec<u8>) -> lakehouse::Result<()>;
 async fn respond(state: state::State, dataset: String, body: &[u8], write: WriteLines) -> ApiResult<Response> {
     let body = parse_body(body, &state.settings)?;
     let named = body.query.node.as_ref().and_then(Node::bound_ids).is_some_and(|ids| ids.len() <= NAMED_MAX);
+    let Some(repo) = state.existing(&dataset).await? else {
+        return Ok(ndjson_response(Body::empty())); // No such dataset: nothing matches.
+    };
+    if body.flush_first {
+        repo.flush().await?;
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(CHUNKS_AHEAD);
     let (opened_tx, opened) = tokio::sync::oneshot::channel::<ApiResult<()>>();
     let work = async move {
-        let (mut results, shards) = match open(&state, &dataset, body).await {
-            Ok(Some(opened)) => opened,
-            Ok(None) => return drop(opened_tx.send(Ok(()))),
-            Err(e) => return drop(opened_tx.send(Err(e))),
+        let (mut results, shards) = match repo.query(&body.query, false).await {
+            Ok(results) => (results, repo.config().shards()),
+            Err(e) => return drop(opened_tx.send(Err(e.into()))),
         };
         if opened_tx.send(Ok(())).is_err() {
             return; // The client went away.

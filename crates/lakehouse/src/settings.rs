@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 pub struct Settings {
     /// Lakehouse root (`LAKEHOUSE_URI`, default `data`, relative to the working directory).
     pub uri: String,
-    /// SQL journal (`LAKEHOUSE_JOURNAL_URI`, default `sqlite:///:memory:`). Serialised (as
+    /// The journal (`LAKEHOUSE_JOURNAL_URI`, default `sqlite:///:memory:`). Serialised (as
     /// `--settings` prints it) with its password as `***`.
     #[serde(serialize_with = "without_password")]
     pub journal_uri: String,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use deltalake::arrow::array::{
     Array, ArrayRef, AsArray, BooleanBuilder, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
 };
-use deltalake::arrow::compute::cast;
+use deltalake::arrow::compute::{cast, concat_batches};
 use deltalake::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use ftm::Statement;
 use ftm::time::Timestamp;
@@ -169,6 +169,29 @@ impl FileRows {
         self.origin.is_empty()
     }
 
+    /// The rows of `self` followed by those of `other`, in buffers of their exact size.
+    ///
+    /// # Errors
+    /// [`Error::Arrow`] if the two batches' schemas differ.
+    pub fn concat(&self, other: &FileRows) -> Result<FileRows> {
+        let batch = concat_batches(&self.batch.schema(), [&self.batch, &other.batch])?;
+        let mut origins = self.origins.clone();
+        let remap: Vec<u32> = other
+            .origins
+            .iter()
+            .map(|o| {
+                let index = origins.iter().position(|known| known == o).unwrap_or_else(|| {
+                    origins.push(o.clone());
+                    origins.len() - 1
+                });
+                u32::try_from(index).expect("fewer than 2^32 origins")
+            })
+            .collect();
+        let mut origin = self.origin.clone();
+        origin.extend(other.origin.iter().map(|&i| remap[i as usize]));
+        Ok(FileRows { batch, origins, origin })
+    }
+
     /// Row `i` (below [`FileRows::len`]), borrowed, with its origin.
     pub fn row(&self, i: usize) -> RowRef<'_> {
         // Columns by position, in the order `StatementRows::finish` builds them.
@@ -203,6 +226,34 @@ impl FileRows {
 }
 
 impl StatementRows {
+    /// An empty batch with room for `rows` rows; string bytes grow as they come. (`default()`
+    /// reserves for 1,024 rows per column, which a batch keeps when finished.)
+    pub fn with_capacity(rows: usize) -> StatementRows {
+        let string = || StringBuilder::with_capacity(rows, 0);
+        StatementRows {
+            strings: Strings {
+                id: string(),
+                entity_id: string(),
+                dataset: string(),
+                source: string(),
+                schema: string(),
+                prop: string(),
+                prop_type: string(),
+                value: string(),
+                original_value: string(),
+                lang: string(),
+                fragment: string(),
+                role: string(),
+            },
+            external: BooleanBuilder::with_capacity(rows),
+            first_seen: Vec::with_capacity(rows),
+            last_seen: Vec::with_capacity(rows),
+            deleted_at: Vec::with_capacity(rows),
+            origins: Vec::new(),
+            origin: Vec::with_capacity(rows),
+        }
+    }
+
     /// Rows buffered.
     pub fn len(&self) -> usize {
         self.origin.len()

@@ -4,8 +4,9 @@
 //! Nothing outside the process can read that database, so its form is ours: each insert is
 //! kept as one chunk of rows in the data files' columns ([`FileRows`]), built before the
 //! journal's lock is taken. Writers then hold the lock only to add a chunk, so concurrent
-//! inserts (a server's journal bulks) proceed side by side instead of one SQL insert at a time,
-//! and a row costs its bytes in Arrow buffers rather than a SQLite record and page.
+//! inserts (a server's journal bulks) proceed side by side instead of one SQL insert at a time.
+//! A small insert (a deleted entity's tombstones) is joined to the last chunk while it is
+//! small, so that many small inserts do not each cost a chunk's fixed few kilobytes.
 //!
 //! The drain follows the module contract of the other backends: the live chunks are moved to a
 //! segment, segments are read oldest first in insertion order in batches that never split an
@@ -15,6 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use deltalake::arrow::array::AsArray;
 use ftm::Statement;
 
 use super::{Batcher, buckets};
@@ -23,6 +25,9 @@ use crate::storage::rows::{FileRows, StatementRows};
 
 /// Batches the producing thread may run ahead of the sink during a drain.
 const READ_AHEAD_BATCHES: usize = 1;
+
+/// An insert is joined to the last chunk while the two together have at most this many rows.
+const SMALL_CHUNK_ROWS: usize = 4096;
 
 /// Inserted chunks, oldest first.
 type Segment = Arc<Vec<Arc<FileRows>>>;
@@ -82,7 +87,7 @@ impl MemoryJournal {
     pub(super) async fn put(&self, statements: Vec<Statement>) -> Result<()> {
         buckets(&statements)?;
         let chunk = tokio::task::spawn_blocking(move || -> Result<FileRows> {
-            let mut rows = StatementRows::default();
+            let mut rows = StatementRows::with_capacity(statements.len());
             for s in &statements {
                 rows.push_statement(s)?;
             }
@@ -90,7 +95,11 @@ impl MemoryJournal {
         })
         .await
         .map_err(Error::task("journal insert"))??;
-        self.lock().live.push(Arc::new(chunk));
+        let mut rows = self.lock();
+        match rows.live.last_mut() {
+            Some(last) if last.len() + chunk.len() <= SMALL_CHUNK_ROWS => *last = Arc::new(last.concat(&chunk)?),
+            _ => rows.live.push(Arc::new(chunk)),
+        }
         Ok(())
     }
 
@@ -102,18 +111,26 @@ impl MemoryJournal {
         *self.lock() = Rows::default();
     }
 
-    pub(super) fn entity_rows(&self, entity_id: &str) -> Vec<Statement> {
-        let rows = self.lock();
-        let mut out = Vec::new();
-        for chunk in rows.chunks() {
-            for i in 0..chunk.len() {
-                let row = chunk.row(i);
-                if row.entity_id == entity_id && row.deleted_at.is_none() {
-                    out.push(row.to_statement());
+    /// Scans every chunk (as SQLite scans its tables, which have no index), on a blocking
+    /// thread and without the lock: inserts go on meanwhile.
+    pub(super) async fn entity_rows(&self, entity_id: &str) -> Result<Vec<Statement>> {
+        let chunks: Vec<Arc<FileRows>> = self.lock().chunks().cloned().collect();
+        let entity_id = entity_id.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for chunk in &chunks {
+                let ids = chunk.batch.column(1).as_string::<i32>(); // `entity_id`, as `FileRows::row` reads it
+                for i in (0..chunk.len()).filter(|&i| ids.value(i) == entity_id) {
+                    let row = chunk.row(i);
+                    if row.deleted_at.is_none() {
+                        out.push(row.to_statement());
+                    }
                 }
             }
-        }
-        out
+            out
+        })
+        .await
+        .map_err(Error::task("journal read"))
     }
 
     pub(super) async fn drain<F: Future<Output = Result<()>>>(
@@ -163,5 +180,54 @@ impl MemoryJournal {
             }
         }
         Ok(Some(total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ftm::time::parse_iso;
+
+    use super::*;
+
+    fn stmt(entity: &str, value: &str, origin: &str) -> Statement {
+        let mut s = Statement::new("ds", entity, "Person", "name", "name", value);
+        s.origin = Some(origin.into());
+        s.first_seen = parse_iso("2024-01-01T00:00:00Z");
+        s.last_seen = s.first_seen;
+        s
+    }
+
+    /// Small inserts join the last chunk (origins remapped), a large one starts its own, and the
+    /// rows read back in insertion order with their origins.
+    #[tokio::test]
+    async fn small_inserts_share_a_chunk() {
+        let journal = MemoryJournal::open("journal_small".into(), "memory-test-lake");
+        for i in 0..100 {
+            let origin = ["a", "b", "c"][i % 3];
+            journal.put(vec![stmt(&format!("e{i}"), "x", origin)]).await.unwrap();
+        }
+        let large: Vec<Statement> = (0..SMALL_CHUNK_ROWS).map(|i| stmt("big", &i.to_string(), "d")).collect();
+        journal.put(large).await.unwrap();
+        journal.put(vec![stmt("last", "x", "a")]).await.unwrap();
+        let chunks: Vec<usize> = journal.lock().live.iter().map(|c| c.len()).collect();
+        assert_eq!(chunks, [100, SMALL_CHUNK_ROWS, 1]);
+        assert_eq!(journal.entity_rows("e4").await.unwrap()[0].origin.as_deref(), Some("b"));
+        let mut seen: Vec<(String, String)> = Vec::new();
+        journal
+            .drain(1_000_000, |batch: StatementRows| {
+                let rows = batch.finish(None).unwrap();
+                seen.extend((0..rows.len()).map(|i| {
+                    let row = rows.row(i);
+                    (row.entity_id.to_string(), row.origin.unwrap().to_string())
+                }));
+                std::future::ready(Ok(()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(seen.len(), 100 + SMALL_CHUNK_ROWS + 1);
+        for (i, (entity, origin)) in seen[..100].iter().enumerate() {
+            assert_eq!((entity.as_str(), origin.as_str()), (format!("e{i}").as_str(), ["a", "b", "c"][i % 3]));
+        }
+        assert_eq!(seen.last().unwrap(), &("last".to_string(), "a".to_string()));
     }
 }

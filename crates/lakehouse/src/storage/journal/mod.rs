@@ -1,23 +1,25 @@
-//! The journal: a SQL write-ahead buffer of statement rows (seed 001 "JournalStore"; spec
+//! The journal: a write-ahead buffer of statement rows (seed 001 "JournalStore"; spec
 //! `storage-format.md` §4).
 //!
-//! One table per dataset, `journal_<dataset>`, with the statement table's columns minus `shard`,
-//! no key and no index: an append-only heap. Backends, chosen by `LAKEHOUSE_JOURNAL_URI`:
+//! In SQL databases, one table per dataset, `journal_<dataset>`, with the statement table's
+//! columns minus `shard`, no key and no index: an append-only heap. Backends, chosen by
+//! `LAKEHOUSE_JOURNAL_URI`:
 //!
 //! * `sqlite:///:memory:` (the default): one journal per lake and process, gone when it exits
-//!   (two lakes in one process, such as tests or a server over two catalogs, never share rows),
-//!   kept as Arrow columns rather than in a SQLite database (see [`memory`]);
+//!   (two lakes in one process, such as tests or a server over two catalogs, never share rows).
+//!   No other process can read it, so it is not a database: its rows are kept as Arrow
+//!   columns, one chunk per insert;
 //! * `sqlite:///relative.db` or `sqlite:////absolute.db`: a durable file;
 //! * `postgresql://user:pass@host:port/db`: a server, with cross-process flush exclusion.
 //!
-//! Flushing drains the journal without losing a row to a crash: the live table is first
-//! renamed to a *segment* (`journal_<ds>-seg-<YYYYmmddTHHMMSS><4 hex>`) and recreated empty, in
-//! one transaction; segments are then read oldest first, in insertion order (a writer inserts an
-//! entity's rows together), in bounded batches that never split such a run of rows; a segment is
-//! dropped only after every batch of it was consumed. The append sorts each batch itself, so the
-//! database is not asked to sort (the reference orders by `(bucket, origin, entity_id)`), which
-//! would only add to the flush's time. A crash leaves the segment for the next flush, which may
-//! re-append some rows; merge collapses such duplicates.
+//! Flushing drains the journal without losing a row to a crash: the live rows first become a
+//! *segment* (in SQL, the live table is renamed `journal_<ds>-seg-<YYYYmmddTHHMMSS><4 hex>` and
+//! recreated empty, in one transaction); segments are then read oldest first, in insertion order
+//! (a writer inserts an entity's rows together), in bounded batches that never split such a run
+//! of rows; a segment is dropped only after every batch of it was consumed. The append sorts
+//! each batch itself, so the database is not asked to sort (the reference orders by `(bucket,
+//! origin, entity_id)`), which would only add to the flush's time. A crash leaves the segment
+//! for the next flush, which may re-append some rows; merge collapses such duplicates.
 
 mod memory;
 mod postgres;
@@ -255,7 +257,7 @@ impl std::fmt::Debug for JournalStore {
 
 impl JournalStore {
     /// Opens the journal of `dataset` at `uri`, creating its table if needed. `lake` names the
-    /// lake the dataset lives in (its URL): the in-memory database is the lake's own.
+    /// lake the dataset lives in (its URL): the in-memory journal is the lake's own.
     ///
     /// # Errors
     /// [`Error::InvalidUri`] for an unsupported URI; [`Error::Journal`] if the database cannot be
@@ -338,7 +340,7 @@ impl JournalStore {
     /// [`Error::Journal`].
     pub async fn entity_rows(&self, entity_id: &str) -> Result<Vec<Statement>> {
         match self {
-            JournalStore::Memory(j) => Ok(j.entity_rows(entity_id)),
+            JournalStore::Memory(j) => j.entity_rows(entity_id).await,
             JournalStore::Sqlite(j) => j.entity_rows(entity_id).await,
             JournalStore::Postgres(j) => j.entity_rows(entity_id).await,
             JournalStore::Served(_) => Err(Error::NotInApiMode("journal entity rows")),
