@@ -27,7 +27,7 @@ use crate::storage::rows::{FileRows, StatementRows};
 const READ_AHEAD_BATCHES: usize = 1;
 
 /// An insert is joined to the last chunk while the two together have at most this many rows.
-const SMALL_CHUNK_ROWS: usize = 4096;
+const SMALL_CHUNK_ROWS: usize = 1024;
 
 /// Inserted chunks, oldest first.
 type Segment = Arc<Vec<Arc<FileRows>>>;
