@@ -8,7 +8,7 @@
 //! * `sqlite:///:memory:` (the default): one journal per lake and process, gone when it exits
 //!   (two lakes in one process, such as tests or a server over two catalogs, never share rows).
 //!   No other process can read it, so it is not a database: its rows are kept as Arrow
-//!   columns, one chunk per insert;
+//!   columns in chunks, one per insert (small inserts joined);
 //! * `sqlite:///relative.db` or `sqlite:////absolute.db`: a durable file;
 //! * `postgresql://user:pass@host:port/db`: a server, with cross-process flush exclusion.
 //!
