@@ -69,13 +69,8 @@ pub fn check_run_id(id: &str) -> std::result::Result<(), String> {
 
 /// The chosen run id for a job of `class` starting in this task, if any (see [`with_run_id`]).
 fn chosen_run_id(class: &str) -> Option<String> {
-    CHOSEN
-        .try_with(|chosen| {
-            let mut chosen = chosen.borrow_mut();
-            chosen.as_ref().is_some_and(|(c, _)| c == class).then(|| chosen.take().map(|(_, id)| id)).flatten()
-        })
-        .ok()
-        .flatten()
+    let taken = CHOSEN.try_with(|chosen| chosen.borrow_mut().take_if(|(c, _)| c == class)).ok().flatten();
+    taken.map(|(_, id)| id)
 }
 
 /// An ISO 8601 duration as Python's isodate writes it (`PT0.158709S`).
