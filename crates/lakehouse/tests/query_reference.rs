@@ -10,6 +10,8 @@ use lakehouse::Settings;
 use lakehouse::model::DatasetName;
 use lakehouse::model::query::Query;
 use lakehouse::operation::import::{ImportOptions, import_entities};
+use lakehouse::operation::make::{MakeOptions, make};
+use lakehouse::operation::optimize::{OptimizeOptions, optimize};
 use lakehouse::repository::{Catalog, EntityRepository, WriteOptions};
 use lakehouse::storage::Location;
 use serde_json::Value;
@@ -18,10 +20,30 @@ async fn donations(dir: &std::path::Path) -> EntityRepository {
     let catalog = Catalog::new(Location::local(dir.join("lake")).unwrap(), Settings::default());
     let dataset = catalog.dataset(DatasetName::new("donations").unwrap(), None).unwrap();
     let repo = EntityRepository::open(&dataset).await.unwrap();
-    let input = std::fs::File::open(testkit::fixtures().join("donations.ftm.json")).unwrap();
-    let options = ImportOptions::new(WriteOptions::origin("bulk"));
-    import_entities(&repo, std::io::BufReader::new(input), "donations.ftm.json", &options, |_| {}).await.unwrap();
+    let input = std::fs::read(testkit::fixtures().join("donations.ftm.json")).unwrap();
+    import(&repo, &input, "bulk").await;
     repo
+}
+
+/// Imports entity JSON lines under `origin`.
+async fn import(repo: &EntityRepository, lines: &[u8], origin: &str) {
+    let options = ImportOptions::new(WriteOptions::origin(origin));
+    import_entities(repo, lines, "entities.ftm.json", &options, |_| {}).await.unwrap();
+}
+
+/// The query's lines as the table gives them (aggregated entities), and as
+/// [`EntityRepository::query_lines`] gives them, with whether the entity index answered.
+async fn lines_both_ways(repo: &EntityRepository, query: &Query) -> (Vec<u8>, Vec<u8>, bool) {
+    let mut table = Vec::new();
+    let mut results = repo.query(query, true).await.unwrap();
+    while let Some(entity) = results.next_entity().await.unwrap() {
+        serde_json::to_writer(&mut table, &entity.to_json()).unwrap();
+        table.push(b'\n');
+    }
+    let mut lines = repo.query_lines(query, true).await.unwrap();
+    let mut out = Vec::new();
+    while lines.next(&mut out).await.unwrap() {}
+    (table, out, lines.indexed())
 }
 
 /// The ids the query returns and the union of the returned entities' property names.
@@ -118,4 +140,79 @@ async fn queries_give_the_reference_results() {
         }
     }
     assert!(failures.is_empty(), "{} of {} queries differ:\n{}", failures.len(), fixture.len(), failures.join("\n"));
+}
+
+/// The parsed queries of the fixture (those that parse).
+fn fixture_queries() -> Vec<(String, Query)> {
+    let fixture: Vec<Value> = serde_json::from_str(include_str!("fixtures/reference_queries.json")).unwrap();
+    fixture
+        .iter()
+        .filter_map(|case| {
+            let text = case["query"].as_str().unwrap();
+            let parsed = if case["kind"] == "rql" { Query::from_rql(text) } else { Query::from_flat(text) };
+            parsed.ok().map(|query| (text.to_string(), query))
+        })
+        .collect()
+}
+
+/// After `make`, every fixture query gives the same lines through
+/// [`EntityRepository::query_lines`] as the aggregated entities of the table, and the entity
+/// index answers the equality queries among them, with their slices.
+#[tokio::test]
+async fn the_entity_index_gives_the_table_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = donations(dir.path()).await;
+    make(&repo, &MakeOptions::default()).await.unwrap();
+    assert!(dir.path().join("lake/donations/entity-index/postings.parquet").is_file());
+    let mut queries = fixture_queries();
+    for extra in [
+        "filter:schema=Person&filter:properties.country=de",
+        "filter:schemata=LegalEntity&limit=3&offset=2",
+        "filter:properties.country=de&filter:properties.country=gb&offset=1",
+        "filter:schema=Payment&limit=0",
+    ] {
+        queries.push((extra.to_string(), Query::from_flat(extra).unwrap()));
+    }
+    let (mut indexed, mut failures) = (0, Vec::new());
+    for (text, query) in &queries {
+        let (table, lines, by_index) = lines_both_ways(&repo, query).await;
+        indexed += usize::from(by_index);
+        if lines != table {
+            failures.push(format!("{text}: {} bytes, the table gives {}", lines.len(), table.len()));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} queries differ:\n{}", failures.len(), queries.len(), failures.join("\n"));
+    assert!(indexed >= 20, "the index answered {indexed} of {} queries", queries.len());
+}
+
+/// The entity index serves only versions with its live statements: after a maintenance run
+/// (commits that rearrange data) it still answers, after a write or an origin's deletion the
+/// table does, and the results stay right.
+#[tokio::test]
+async fn the_entity_index_serves_only_its_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = donations(dir.path()).await;
+    make(&repo, &MakeOptions::default()).await.unwrap();
+    let query = Query::from_flat("filter:schema=Person&filter:properties.country=de").unwrap();
+    let (before, lines, by_index) = lines_both_ways(&repo, &query).await;
+    assert!(by_index && lines == before && !before.is_empty());
+
+    optimize(&repo, &OptimizeOptions { force: true, ..Default::default() }).await.unwrap();
+    let (table, lines, by_index) = lines_both_ways(&repo, &query).await;
+    assert!(by_index, "an optimize changes no live statement");
+    assert_eq!((&lines, &table), (&before, &before));
+
+    let person = br#"{"id":"index-new","schema":"Person","properties":{"name":["Neu"],"country":["de"]}}"#;
+    import(&repo, person, "late").await;
+    let (table, lines, by_index) = lines_both_ways(&repo, &query).await;
+    assert!(!by_index, "a write after the export");
+    assert_eq!(lines, table);
+    assert!(String::from_utf8(lines).unwrap().contains("index-new"));
+
+    make(&repo, &MakeOptions::default()).await.unwrap();
+    assert!(lines_both_ways(&repo, &query).await.2, "the next make indexes again");
+    repo.delete_origin("late").await.unwrap();
+    let (table, lines, by_index) = lines_both_ways(&repo, &query).await;
+    assert!(!by_index, "an origin deleted after the export");
+    assert_eq!((&lines, &table), (&before, &before));
 }

@@ -24,11 +24,12 @@ pub fn parse(args: &QueryArgs) -> Result<Query> {
 pub async fn iterate(ctx: &Context, out: &str, args: &QueryArgs) -> Result<()> {
     let query = parse(args)?;
     let repo = open_repo(ctx, args.as_of.as_deref()).await?;
-    let mut results = repo.query(&query, true).await?;
+    let mut results = repo.query_lines(&query, true).await?;
     let mut out = output(out)?;
-    while let Some(entity) = results.next_entity().await? {
-        serde_json::to_writer(&mut out, &entity.to_json())?;
-        out.write_all(b"\n")?;
+    let mut lines = Vec::new();
+    while results.next(&mut lines).await? {
+        out.write_all(&lines)?;
+        lines.clear();
     }
     out.finish()?;
     Ok(())

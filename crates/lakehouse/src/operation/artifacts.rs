@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::repository::{Dataset, DatasetConfig};
 use crate::storage::Location;
+use crate::storage::entity_index;
 use crate::storage::object_io::ObjectReader;
 use crate::storage::upload::{Staged, Upload};
 use crate::storage::write_behind::WriteBehind;
@@ -100,7 +101,7 @@ fn unknown(codec: &str) -> Error {
 /// A finished artifact, not yet in place: publish it with [`publish`].
 pub(crate) struct Finished {
     key: String,
-    checksum: String,
+    checksum: Option<String>,
     size: u64,
     place: FinishedPlace,
 }
@@ -133,17 +134,18 @@ enum Sink {
     Memory(Vec<u8>),
 }
 
-/// The encoder's output, hashed and counted on its way to the sink: the checksum and size of
-/// the stored artifact, which `index.json` lists (so it need not read the artifact back).
+/// The encoder's output, counted (and hashed, when asked) on its way to the sink: the size and
+/// checksum of the stored artifact, which `index.json` lists (so it need not read the artifact
+/// back).
 struct Output {
     sink: Sink,
-    hasher: Sha256,
+    hasher: Option<Sha256>,
     size: u64,
 }
 
 impl Output {
-    fn new(sink: Sink) -> Output {
-        Output { sink, hasher: Sha256::new(), size: 0 }
+    fn new(sink: Sink, checksum: bool) -> Output {
+        Output { sink, hasher: checksum.then(Sha256::new), size: 0 }
     }
 }
 
@@ -153,7 +155,9 @@ impl Write for Output {
             Sink::File(w) => w.write(bytes)?,
             Sink::Memory(v) => v.write(bytes)?,
         };
-        self.hasher.update(&bytes[..n]);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&bytes[..n]);
+        }
         self.size += n as u64;
         Ok(n)
     }
@@ -166,12 +170,12 @@ impl Write for Output {
     }
 }
 
-/// A published artifact: its key, the SHA-256 (lowercase hex) and size in bytes of what was
-/// stored, and when it was published.
+/// A published artifact: its key, the SHA-256 (lowercase hex, when it was computed) and size in
+/// bytes of what was stored, and when it was published.
 #[derive(Debug, Clone)]
 pub(crate) struct Published {
     pub key: String,
-    pub checksum: String,
+    pub checksum: Option<String>,
     pub size: u64,
     pub at: DateTime<Utc>,
 }
@@ -181,7 +185,7 @@ impl Published {
     pub(crate) fn of(key: &str, bytes: &[u8]) -> Published {
         Published {
             key: key.to_string(),
-            checksum: format!("{:x}", Sha256::digest(bytes)),
+            checksum: Some(format!("{:x}", Sha256::digest(bytes))),
             size: bytes.len() as u64,
             at: Utc::now(),
         }
@@ -212,11 +216,13 @@ impl Encoder {
 
 impl Artifact {
     /// Starts `name` (with the codec's suffix) of the dataset at `root`: at `<key>.<run>.tmp` in
-    /// a local folder (`run` unique to this call), as an upload in an object store.
+    /// a local folder (`run` unique to this call), as an upload in an object store. With
+    /// `checksum`, the stored bytes are hashed on their way ([`Published::checksum`]): only
+    /// what `index.json` lists needs it.
     ///
     /// # Errors
     /// [`Error::Io`]; [`Error::InvalidConfig`] for a codec this build cannot write.
-    pub(crate) fn create(root: &Location, name: &str, codec: Option<&str>) -> Result<Artifact> {
+    pub(crate) fn create(root: &Location, name: &str, codec: Option<&str>, checksum: bool) -> Result<Artifact> {
         let key = artifact_key(name, codec);
         let (output, place, shown) = match root.local_path() {
             Some(folder) => {
@@ -227,12 +233,13 @@ impl Artifact {
                     std::fs::create_dir_all(parent).map_err(|e| Error::Io(parent.display().to_string(), e))?;
                 }
                 let file = File::create(&tmp).map_err(|e| Error::Io(shown.clone(), e))?;
-                let output = Output::new(Sink::File(BufWriter::with_capacity(1 << 16, WriteBehind::new(file))));
+                let output =
+                    Output::new(Sink::File(BufWriter::with_capacity(1 << 16, WriteBehind::new(file))), checksum);
                 (output, Place::Local { tmp, path }, shown)
             }
             None => {
                 let upload = Upload::new(root.object_store()?, Path::from(key.as_str()));
-                (Output::new(Sink::Memory(Vec::new())), Place::Remote(upload), format!("{root}/{key}"))
+                (Output::new(Sink::Memory(Vec::new()), checksum), Place::Remote(upload), format!("{root}/{key}"))
             }
         };
         let encoder = match codec {
@@ -291,7 +298,7 @@ impl Artifact {
             Encoder::Lz4(w) => w.finish().map_err(|e| io(std::io::Error::other(e)))?,
         };
         output.flush().map_err(io)?;
-        let (checksum, size) = (format!("{:x}", output.hasher.finalize()), output.size);
+        let (checksum, size) = (output.hasher.take().map(|h| format!("{:x}", h.finalize())), output.size);
         let place = match (self.place, output.sink) {
             (Place::Local { tmp, path }, _) => FinishedPlace::Local { tmp, path },
             (Place::Remote(mut upload), Sink::Memory(rest)) => {
@@ -336,6 +343,7 @@ pub(crate) fn remove_leftovers(root: &Location) -> Result<usize> {
         walk(folder, false, &mut removed)?;
         walk(&folder.join("exports"), true, &mut removed)?;
         walk(&folder.join("diffs"), true, &mut removed)?;
+        walk(&folder.join(entity_index::FOLDER), false, &mut removed)?;
     }
     Ok(removed)
 }

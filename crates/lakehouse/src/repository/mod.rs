@@ -5,12 +5,14 @@
 //! * [`config`]: the dataset configuration model;
 //! * [`entities`]: writing entities through the journal and reading them back;
 //! * [`mappings`]: the dataset's CSV mappings, stored and versioned;
-//! * [`query`]: queries on a dataset's entities, one-entity lookups, dropping an origin.
+//! * [`query`]: queries on a dataset's entities, one-entity lookups, dropping an origin;
+//!   `indexed`: the queries the entity index answers.
 
 pub mod archive;
 pub mod catalog;
 pub mod config;
 pub mod entities;
+mod indexed;
 pub mod mappings;
 pub mod query;
 
@@ -19,4 +21,4 @@ pub use catalog::{Catalog, Dataset};
 pub use config::DatasetConfig;
 pub use entities::{BulkWriter, EntityRepository, FlushMetrics, WriteOptions};
 pub use mappings::MappingRepository;
-pub use query::QueryStream;
+pub use query::{EntityLines, QueryStream};

@@ -4,17 +4,25 @@
 //! Without a sort the entities stream in entity id order and the slice stops the read early.
 //! With a sort every selected entity is read; when the query has a limit only the best
 //! `offset + limit` are held at a time, else all of them are.
+//!
+//! As JSON lines ([`EntityRepository::query_lines`]), a query of equality leaves is answered
+//! by the entity index when one serves the version read (`indexed`): the
+//! lines come from `entities.ftm.json` as the export wrote them, which are the bytes the
+//! aggregation would write.
 
 use std::cmp::Ordering;
 use std::collections::VecDeque;
 
 use deltalake::arrow::array::RecordBatch;
+use ftm::time::IsoSpeller;
 use ftm::{EntityRecord, Statement};
 
 use super::entities::EntityRepository;
+use super::indexed::Plan;
 use crate::error::{Error, Result};
 use crate::model::query::{Field, Leaf, Node, Op, Query, SortKey, Value};
 use crate::model::validate_origin;
+use crate::storage::entity_index::{EntityIndex, ExportLines};
 use crate::storage::remote::Lines;
 use crate::storage::statements::{EntityStream, Filter, entity_of};
 use crate::storage::tags::keys::STATEMENTS_UPDATED;
@@ -39,6 +47,49 @@ enum Source {
     Served(Lines),
     /// Nothing (`limit=0`).
     Empty,
+}
+
+/// The entities of a query as JSON lines, as `entities.ftm.json` holds them.
+pub struct EntityLines {
+    source: LineSource,
+}
+
+enum LineSource {
+    /// Lines of the export, through the entity index.
+    Indexed(ExportLines),
+    /// Entities aggregated from the query's stream, with the spellings of their times.
+    Aggregated(Box<QueryStream>, Box<[IsoSpeller; 3]>),
+}
+
+/// Bytes of aggregated lines gathered per [`EntityLines::next`].
+const AGGREGATED_BYTES: usize = 1 << 16;
+
+impl EntityLines {
+    /// Whether the entity index answers the query.
+    pub fn indexed(&self) -> bool {
+        matches!(self.source, LineSource::Indexed(_))
+    }
+
+    /// Appends the next entities' lines (each with its newline) to `out`; `false` after the
+    /// last.
+    ///
+    /// # Errors
+    /// As [`ExportLines::next`] and [`QueryStream::next_entity`].
+    pub async fn next(&mut self, out: &mut Vec<u8>) -> Result<bool> {
+        match &mut self.source {
+            LineSource::Indexed(lines) => lines.next(out).await,
+            LineSource::Aggregated(stream, times) => {
+                let start = out.len();
+                while out.len() - start < AGGREGATED_BYTES
+                    && let Some(entity) = stream.next_entity().await?
+                {
+                    entity.write_json(out, times);
+                    out.push(b'\n');
+                }
+                Ok(out.len() > start)
+            }
+        }
+    }
 }
 
 /// A statement of an `entities/query` line (spec `interfaces.md` §3.4).
@@ -210,6 +261,35 @@ impl EntityRepository {
         }
         let stream = self.statements().scan(&Filter::query(query.node.clone())).await?;
         QueryStream::open(query.clone(), stream).await
+    }
+
+    /// The entities `query` selects as JSON lines (flushing first when `flush`): from the
+    /// entity index when it serves the version read and answers the query, else aggregated
+    /// as [`QueryStream::next_entity`] does. The two give the same bytes.
+    ///
+    /// # Errors
+    /// As [`EntityRepository::query`]; reading the index.
+    pub async fn query_lines(&self, query: &Query, flush: bool) -> Result<EntityLines> {
+        let plan = if self.api().is_none() { Plan::of(query) } else { None };
+        if let Some(plan) = plan {
+            if flush {
+                self.ensure_flush().await?;
+            }
+            if let Some(version) = self.statements().version().await?
+                && let Some(index) = EntityIndex::open(self.dataset().object_store()).await?
+                && self.statements().same_content(index.stamp().version, version).await?
+            {
+                let ordinals = plan.evaluate(&index).await?;
+                let end = query.limit.map_or(ordinals.len(), |limit| query.offset.saturating_add(limit));
+                let slice = ordinals.get(query.offset..end.min(ordinals.len())).unwrap_or_default();
+                tracing::debug!(entities = slice.len(), "the entity index answers the query");
+                return Ok(EntityLines { source: LineSource::Indexed(index.lines(slice).await?) });
+            }
+            let stream = self.query(query, false).await?;
+            return Ok(EntityLines { source: LineSource::Aggregated(Box::new(stream), Box::default()) });
+        }
+        let stream = self.query(query, flush).await?;
+        Ok(EntityLines { source: LineSource::Aggregated(Box::new(stream), Box::default()) })
     }
 
     /// One entity, from its statements of `origin` only when given (flushing first when the

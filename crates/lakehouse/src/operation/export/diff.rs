@@ -212,7 +212,7 @@ impl Diffs {
     async fn write(&mut self, series: Series, bytes: &[u8]) -> Result<()> {
         let Some(window) = self.windows[series as usize].as_mut() else { return Ok(()) };
         if window.out.is_none() {
-            let mut out = Artifact::create(&self.root, &series.file_name(&self.ts), self.codec.as_deref())?;
+            let mut out = Artifact::create(&self.root, &series.file_name(&self.ts), self.codec.as_deref(), false)?;
             if series != Series::Entities {
                 self.rows.row(std::iter::once("op").chain(DOCUMENT_COLUMNS))?;
                 out.write(&self.rows.take()?).await?;

@@ -56,7 +56,7 @@ const INDEX_ORDER: [&str; 29] = [
 /// # Errors
 /// [`Error::Storage`] reading it back.
 async fn resource(store: &dyn ObjectStore, published: &[Published], key: &str, prefix: &str) -> Result<Option<Value>> {
-    let known = match published.iter().find(|p| p.key == key) {
+    let known = match published.iter().find(|p| p.key == key && p.checksum.is_some()) {
         Some(p) => p.clone(),
         None => {
             let got = match store.get(&Path::from(key)).await {
@@ -71,7 +71,7 @@ async fn resource(store: &dyn ObjectStore, published: &[Published], key: &str, p
             while let Some(chunk) = chunks.next().await {
                 hasher.update(chunk?);
             }
-            Published { key: key.to_string(), checksum: format!("{:x}", hasher.finalize()), size, at }
+            Published { key: key.to_string(), checksum: Some(format!("{:x}", hasher.finalize())), size, at }
         }
     };
     let (mime, label) = if key.contains(".csv") {

@@ -7,12 +7,17 @@
 //! needs every entity first — parents and documents, statistics, the diffs' `DEL` entries — is
 //! written after the last batch. Files appear only when everything succeeded (`.tmp` files
 //! renamed, or uploads completed); then the artifact tags get the export's start time.
+//!
+//! An uncompressed export of the lake (not to a `target`) also gets its entity index
+//! ([`entity_index`](crate::storage::entity_index)), built on a blocking thread of its own
+//! from the same batches and the end of each entity's line, and stamped with the version whose
+//! statements the sweep read.
 
 use std::sync::Arc;
 
-use ftm::EntityRecord;
 use ftm::cypher::CypherWriter;
 use ftm::time::{IsoSpeller, Timestamp};
+use ftm::{EntityRecord, StatementFields};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -22,10 +27,11 @@ use super::{ExportMetrics, public_prefix};
 use crate::error::{Error, Result};
 use crate::operation::artifacts::{
     Artifact, CRAWL_DOCUMENTS, DOCUMENTS, ENTITIES, Finished, GRAPH, PARENTS, Published, STATEMENTS, STATISTICS,
-    publish,
+    artifact_key, publish,
 };
 use crate::operation::optimize::OptimizeScan;
 use crate::repository::EntityRepository;
+use crate::storage::entity_index::{self, IndexBuilder, IndexFiles};
 use crate::storage::location::Location;
 use crate::storage::statements::{CsvRows, EntityBatch, EntityStream, Filter, StatsBuilder};
 
@@ -54,11 +60,11 @@ pub(super) async fn sweep(
         return Ok(None);
     };
     let diffs = if make_diff { Some(Diffs::open(repo, started, version).await?) } else { None };
-    let mut sweep = Sweep::open(repo, diffs, target.unwrap_or(repo.dataset().location()))?;
     let (stream, merge) = match merging {
         Some((stream, merge)) => (stream, Some(merge)),
         None => (repo.statements().scan(&Filter::default()).await?, None),
     };
+    let mut sweep = Sweep::open(repo, diffs, target, stream.version())?;
     let mut stream = stream.read_ahead();
     while let Some(batch) = stream.next().await? {
         if !sweep.batch(batch).await? {
@@ -76,6 +82,10 @@ struct Sweep {
     entities: Artifact,
     /// `entities.ftm.json` lines not yet written.
     lines: Vec<u8>,
+    /// Bytes of `entities.ftm.json` lines so far, written or not.
+    lines_bytes: u64,
+    /// Batches for the entity index task, and the task, for an uncompressed export of the lake.
+    index: Option<IndexTask>,
     /// Spellings of recent times, for the JSON lines' three time fields.
     times: [IsoSpeller; 3],
     stats: StatsBuilder,
@@ -87,21 +97,32 @@ struct Sweep {
 }
 
 impl Sweep {
-    /// Starts the statements.csv task and `entities.ftm.json` under `root`.
-    fn open(repo: &EntityRepository, diffs: Option<Diffs>, root: &Location) -> Result<Sweep> {
+    /// Starts the statements.csv task and `entities.ftm.json` under `target`, else the
+    /// dataset's folder, and the entity index task when it applies; `read` is the version
+    /// whose statements the sweep reads.
+    fn open(
+        repo: &EntityRepository,
+        diffs: Option<Diffs>,
+        target: Option<&Location>,
+        read: Option<u64>,
+    ) -> Result<Sweep> {
+        let root = target.unwrap_or(repo.dataset().location());
         let codec = repo.config().compression();
-        let (csv, csv_task) = statements_writer(Artifact::create(root, STATEMENTS, codec)?);
+        let checksums = listed(repo, target);
+        let (csv, csv_task) = statements_writer(Artifact::create(root, STATEMENTS, codec, checksums)?);
         Ok(Sweep {
             csv,
             csv_task,
-            entities: Artifact::create(root, ENTITIES, codec)?,
+            entities: Artifact::create(root, ENTITIES, codec, checksums)?,
             lines: Vec::with_capacity(ENTITY_LINES_BYTES),
+            lines_bytes: 0,
+            index: read.filter(|_| target.is_none() && codec.is_none()).map(index_writer),
             times: Default::default(),
             stats: StatsBuilder::default(),
             documents: Documents::default(),
             diffs,
             graph: match repo.config().cypher() {
-                true => Some((Artifact::create(root, GRAPH, codec)?, CypherWriter::new(), Vec::new())),
+                true => Some((Artifact::create(root, GRAPH, codec, checksums)?, CypherWriter::new(), Vec::new())),
                 false => None,
             },
             metrics: ExportMetrics::default(),
@@ -115,6 +136,7 @@ impl Sweep {
         if self.csv.send(batch.clone()).await.is_err() {
             return Ok(false);
         }
+        let mut ends = Vec::new();
         for rows in batch.entities() {
             self.metrics.statements += rows.len() as u64;
             self.metrics.entities += 1;
@@ -123,6 +145,13 @@ impl Sweep {
                 Ok(None) | Err(ftm::FtmError::SchemaConflict(..)) => {}
                 Err(e) => return Err(e.into()),
             }
+            if self.index.is_some() {
+                ends.push(self.lines_bytes);
+            }
+        }
+        if let Some((index, _)) = &self.index {
+            // A failed index task's error comes out of `finish`.
+            let _ = index.send((batch, ends)).await;
         }
         Ok(true)
     }
@@ -138,6 +167,7 @@ impl Sweep {
             diffs.entity(op, &self.lines[start..]).await?;
         }
         self.lines.push(b'\n');
+        self.lines_bytes += (self.lines.len() - start) as u64;
         self.stats.add(entity);
         self.documents.add(entity, self.diffs.as_mut());
         if let Some((artifact, writer, lines)) = self.graph.as_mut() {
@@ -155,9 +185,9 @@ impl Sweep {
     }
 
     /// Completes every artifact after the last batch: waits for statements.csv and for the merge
-    /// (`merge`, when reading one), writes the documents tables, statistics and diffs, moves the
-    /// files into place, records the diff state and stamps the artifact tags with `started`;
-    /// with a `target`, writes there and only the artifacts.
+    /// (`merge`, when reading one), writes the documents tables, statistics, diffs and entity
+    /// index, moves the files into place, records the diff state and stamps the artifact tags
+    /// with `started`; with a `target`, writes there and only the artifacts.
     async fn finish(
         mut self,
         repo: &EntityRepository,
@@ -166,6 +196,11 @@ impl Sweep {
         target: Option<&Location>,
     ) -> Result<(ExportMetrics, Vec<Published>)> {
         drop(self.csv);
+        // The index task sorts and encodes while the rest is written.
+        let index = self.index.take().map(|(batches, task)| {
+            drop(batches);
+            task
+        });
         let statements = self.csv_task.await.map_err(Error::task("statements.csv"))??;
         if let Some(optimizing) = merge {
             // What was read is what the merge commits: nothing is published before the optimize
@@ -190,7 +225,7 @@ impl Sweep {
         (metrics.parents, metrics.documents, metrics.crawl_documents) =
             (tables.parents, tables.documents, tables.crawl_documents);
         for (name, bytes) in tables.files {
-            let mut artifact = Artifact::create(root, name, codec)?;
+            let mut artifact = Artifact::create(root, name, codec, listed(repo, target))?;
             artifact.write(&bytes).await?;
             files.push(artifact.finish().await?);
         }
@@ -201,7 +236,7 @@ impl Sweep {
         bytes.push(b'\n');
         let statistics = Published::of(STATISTICS, &bytes);
         if target.is_some() {
-            let mut artifact = Artifact::create(root, STATISTICS, None)?;
+            let mut artifact = Artifact::create(root, STATISTICS, None, false)?;
             artifact.write(&bytes).await?;
             files.push(artifact.finish().await?);
             return Ok((metrics, publish(files).await?));
@@ -216,8 +251,15 @@ impl Sweep {
             }
             None => None,
         };
+        let index = match index {
+            Some(task) => task.await.map_err(Error::task("entity index"))??,
+            None => None,
+        };
+        let index = index_artifacts(repo.dataset().location(), index).await?;
         let mut published = publish(files).await?;
         published.push(statistics);
+        // Not a published resource of `index.json`.
+        publish(index).await?;
         let tags = repo.dataset().tags();
         if let Some(state) = state {
             record_state(&tags, &state).await?;
@@ -230,6 +272,52 @@ impl Sweep {
         }
         Ok((metrics, published))
     }
+}
+
+/// Whether an export's artifacts get checksums: `index.json` lists them (with their checksums)
+/// only for an export of the lake when a public URL prefix is known (spec
+/// `exports-and-operations.md` §7.3: `resources`); hashing a large export costs as much as
+/// formatting it.
+fn listed(repo: &EntityRepository, target: Option<&Location>) -> bool {
+    target.is_none() && public_prefix(repo).is_some()
+}
+
+/// A batch for the entity index task, with the export's size after each of its entities.
+type IndexInput = (Arc<EntityBatch>, Vec<u64>);
+
+/// The sender of the entity index task's batches, and the task.
+type IndexTask = (mpsc::Sender<IndexInput>, JoinHandle<Result<Option<IndexFiles>>>);
+
+/// Builds the entity index on a blocking task of its own from the batches sent to it, in order;
+/// the task ends when the sender is dropped and yields the encoded files, stamped with
+/// `version` (none when the export holds too many entities to index).
+fn index_writer(version: u64) -> IndexTask {
+    let (sender, mut batches) = mpsc::channel::<IndexInput>(CSV_BATCHES_QUEUED);
+    let task = tokio::task::spawn_blocking(move || {
+        let mut builder = IndexBuilder::default();
+        while let Some((batch, ends)) = batches.blocking_recv() {
+            for (rows, end) in batch.entities().zip(ends) {
+                builder.add(rows.rows().map(|r| (r.schema(), r.prop(), r.value())), end);
+            }
+        }
+        builder.finish(version, &artifact_key(ENTITIES, None))
+    });
+    (sender, task)
+}
+
+/// The entity index's files as artifacts under `root`, not yet in place.
+///
+/// # Errors
+/// [`Error::Io`] writing a file; [`Error::Storage`].
+async fn index_artifacts(root: &Location, files: Option<IndexFiles>) -> Result<Vec<Finished>> {
+    let Some(files) = files else { return Ok(Vec::new()) };
+    let mut finished = Vec::with_capacity(2);
+    for (key, bytes) in [(entity_index::POSTINGS, files.postings), (entity_index::LINES, files.lines)] {
+        let mut artifact = Artifact::create(root, key, None, false)?;
+        artifact.write(&bytes).await?;
+        finished.push(artifact.finish().await?);
+    }
+    Ok(finished)
 }
 
 /// Writes statements.csv on a blocking task of its own from the entity batches sent to it, in

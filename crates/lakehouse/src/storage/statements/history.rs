@@ -14,6 +14,9 @@ use serde_json::Value;
 use super::{STATEMENTS_DIR, StatementStore};
 use crate::error::{Error, Result};
 
+/// Most commits [`StatementStore::same_content`] reads between two versions.
+const MAX_COMPARED_COMMITS: u64 = 64;
+
 /// Which state of the table a read sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AsOf {
@@ -126,6 +129,40 @@ impl StatementStore {
             }
         }
         Ok(joined)
+    }
+
+    /// Whether versions `a` and `b` hold the same live statements: every commit between them
+    /// only rearranges data (each `add` and `remove` says `dataChange: false`, as a merge's
+    /// and an OPTIMIZE's do; a vacuum's commits have neither) and changes no metadata or
+    /// protocol. `false` when a commit's log entry is gone, or for versions more than 64
+    /// commits apart.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] reading the log; [`Error::Corrupt`] for an entry that is not JSON
+    /// lines.
+    pub async fn same_content(&self, a: u64, b: u64) -> Result<bool> {
+        let (low, high) = (a.min(b), a.max(b));
+        if high - low > MAX_COMPARED_COMMITS {
+            return Ok(false);
+        }
+        let store = self.root.object_store()?;
+        for version in low + 1..=high {
+            let path = Path::from(format!("{STATEMENTS_DIR}/_delta_log/{version:020}.json"));
+            let bytes = match store.get(&path).await {
+                Ok(got) => got.bytes().await?,
+                Err(object_store::Error::NotFound { .. }) => return Ok(false),
+                Err(e) => return Err(e.into()),
+            };
+            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let action: Value = serde_json::from_slice(line).map_err(|e| Error::Corrupt(format!("{path}: {e}")))?;
+                let rearranges = |kind: &str| action.get(kind).is_none_or(|a| a["dataChange"] == Value::Bool(false));
+                let changes_metadata = action.get("metaData").is_some() || action.get("protocol").is_some();
+                if changes_metadata || !rearranges("add") || !rearranges("remove") {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
     }
 
     /// Every commit entry still in the table's log, oldest first: its version and its actions

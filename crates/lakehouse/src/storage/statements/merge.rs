@@ -174,7 +174,7 @@ impl StatementStore {
                 return other.map(|_| None);
             }
         };
-        let (store, options) = (self.clone(), options.clone());
+        let (store, options, version) = (self.clone(), options.clone(), table.version());
         let merge = tokio::spawn(async move {
             let concurrency = selected.len();
             let result = store.merge_locked(table, selected, tees, &options, concurrency).await;
@@ -182,7 +182,10 @@ impl StatementStore {
             result
         });
         let merge = MergeTask(merge);
-        Ok(Some(MergeScan { stream: EntityStream::unfiltered(scan).with_lease(Some(lease)), merge }))
+        // The merge's commits only rearrange data: the stream holds the statements of the
+        // version it read.
+        let stream = EntityStream::unfiltered(scan).with_lease(Some(lease)).with_version(version);
+        Ok(Some(MergeScan { stream, merge }))
     }
 
     /// Merges `selected` partitions of `table`, `concurrency` at a time, each partition's output

@@ -30,7 +30,6 @@ mod gather;
 mod history;
 mod merge;
 mod migrate;
-mod object_reader;
 mod profiles;
 mod read_ahead;
 mod reshard;

@@ -50,6 +50,8 @@ pub struct EntityStream {
     /// The ids the pushed-down predicates found, when the stream reads more entities than those.
     candidates: Option<HashSet<String>>,
     shards: u32,
+    /// The table version read, when the stream reads a snapshot of the table.
+    version: Option<u64>,
     /// The read lease that keeps the files of the version read, released at the end.
     lease: Option<ReadLease>,
 }
@@ -62,17 +64,37 @@ impl EntityStream {
             filter: Filter::default(),
             candidates: None,
             shards: 1,
+            version: None,
             lease: None,
         }
     }
 
     fn new(merge: SortedMerge, filter: Filter, candidates: Option<HashSet<String>>, shards: u32) -> EntityStream {
-        EntityStream { merge: Some(merge), ready: VecDeque::new(), filter, candidates, shards, lease: None }
+        EntityStream {
+            merge: Some(merge),
+            ready: VecDeque::new(),
+            filter,
+            candidates,
+            shards,
+            version: None,
+            lease: None,
+        }
     }
 
     /// The shard count of the table version read ([`StatementStore::shards_of`]).
     pub fn shards(&self) -> u32 {
         self.shards
+    }
+
+    /// The table version whose live statements the stream holds; `None` without a table.
+    pub fn version(&self) -> Option<u64> {
+        self.version
+    }
+
+    /// The stream as holding the live statements of `version`.
+    pub(super) fn with_version(mut self, version: Option<u64>) -> EntityStream {
+        self.version = version;
+        self
     }
 
     /// Every entity `merge` yields.
@@ -244,8 +266,18 @@ impl StatementStore {
         let Some(table) = self.table().await? else {
             return Ok(EntityStream::empty());
         };
-        let ctx = self.session(&table).await?;
-        let shards = self.shards_of(&table).await?;
+        Ok(self.open_table_stream(&table, filter, semi, tombstones).await?.with_version(table.version()))
+    }
+
+    async fn open_table_stream(
+        &self,
+        table: &DeltaTable,
+        filter: &Filter,
+        semi: Option<Expr>,
+        tombstones: Tombstones,
+    ) -> Result<EntityStream> {
+        let ctx = self.session(table).await?;
+        let shards = self.shards_of(table).await?;
         let predicates: Vec<Expr> = filter.entity_predicates(shards).into_iter().chain(semi).collect();
         let candidates = self.candidates(&ctx, filter, predicates, shards).await?;
         let ids: Option<Vec<String>> = match candidates {
@@ -270,7 +302,7 @@ impl StatementStore {
             }
             ids => {
                 let candidates = ids.map(|ids| ids.into_iter().collect::<HashSet<String>>());
-                let selected: Vec<Partition> = StatementStore::partitions_of(&table)?
+                let selected: Vec<Partition> = StatementStore::partitions_of(table)?
                     .into_iter()
                     .filter(|p| filter.origins.is_empty() || filter.origins.contains(&p.origin))
                     .collect();

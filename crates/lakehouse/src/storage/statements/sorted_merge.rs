@@ -41,9 +41,9 @@ use super::columns::{ColumnRow, Columns, normalize, row_schema};
 use super::datafile::SORTED_BY;
 use super::dedupe::{Survivor, Tombstones, dedupe_entity};
 use super::gather::{Runs, gather_column};
-use super::object_reader::ObjectFile;
 use super::read_ahead::Batches;
 use crate::error::{Error, Result};
+use crate::storage::object_reader::ObjectFile;
 
 /// Rows read ahead from all the files of one merge together: each file reads batches of its
 /// share, between [`MIN_READ_BATCH_ROWS`] and [`MAX_READ_BATCH_ROWS`]. Memory goes with the rows

@@ -16,13 +16,13 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 /// One data file of a store.
-pub(super) struct ObjectFile {
+pub(crate) struct ObjectFile {
     store: Arc<dyn ObjectStore>,
     path: Path,
 }
 
 impl ObjectFile {
-    pub(super) fn new(store: Arc<dyn ObjectStore>, path: Path) -> ObjectFile {
+    pub(crate) fn new(store: Arc<dyn ObjectStore>, path: Path) -> ObjectFile {
         ObjectFile { store, path }
     }
 }
