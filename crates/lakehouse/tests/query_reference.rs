@@ -216,3 +216,17 @@ async fn the_entity_index_serves_only_its_content() {
     assert!(!by_index, "an origin deleted after the export");
     assert_eq!((&lines, &table), (&before, &before));
 }
+
+/// An entity index file that is not Parquet is skipped: the table answers, with a warning.
+#[tokio::test]
+async fn an_unreadable_entity_index_falls_back_to_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = donations(dir.path()).await;
+    make(&repo, &MakeOptions::default()).await.unwrap();
+    std::fs::write(dir.path().join("lake/donations/entity-index/lines.parquet"), b"not parquet").unwrap();
+    let query = Query::from_flat("filter:schema=Person").unwrap();
+    let (table, lines, by_index) = lines_both_ways(&repo, &query).await;
+    assert!(!by_index);
+    assert!(!table.is_empty());
+    assert_eq!(lines, table);
+}

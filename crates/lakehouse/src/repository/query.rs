@@ -275,8 +275,13 @@ impl EntityRepository {
             if flush {
                 self.ensure_flush().await?;
             }
+            // An index that cannot be read is skipped: the table answers as well.
+            let index = EntityIndex::open(self.dataset().object_store()).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "the entity index cannot be read; the query reads the table");
+                None
+            });
             if let Some(version) = self.statements().version().await?
-                && let Some(index) = EntityIndex::open(self.dataset().object_store()).await?
+                && let Some(index) = index
                 && self.statements().same_content(index.stamp().version, version).await?
             {
                 let ordinals = plan.evaluate(&index).await?;
